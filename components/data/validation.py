@@ -1,0 +1,147 @@
+"""Schema checks on a loaded table, before anything is fitted or written.
+
+``validate_table`` raises :class:`DataValidationError` naming the column or parameter at
+fault, or returns a :class:`DataProfile` describing what the pipeline will train on.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from components.errors import DataValidationError
+
+IMPUTE_STRATEGIES = ("none", "mean", "median", "most_frequent")
+#: Folds of the small cross-validated grid the trainers run: each class needs this many train rows.
+CV_FOLDS = 3
+
+
+@dataclass(frozen=True)
+class DataRequirements:
+    label_column: str
+    n_qubits: int
+    test_size: float = 0.25
+    min_samples_per_class: int = 10
+    impute: str = "none"
+
+
+@dataclass
+class DataProfile:
+    n_rows: int
+    n_features: int
+    label_column: str
+    feature_columns: list[str]
+    class_counts: dict[str, int]
+    missing_values: dict[str, int]
+    feature_stats: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_markdown(self, title: str = "Data profile") -> str:
+        lines = [f"## {title}", "",
+                 f"- rows: **{self.n_rows}**, features: **{self.n_features}**, "
+                 f"label: `{self.label_column}`",
+                 "- classes: " + ", ".join(f"`{k}`: {v}" for k, v in self.class_counts.items()),
+                 "", "| feature | mean | std | min | max | missing |", "|---|---|---|---|---|---|"]
+        for name in self.feature_columns:
+            s = self.feature_stats.get(name, {})
+            lines.append(f"| {name} | {s.get('mean', float('nan')):.4g} | "
+                         f"{s.get('std', float('nan')):.4g} | {s.get('min', float('nan')):.4g} | "
+                         f"{s.get('max', float('nan')):.4g} | {self.missing_values.get(name, 0)} |")
+        return "\n".join(lines) + "\n"
+
+
+def _list(names: list[str], limit: int = 8) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def validate_table(frame: pd.DataFrame, req: DataRequirements) -> DataProfile:
+    """Check ``frame`` against ``req``; return its profile or raise DataValidationError."""
+    if req.impute not in IMPUTE_STRATEGIES:
+        raise DataValidationError(f"unknown strategy {req.impute!r}; use one of "
+                                  f"{list(IMPUTE_STRATEGIES)}", field="impute")
+    if not 0.0 < req.test_size < 1.0:
+        raise DataValidationError(f"must be between 0 and 1 (exclusive), got {req.test_size}",
+                                  field="test_size")
+    columns = [str(c) for c in frame.columns]
+    if req.label_column not in columns:
+        raise DataValidationError(f"column {req.label_column!r} is not in the dataset; its "
+                                  f"columns are {_list(columns)}", field="label_column")
+    labels = frame[req.label_column]
+    if labels.isna().any():
+        raise DataValidationError(f"label column {req.label_column!r} has "
+                                  f"{int(labels.isna().sum())} missing values",
+                                  field="label_column")
+    counts = labels.value_counts().sort_index()
+    if len(counts) < 2:
+        only = counts.index[0] if len(counts) else None
+        raise DataValidationError(f"label column {req.label_column!r} has a single class "
+                                  f"({only!r}); at least 2 classes are needed",
+                                  field="label_column")
+    small = {str(k): int(v) for k, v in counts.items() if v < req.min_samples_per_class}
+    if small:
+        raise DataValidationError(f"classes with fewer than {req.min_samples_per_class} rows: "
+                                  f"{small}", field="min_samples_per_class")
+
+    features = frame.drop(columns=[req.label_column])
+    if features.shape[1] == 0:
+        raise DataValidationError("the dataset has no feature columns besides the label",
+                                  field="dataset")
+    non_numeric = [str(c) for c in features.columns
+                   if not (pd.api.types.is_numeric_dtype(features[c])
+                           and not pd.api.types.is_complex_dtype(features[c]))]
+    if non_numeric:
+        raise DataValidationError(f"non-numeric feature columns {_list(non_numeric)}; encode "
+                                  "or drop them before training", field="dataset")
+    values = features.astype("float64")
+    infinite = {str(c): int(np.isinf(values[c]).sum()) for c in values.columns
+                if np.isinf(values[c]).any()}
+    missing = {str(c): int(values[c].isna().sum()) for c in values.columns
+               if values[c].isna().any()}
+    if (missing or infinite) and req.impute == "none":
+        parts = []
+        if missing:
+            parts.append(f"missing values in {missing}")
+        if infinite:
+            parts.append(f"infinite values in {infinite}")
+        raise DataValidationError("; ".join(parts) + "; clean the data or set impute to one of "
+                                  f"{list(IMPUTE_STRATEGIES[1:])}", field="dataset")
+
+    n_features = features.shape[1]
+    if req.n_qubits < 1:
+        raise DataValidationError(f"must be at least 1, got {req.n_qubits}", field="n_qubits")
+    if req.n_qubits > n_features:
+        raise DataValidationError(f"{req.n_qubits} qubits need at least {req.n_qubits} features, "
+                                  f"but the dataset has {n_features}", field="n_qubits")
+
+    n_rows, n_classes = len(frame), len(counts)
+    n_test = math.ceil(req.test_size * n_rows)
+    n_train = n_rows - n_test
+    smallest = int(counts.min())
+    smallest_train = smallest - math.ceil(req.test_size * smallest)
+    if n_test < n_classes or n_train < n_classes * CV_FOLDS or smallest_train < CV_FOLDS:
+        raise DataValidationError(
+            f"{n_rows} rows are too few for test_size={req.test_size} with {n_classes} classes: "
+            f"the test split needs one row per class and the train split {CV_FOLDS} per class "
+            f"(smallest class has {smallest})", field="dataset")
+
+    stats = {}
+    finite = values.replace([np.inf, -np.inf], np.nan)
+    for c in finite.columns:
+        col = finite[c]
+        stats[str(c)] = {"mean": float(col.mean()), "std": float(col.std()),
+                         "min": float(col.min()), "max": float(col.max())}
+    return DataProfile(
+        n_rows=n_rows, n_features=n_features, label_column=req.label_column,
+        feature_columns=[str(c) for c in features.columns],
+        class_counts={str(k): int(v) for k, v in counts.items()},
+        missing_values={k: missing.get(k, 0) + infinite.get(k, 0)
+                        for k in set(missing) | set(infinite)},
+        feature_stats=stats,
+    )

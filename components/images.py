@@ -1,0 +1,32 @@
+"""Container image references used by the components and the compiled pipeline.
+
+One ``REGISTRY``/``TAG`` setting names every image, so the compiled YAML and the images
+``make images`` builds always match. Override with ``QUBEFLOW_IMAGE_REGISTRY`` and
+``QUBEFLOW_IMAGE_TAG`` at compile time (the Makefile passes its ``REGISTRY``/``TAG``).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+
+
+def _default_tag() -> str:
+    try:
+        return importlib.metadata.version("qubeflow")
+    except importlib.metadata.PackageNotFoundError:
+        return "0.1.0"
+
+
+REGISTRY = os.environ.get("QUBEFLOW_IMAGE_REGISTRY", "ghcr.io/qubeflow")
+TAG = os.environ.get("QUBEFLOW_IMAGE_TAG", _default_tag())
+
+
+def image(name: str) -> str:
+    return f"{REGISTRY}/{name}:{TAG}"
+
+
+#: Data prep, classical training and registry promotion (also runs the exact simulator).
+BASE_IMAGE = image("qubeflow-base")
+#: Default image of the quantum step; the pipeline parameter ``quantum_image`` overrides it.
+QUANTUM_IMAGE = BASE_IMAGE

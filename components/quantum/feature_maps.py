@@ -1,0 +1,81 @@
+"""Parameterised feature-map circuits, described once and realised by every backend.
+
+``FeatureMap`` is a small value object (kind, qubits, reps, entanglement). The exact engine
+(:mod:`components.quantum.statevector`) evaluates it with NumPy; ``to_qiskit`` builds the same
+circuit for Qiskit-based backends and for cross-checks against qiskit-machine-learning.
+
+Kinds
+- ``zz``: Qiskit's ``ZZFeatureMap``: per repetition, H on every qubit, P(2 x_i) on each qubit,
+  then CX-P(2 (pi - x_i)(pi - x_j))-CX on each entangled pair. Inputs in [0, pi].
+- ``angle``: angle embedding, one R_Y(x_i) (or R_X) per qubit on |0>. Inputs in [0, pi].
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from itertools import combinations
+from typing import Any
+
+from components.errors import ConfigError
+
+FEATURE_MAP_KINDS = ("zz", "angle")
+ENTANGLEMENTS = ("linear", "full")
+ROTATIONS = ("x", "y")
+#: Largest register the exact engines accept (2**24 amplitudes per sample is 256 MiB).
+MAX_QUBITS = 24
+
+
+@dataclass(frozen=True)
+class FeatureMap:
+    kind: str = "zz"
+    n_qubits: int = 4
+    reps: int = 2
+    entanglement: str = "linear"
+    rotation: str = "y"
+
+    def __post_init__(self) -> None:
+        if self.kind not in FEATURE_MAP_KINDS:
+            raise ConfigError(f"unknown feature map {self.kind!r}; use one of "
+                              f"{list(FEATURE_MAP_KINDS)}", field="feature_map")
+        if not isinstance(self.n_qubits, int) or not 1 <= self.n_qubits <= MAX_QUBITS:
+            raise ConfigError(f"must be an integer from 1 to {MAX_QUBITS}, got {self.n_qubits!r}",
+                              field="n_qubits")
+        if not isinstance(self.reps, int) or self.reps < 1:
+            raise ConfigError(f"must be a positive integer, got {self.reps!r}", field="reps")
+        if self.entanglement not in ENTANGLEMENTS:
+            raise ConfigError(f"unknown entanglement {self.entanglement!r}; use one of "
+                              f"{list(ENTANGLEMENTS)}", field="entanglement")
+        if self.rotation not in ROTATIONS:
+            raise ConfigError(f"unknown rotation {self.rotation!r}; use one of {list(ROTATIONS)}",
+                              field="rotation")
+
+    @property
+    def angle_range(self) -> tuple[float, float]:
+        """The input range the preprocessing rescales features into."""
+        return (0.0, math.pi)
+
+    @property
+    def pairs(self) -> list[tuple[int, int]]:
+        """Entangled qubit pairs, in Qiskit's order."""
+        if self.kind != "zz" or self.n_qubits < 2:
+            return []
+        if self.entanglement == "linear":
+            return [(i, i + 1) for i in range(self.n_qubits - 1)]
+        return list(combinations(range(self.n_qubits), 2))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_qiskit(self) -> Any:
+        """The parameterised Qiskit circuit (imports qiskit lazily)."""
+        from qiskit.circuit import ParameterVector, QuantumCircuit
+        from qiskit.circuit.library import zz_feature_map
+
+        if self.kind == "zz":
+            return zz_feature_map(self.n_qubits, reps=self.reps, entanglement=self.entanglement)
+        x = ParameterVector("x", self.n_qubits)
+        qc = QuantumCircuit(self.n_qubits, name="AngleEmbedding")
+        for i in range(self.n_qubits):
+            (qc.ry if self.rotation == "y" else qc.rx)(x[i], i)
+        return qc

@@ -1,0 +1,77 @@
+"""Names of everything written to MLflow, in one place (the README documents them), and the
+helpers that collect lineage: package versions, the git commit, the KFP run identity.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from components.quantum.backends import sdk_versions
+
+# Run and model-version tags.
+TAG_QUANTUM_ENABLED = "quantum.enabled"
+TAG_QUANTUM_BACKEND = "quantum.backend"
+TAG_QUANTUM_FALLBACK = "quantum.fallback"
+TAG_MODEL_KIND = "model.kind"  # quantum | classical
+TAG_DATASET_URI = "dataset.uri"
+TAG_DATASET_SHA256 = "dataset.sha256"
+TAG_GIT_COMMIT = "git.commit"
+TAG_KFP_JOB_NAME = "kfp.pipeline_job_name"
+TAG_KFP_JOB_ID = "kfp.pipeline_job_id"
+TAG_KFP_TASK = "kfp.task_name"
+TAG_REGISTERED_VERSION = "registry.version"
+TAG_VERSIONS_PREFIX = "versions."  # versions.<package> = x.y.z
+# Model-version tags written by the gate.
+TAG_GATE_DECISION = "gate.decision"  # promote | reject
+TAG_GATE_REASONS = "gate.reasons"
+TAG_GATE_POLICY_HASH = "gate.policy_hash"
+TAG_GATE_CHAMPION_AT_DECISION = "gate.champion_at_decision"
+TAG_GATE_DECIDED_AT = "gate.decided_at"
+TAG_METRIC_PREFIX = "metric."  # candidate's held-out metrics, read back when it is champion
+TAG_BASELINE_METRIC_PREFIX = "baseline.metric."
+
+ALIAS_CHAMPION = "champion"
+ALIAS_CHALLENGER = "challenger"
+DEFAULT_EXPERIMENT = "qubeflow-retraining"
+DEFAULT_MODEL_NAME = "qubeflow-classifier"
+# Artifact paths inside the MLflow run.
+ARTIFACT_MODEL = "model"
+ARTIFACT_PLOTS = "plots"
+ARTIFACT_DECISION = "gate/decision.json"
+ARTIFACT_PROFILE = "data/profile.md"
+
+TRACKED_PACKAGES = ("qubeflow", "kfp", "mlflow", "scikit-learn", "numpy", "pandas", "scipy",
+                    "qiskit", "qiskit-aer", "qiskit-ibm-runtime", "pennylane",
+                    "pennylane-lightning")
+GIT_COMMIT_ENV = "QUBEFLOW_GIT_COMMIT"
+
+
+def package_versions() -> dict[str, str]:
+    return {k: v for k, v in sdk_versions(*TRACKED_PACKAGES).items() if v != "absent"}
+
+
+def git_commit(start: str | Path | None = None) -> str:
+    """HEAD of the git checkout containing ``start`` (``-dirty`` if modified), else
+    ``$QUBEFLOW_GIT_COMMIT``, else ``unknown`` (images carry no .git)."""
+    env = os.environ.get(GIT_COMMIT_ENV)
+    if env:
+        return env
+    cwd = Path(start or Path(__file__).resolve().parent)
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return head + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def redact_uri(uri: str) -> str:
+    """Drop any ``user:password@`` from a URI before it is logged anywhere."""
+    if "://" in uri and "@" in uri.split("://", 1)[1].split("/", 1)[0]:
+        scheme, rest = uri.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return uri

@@ -1,0 +1,76 @@
+"""The registry step: read the prepared data and the trained bundles, publish to MLflow,
+and return the summary the CLI prints (and ``--json`` emits)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from components.data.prepare import load_prepared
+from components.data.sources import DatasetSource
+from components.errors import ConfigError
+from components.registry import lineage as L
+from components.registry.gate import PromotionPolicy
+from components.registry.publish import PublishRequest, PublishResult, publish
+from components.training.bundle import load_bundle
+
+
+@dataclass(frozen=True)
+class RegisterOptions:
+    mlflow_tracking_uri: str
+    registered_model_name: str = L.DEFAULT_MODEL_NAME
+    experiment_name: str = L.DEFAULT_EXPERIMENT
+    quantum_enabled: bool = True
+    quantum_backend: str = "statevector"
+    promotion_metric: str = "roc_auc"
+    promotion_threshold: float = 0.9
+    max_regression: float = 0.0
+    git_commit: str = ""
+    kfp_job_name: str = ""
+    kfp_job_id: str = ""
+    kfp_task_name: str = ""
+
+    def tracking_uri(self) -> str:
+        uri = self.mlflow_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
+        if not uri:
+            raise ConfigError("is empty and MLFLOW_TRACKING_URI is not set",
+                              field="mlflow_tracking_uri")
+        return uri
+
+    def policy(self) -> PromotionPolicy:
+        return PromotionPolicy(self.promotion_metric, float(self.promotion_threshold),
+                               float(self.max_regression))
+
+
+def register_model(options: RegisterOptions, *, train_path: str, test_path: str,
+                   preprocessor_path: str, lineage_path: str, baseline_dir: str,
+                   quantum_dir: str | None, params: dict[str, Any]) -> PublishResult:
+    """Publish the run; the candidate is the quantum model when there is one."""
+    if not options.registered_model_name.strip():
+        raise ConfigError("is empty", field="registered_model_name")
+    policy = options.policy()
+    tracking_uri = options.tracking_uri()
+    split, _, data_lineage = load_prepared(train_path, test_path, preprocessor_path,
+                                           lineage_path)
+    baseline = load_bundle(baseline_dir)
+    quantum = load_bundle(quantum_dir) if quantum_dir else None
+    candidate = quantum or baseline
+    from components.data.validation import DataProfile
+
+    profile = DataProfile(**data_lineage["profile"])
+    lineage_tags = {L.TAG_GIT_COMMIT: options.git_commit or L.git_commit()}
+    for tag, value in ((L.TAG_KFP_JOB_NAME, options.kfp_job_name),
+                       (L.TAG_KFP_JOB_ID, options.kfp_job_id),
+                       (L.TAG_KFP_TASK, options.kfp_task_name)):
+        if value:
+            lineage_tags[tag] = value
+    req = PublishRequest(
+        model_name=options.registered_model_name.strip(), candidate=candidate,
+        baseline=baseline, quantum=quantum,
+        quantum_enabled=options.quantum_enabled, quantum_backend=options.quantum_backend,
+        dataset=DatasetSource(**data_lineage["source"]), train=split.train, test=split.test,
+        label_column=split.label_column, policy=policy, params=params,
+        lineage_tags=lineage_tags, profile_markdown=profile.to_markdown(),
+        experiment=options.experiment_name or L.DEFAULT_EXPERIMENT)
+    return publish(req, tracking_uri)

@@ -1,0 +1,86 @@
+"""Plots people would rather look at than numbers: confusion matrix, ROC, kernel heatmap.
+
+Each function writes a PNG and returns its path; :func:`html_report` embeds PNGs in one
+self-contained HTML page for KFP's ``HTML`` artifact viewer.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from components.training.metrics import Evaluation  # noqa: E402
+
+
+def confusion_matrix_png(ev: Evaluation, path: Path, title: str) -> Path:
+    cm = np.asarray(ev.confusion_matrix)
+    fig, ax = plt.subplots(figsize=(4, 3.5), dpi=100)
+    im = ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(len(ev.labels)), ev.labels)
+    ax.set_yticks(range(len(ev.labels)), ev.labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for (i, j), v in np.ndenumerate(cm):
+        ax.text(j, i, str(v), ha="center", va="center",
+                color="white" if v > cm.max() / 2 else "black")
+    fig.colorbar(im, ax=ax)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def roc_png(curves: dict[str, Evaluation], path: Path, title: str = "ROC") -> Path | None:
+    """ROC curves of several models on one plot (binary problems only)."""
+    curves = {k: v for k, v in curves.items() if v.roc_fpr}
+    if not curves:
+        return None
+    fig, ax = plt.subplots(figsize=(4.5, 4), dpi=100)
+    for name, ev in curves.items():
+        ax.plot(ev.roc_fpr, ev.roc_tpr, label=f"{name} (AUC {ev.metrics['roc_auc']:.3f})")
+    ax.plot([0, 1], [0, 1], "k--", lw=0.8)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def kernel_heatmap_png(gram: np.ndarray, labels: np.ndarray, path: Path,
+                       title: str = "Quantum kernel (train, sorted by class)",
+                       max_side: int = 400) -> Path:
+    order = np.argsort(np.asarray(labels), kind="stable")
+    if len(order) > max_side:  # keep the image light: an even subsample, still class-sorted
+        order = order[np.linspace(0, len(order) - 1, max_side).astype(int)]
+    fig, ax = plt.subplots(figsize=(4.5, 4), dpi=100)
+    im = ax.imshow(gram[np.ix_(order, order)], cmap="viridis", vmin=0.0, vmax=1.0)
+    fig.colorbar(im, ax=ax)
+    ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def html_report(title: str, images: list[Path], tables_html: str = "") -> str:
+    parts = [f"<html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>",
+             f"<body style='font-family:sans-serif'><h2>{html.escape(title)}</h2>", tables_html]
+    for img in images:
+        data = base64.b64encode(Path(img).read_bytes()).decode()
+        parts.append(f"<figure style='display:inline-block'><img src='data:image/png;base64,"
+                     f"{data}'/><figcaption>{html.escape(Path(img).stem)}</figcaption></figure>")
+    parts.append("</body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,169 @@
+"""``qubeflow``: the user's entry point.
+
+    qubeflow run [--config FILE] [--set key=value ...] [--json]   run the pipeline locally
+    qubeflow compile [--out DIR]                                  write retraining.yaml
+    qubeflow backends [--json]                                    list quantum backends
+    qubeflow params                                               list pipeline parameters
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from components.errors import QubeflowError
+from components.runtime import setup_logging
+
+COMPILED_NAME = "retraining.yaml"
+
+
+def compile_pipeline(out_dir: str | Path) -> Path:
+    """Compile the retraining pipeline to KFP IR YAML (what the KFP UI uploads)."""
+    from kfp import compiler
+
+    from pipelines.retraining import retraining_pipeline
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / COMPILED_NAME
+    compiler.Compiler().compile(retraining_pipeline, str(path))
+    return path
+
+
+def _fmt_metrics(summary: dict[str, Any]) -> list[str]:
+    metrics = summary.get("metrics", {})
+    kinds = [k for k in ("quantum", "classical") if k in metrics]
+    names = sorted({n for k in kinds for n in metrics[k]})
+    lines = ["  " + f"{'metric':<20}" + "".join(f"{k:>12}" for k in kinds)]
+    for n in names:
+        lines.append("  " + f"{n:<20}" + "".join(f"{metrics[k].get(n, float('nan')):>12.4f}"
+                                                  for k in kinds))
+    return lines
+
+
+def human_summary(result: Any) -> str:
+    s = result.summary
+    cfg = result.config
+    quantum = f"on ({cfg.quantum_backend})" if cfg.quantum_enabled else "off"
+    lines = [
+        "",
+        f"Qubeflow retraining finished in {result.seconds:.1f} s",
+        f"  dataset        {cfg.dataset} (label '{cfg.label_column}')",
+        f"  quantum step   {quantum}; fallback: {'yes' if s.get('fallback') else 'no'}",
+        "",
+        *_fmt_metrics(s),
+        "",
+        f"  registered     {s['model_name']} version {s['model_version']} "
+        f"(candidate: {'quantum' if 'quantum' in s.get('metrics', {}) else 'classical'} model)",
+        f"  decision       {s['decision'].upper()}: " + "; ".join(s.get("reasons", [])),
+        f"  champion       {s['model_name']}@champion -> version {s.get('champion_version')}",
+        f"  MLflow run     {s['run_id']} (experiment {s['experiment_id']})",
+    ]
+    if result.started_server:
+        lines.append("  browse         mlflow ui --backend-store-uri "
+                     "sqlite:///.qubeflow/mlflow.db   (or: make mlflow-ui)")
+    else:
+        lines.append(f"  browse         {s['tracking_uri']}/#/experiments/{s['experiment_id']}"
+                     f"/runs/{s['run_id']}")
+    lines.append(f"  KFP outputs    {result.pipeline_root}")
+    if result.extra.get("log"):
+        lines.append(f"  full log       {result.extra['log']}")
+    return "\n".join(lines)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipelines.config import PipelineConfig
+    from pipelines.local import run_locally
+
+    config = PipelineConfig.load(args.config, args.set)
+    result = run_locally(config, state_dir=args.state_dir, verbose=args.verbose)
+    summary = dict(result.summary)
+    summary.update({"quantum_enabled": result.config.quantum_enabled,
+                    "quantum_backend": result.config.quantum_backend,
+                    "fallback": bool(summary.get("fallback", False)),
+                    "seconds": round(result.seconds, 2)})
+    result.summary = summary
+    print(human_summary(result), file=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        print(json.dumps(summary, sort_keys=True))
+    return 0
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    path = compile_pipeline(args.out)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_backends(args: argparse.Namespace) -> int:
+    from components.quantum.backends import list_backends
+
+    rows = list_backends()
+    if args.json:
+        print(json.dumps([r.__dict__ for r in rows], indent=2))
+        return 0
+    print(f"{'family':<14}{'usable':<8}{'example':<34}description / why not")
+    for r in rows:
+        print(f"{r.family:<14}{'yes' if r.usable else 'no':<8}{r.example:<34}"
+              f"{r.description if r.usable else r.reason}")
+    return 0
+
+
+def cmd_params(args: argparse.Namespace) -> int:
+    from pipelines.config import PipelineConfig
+
+    defaults = PipelineConfig()
+    for name, typ in PipelineConfig.types().items():
+        print(f"{name:<24}{typ.__name__:<7}{getattr(defaults, name)!r}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qubeflow", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="debug logging; show every line the pipeline steps print")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the retraining pipeline locally (kfp.local + MLflow)")
+    run.add_argument("--config", help="YAML file of pipeline parameters")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="set a pipeline parameter (repeatable); see 'qubeflow params'")
+    run.add_argument("--json", action="store_true",
+                     help="print one machine-readable JSON object last (summary to stderr)")
+    run.add_argument("--state-dir", default=".qubeflow",
+                     help="where the local MLflow store and KFP outputs live (default .qubeflow)")
+    run.set_defaults(func=cmd_run)
+
+    comp = sub.add_parser("compile", help="compile the pipeline to KFP IR YAML")
+    comp.add_argument("--out", default="build", help="output directory (default build/)")
+    comp.set_defaults(func=cmd_compile)
+
+    back = sub.add_parser("backends", help="list quantum backends and whether they are usable")
+    back.add_argument("--json", action="store_true")
+    back.set_defaults(func=cmd_backends)
+
+    params = sub.add_parser("params", help="list pipeline parameters, types and defaults")
+    params.set_defaults(func=cmd_params)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(logging.DEBUG if args.verbose else logging.INFO)
+    try:
+        return int(args.func(args))
+    except QubeflowError as exc:
+        print(f"qubeflow: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("qubeflow: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

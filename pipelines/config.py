@@ -1,0 +1,178 @@
+"""The retraining pipeline's parameters: defaults, YAML files, ``--set key=value``, validation.
+
+:class:`PipelineConfig` is the single source of the parameters' names, types and defaults:
+the KFP pipeline signature takes its defaults from it, and the CLI validates a config once,
+at the edge, before anything runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import typing
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.errors import ConfigError
+from components.images import QUANTUM_IMAGE
+from components.registry import lineage as L
+
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    # data
+    dataset: str = "sklearn:breast_cancer"
+    label_column: str = "target"
+    test_size: float = 0.25
+    min_samples_per_class: int = 10
+    impute: str = "none"
+    seed: int = 42
+    # quantum feature map
+    n_qubits: int = 8
+    feature_map: str = "zz"
+    reps: int = 2
+    entanglement: str = "linear"
+    bandwidth: float = 0.1
+    # quantum step (feature flag, backend, its container image)
+    quantum_enabled: bool = True
+    quantum_backend: str = "statevector"
+    quantum_image: str = QUANTUM_IMAGE
+    # promotion gate
+    promotion_metric: str = "roc_auc"
+    promotion_threshold: float = 0.9
+    max_regression: float = 0.0
+    # registry and lineage
+    mlflow_tracking_uri: str = ""
+    registered_model_name: str = L.DEFAULT_MODEL_NAME
+    experiment_name: str = L.DEFAULT_EXPERIMENT
+    git_commit: str = ""
+
+    # ---- construction -------------------------------------------------------------
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def types(cls) -> dict[str, type]:
+        return typing.get_type_hints(cls)
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any], *, origin: str = "config") -> PipelineConfig:
+        unknown = sorted(set(values) - set(cls.names()))
+        if unknown:
+            raise ConfigError(f"unknown parameter(s) {unknown} in {origin}; known: "
+                              f"{cls.names()}", field=unknown[0])
+        types = cls.types()
+        return cls(**{k: _coerce(k, v, types[k]) for k, v in values.items()})
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, overrides: list[str] | None = None,
+             ) -> PipelineConfig:
+        """Defaults, then a YAML file (a mapping of parameter names), then ``key=value``s."""
+        values: dict[str, Any] = {}
+        if path:
+            p = Path(path)
+            if not p.is_file():
+                raise ConfigError(f"config file {str(p)!r} does not exist", field="--config")
+            try:
+                loaded = yaml.safe_load(p.read_text()) or {}
+            except yaml.YAMLError as exc:
+                raise ConfigError(f"{p} is not valid YAML: {exc}", field="--config") from exc
+            if not isinstance(loaded, dict):
+                raise ConfigError(f"{p} must hold a mapping of parameter names to values",
+                                  field="--config")
+            values.update(loaded)
+        for item in overrides or []:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise ConfigError(f"expected key=value, got {item!r}", field="--set")
+            values[key.strip()] = value
+        return cls.from_mapping(values, origin="--config/--set")
+
+    def replace(self, **changes: Any) -> PipelineConfig:
+        return dataclasses.replace(self, **changes)
+
+    # ---- validation ---------------------------------------------------------------
+    def validate(self) -> PipelineConfig:
+        """Raise ConfigError naming the first invalid parameter; return self when valid."""
+        from components.data.prepare import PrepareOptions
+        from components.data.sources import BUILTIN_DATASETS
+        from components.data.validation import IMPUTE_STRATEGIES
+        from components.quantum.backends import get_backend, parse_backend_name
+        from components.registry.gate import PromotionPolicy
+
+        if not self.dataset.strip():
+            raise ConfigError("is empty", field="dataset")
+        if self.dataset.startswith("sklearn:") and self.dataset not in BUILTIN_DATASETS:
+            raise ConfigError(f"unknown built-in dataset {self.dataset!r}; available: "
+                              f"{sorted(BUILTIN_DATASETS)}", field="dataset")
+        if not self.label_column.strip():
+            raise ConfigError("is empty", field="label_column")
+        if not 0.0 < self.test_size < 1.0:
+            raise ConfigError(f"must be between 0 and 1 (exclusive), got {self.test_size}",
+                              field="test_size")
+        if self.min_samples_per_class < 2:
+            raise ConfigError(f"must be at least 2, got {self.min_samples_per_class}",
+                              field="min_samples_per_class")
+        if self.impute not in IMPUTE_STRATEGIES:
+            raise ConfigError(f"unknown strategy {self.impute!r}; use one of "
+                              f"{list(IMPUTE_STRATEGIES)}", field="impute")
+        PrepareOptions(dataset=self.dataset, n_qubits=self.n_qubits,
+                       feature_map=self.feature_map, reps=self.reps,
+                       entanglement=self.entanglement, bandwidth=self.bandwidth).angle_range()
+        parse_backend_name(self.quantum_backend)
+        if self.quantum_enabled:
+            get_backend(self.quantum_backend)
+        if not self.quantum_image.strip():
+            raise ConfigError("is empty", field="quantum_image")
+        PromotionPolicy(self.promotion_metric, self.promotion_threshold, self.max_regression)
+        if not _MODEL_NAME.match(self.registered_model_name):
+            raise ConfigError(f"{self.registered_model_name!r} is not a valid model name "
+                              "(letters, digits, '.', '_', '-'; starts with a letter or digit)",
+                              field="registered_model_name")
+        if not self.experiment_name.strip():
+            raise ConfigError("is empty", field="experiment_name")
+        return self
+
+    def pipeline_arguments(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _coerce(name: str, value: Any, typ: type) -> Any:
+    """Coerce a YAML or ``--set`` value to the parameter's type, or name what is wrong."""
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ConfigError(f"expected true or false, got {value!r}", field=name)
+    if typ is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"expected an integer, got {value!r}", field=name)
+        try:
+            as_float = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"expected an integer, got {value!r}", field=name) from None
+        if not as_float.is_integer():
+            raise ConfigError(f"expected an integer, got {value!r}", field=name)
+        return int(as_float)
+    if typ is float:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"expected a number, got {value!r}", field=name) from None
+    if value is None:
+        return ""
+    if not isinstance(value, str | int | float):
+        raise ConfigError(f"expected a string, got {type(value).__name__}", field=name)
+    return str(value)

@@ -1,0 +1,148 @@
+"""Run the retraining pipeline on this machine with KFP's local runner.
+
+Real components, real subprocesses (``kfp.local.SubprocessRunner`` in the current
+environment: no per-task venv, no pip install at run time), real MLflow: either the server at
+``MLFLOW_TRACKING_URI`` / ``mlflow_tracking_uri``, or a ``mlflow server`` started on loopback
+for the run and stopped after it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import re
+import sys
+import time
+import warnings
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from components.errors import ERROR_FILE_ENV, QubeflowError, read_reported_errors
+from components.registry.lineage import git_commit
+from pipelines.config import PipelineConfig
+from pipelines.mlflow_server import LocalMlflowServer
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STATE_DIR = ".qubeflow"
+
+
+class PipelineRunError(QubeflowError):
+    """The local pipeline run failed; ``task`` says which step."""
+
+    def __init__(self, message: str, *, task: str | None = None, field: str | None = None
+                 ) -> None:
+        super().__init__(message)
+        self.task, self.field = task, field
+
+
+@dataclass
+class LocalRunResult:
+    summary: dict[str, Any]
+    config: PipelineConfig
+    seconds: float
+    pipeline_root: str
+    started_server: bool
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class RunConsole(io.TextIOBase):
+    """Where the local runner's stdout goes during a run: every line to the run's log file;
+    step progress and Qubeflow's own log lines (or everything, when verbose) to ``echo``."""
+
+    PROGRESS = re.compile(r"Executing task|finished with status|Skipping conditional|"
+                          r"Pipeline .* finished|\[qubeflow\]|"
+                          r"\[KFP Executor [^\]]*(INFO|WARNING|ERROR)\]: (?!Looking for component|"
+                          r"Loading KFP component|Got executor_input|Wrote executor output)")
+    ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+    def __init__(self, log_file: io.TextIOBase, echo: io.TextIOBase, verbose: bool = False
+                 ) -> None:
+        self.log_file, self.echo, self.verbose = log_file, echo, verbose
+        self._pending = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        *lines, self._pending = self._pending.split("\n")
+        for line in lines:
+            plain = self.ANSI.sub("", line)
+            self.log_file.write(plain + "\n")
+            if self.verbose or self.PROGRESS.search(plain):
+                self.echo.write(plain.strip() + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        self.log_file.flush()
+        self.echo.flush()
+
+
+def run_locally(config: PipelineConfig, *, state_dir: str | Path = DEFAULT_STATE_DIR,
+                keep_server: LocalMlflowServer | None = None,
+                verbose: bool = False) -> LocalRunResult:
+    """Validate ``config``, then run the whole pipeline locally and return its summary."""
+    import kfp.local
+
+    from pipelines.retraining import retraining_pipeline
+
+    config.validate()
+    # Known, harmless notices of the local runner: display names and container images are
+    # cluster-only settings (the images' contents are this environment).
+    warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
+    warnings.filterwarnings("ignore", message=".*custom or non-Python base image.*")
+    state = Path(state_dir).resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    with ExitStack() as stack:
+        uri = config.mlflow_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
+        started = False
+        if not uri:
+            server = keep_server or stack.enter_context(LocalMlflowServer(state))
+            uri, started = server.uri, keep_server is None
+        run_config = config.replace(mlflow_tracking_uri=uri,
+                                    git_commit=config.git_commit or git_commit(Path.cwd()))
+        pipeline_root = state / "kfp_outputs"
+        kfp.local.init(runner=kfp.local.SubprocessRunner(use_venv=False),
+                       pipeline_root=str(pipeline_root), raise_on_error=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        error_file = state / f"errors-{os.getpid()}-{time.time_ns()}.jsonl"
+        log_dir = state / "logs"
+        log_dir.mkdir(exist_ok=True)
+        log_path = log_dir / f"run-{stamp}-{os.getpid()}.log"
+        log_file = stack.enter_context(open(log_path, "w", encoding="utf-8"))
+        console = RunConsole(log_file, sys.stderr, verbose)
+        log.info("running the pipeline locally; full log: %s", log_path)
+        previous = os.environ.get(ERROR_FILE_ENV)
+        os.environ[ERROR_FILE_ENV] = str(error_file)
+        try:
+            with contextlib.redirect_stdout(console):
+                task = retraining_pipeline(**run_config.pipeline_arguments())
+        except Exception as exc:
+            raise _explain_failure(exc, error_file, log_path) from exc
+        finally:
+            if previous is None:
+                os.environ.pop(ERROR_FILE_ENV, None)
+            else:
+                os.environ[ERROR_FILE_ENV] = previous
+            error_file.unlink(missing_ok=True)
+        summary = json.loads(task.output)
+    return LocalRunResult(summary=summary, config=run_config,
+                          seconds=time.perf_counter() - t0, pipeline_root=str(pipeline_root),
+                          started_server=started, extra={"log": str(log_path)})
+
+
+def _explain_failure(exc: Exception, error_file: Path, log_path: Path) -> PipelineRunError:
+    errors = read_reported_errors(str(error_file))
+    if errors:
+        first = errors[0]
+        what = f"{first['field']}: {first['message']}" if first.get("field") else first["message"]
+        return PipelineRunError(f"step {first.get('task')} failed: {what} (full log: {log_path})",
+                                task=first.get("task"), field=first.get("field"))
+    return PipelineRunError(f"pipeline failed: {exc} (full log: {log_path})")

@@ -1,0 +1,113 @@
+"""A real ``mlflow server`` on loopback for local runs and tests.
+
+SQLite backend store and a local artifact root under a state directory (``.qubeflow/`` by
+default), artifacts proxied by the server (clients need no storage credentials). Started
+with one worker (start-up is 7-25 s on 2 cores), ready when ``/health`` answers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+
+log = logging.getLogger(__name__)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _mlflow_executable() -> list[str]:
+    exe = Path(sys.executable).with_name("mlflow")
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("mlflow")
+    return [found] if found else [sys.executable, "-m", "mlflow"]
+
+
+class LocalMlflowServer:
+    """``with LocalMlflowServer(state_dir) as server: server.uri`` — started, healthy, stopped."""
+
+    def __init__(self, state_dir: str | Path, *, port: int | None = None,
+                 start_timeout_s: float = 120.0) -> None:
+        self.state_dir = Path(state_dir).resolve()
+        self.port = port or free_port()
+        self.start_timeout_s = start_timeout_s
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = self.state_dir / "mlflow-server.log"
+
+    @property
+    def uri(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def backend_store_uri(self) -> str:
+        return f"sqlite:///{self.state_dir / 'mlflow.db'}"
+
+    def start(self) -> LocalMlflowServer:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        artifacts = self.state_dir / "mlartifacts"
+        cmd = [*_mlflow_executable(), "server", "--backend-store-uri", self.backend_store_uri,
+               "--artifacts-destination", str(artifacts), "--host", "127.0.0.1",
+               "--port", str(self.port), "--workers", "1"]
+        env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+        log.info("starting mlflow server on %s (store %s)", self.uri, self.backend_store_uri)
+        with open(self.log_path, "ab") as out:
+            self.process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                            start_new_session=True)
+        self.wait_healthy()
+        return self
+
+    def wait_healthy(self) -> None:
+        deadline = time.monotonic() + self.start_timeout_s
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"mlflow server exited with code {self.process.returncode}; "
+                                   f"see {self.log_path}")
+            if self.healthy():
+                log.info("mlflow server ready at %s", self.uri)
+                return
+            time.sleep(0.25)
+        self.stop()
+        raise RuntimeError(f"mlflow server did not become healthy within "
+                           f"{self.start_timeout_s:.0f} s; see {self.log_path}")
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.uri}/health", timeout=2) as resp:
+                return bool(resp.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=15)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.process.wait(timeout=5)
+        log.info("mlflow server on %s stopped", self.uri)
+
+    def __enter__(self) -> LocalMlflowServer:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()

@@ -1,0 +1,86 @@
+"""The retraining pipeline (KFP v2).
+
+    prepare-data ──► train-classical-model ──────────────────────────┐
+         │                                                            ▼
+         └──► [quantum_enabled] train-quantum-model ──► register-model (quantum candidate)
+              [else]                                    register-model (classical candidate)
+
+The quantum step runs only when ``quantum_enabled`` is true (``dsl.If``/``dsl.Else``), in the
+container image given by the ``quantum_image`` parameter. The pipeline's output is the
+registry step's JSON summary.
+"""
+
+from kfp import dsl
+
+from components.data.component import prepare_data
+from components.quantum.component import train_quantum_model
+from components.registry.component import register_model
+from components.training.component import train_classical_model
+from pipelines.config import PipelineConfig
+
+PIPELINE_NAME = "qubeflow-retraining"
+D = PipelineConfig()
+
+
+@dsl.pipeline(name=PIPELINE_NAME,
+              description="Hybrid quantum-classical retraining with MLflow registry promotion.")
+def retraining_pipeline(
+    dataset: str = D.dataset,
+    label_column: str = D.label_column,
+    test_size: float = D.test_size,
+    min_samples_per_class: int = D.min_samples_per_class,
+    impute: str = D.impute,
+    seed: int = D.seed,
+    n_qubits: int = D.n_qubits,
+    feature_map: str = D.feature_map,
+    reps: int = D.reps,
+    entanglement: str = D.entanglement,
+    bandwidth: float = D.bandwidth,
+    quantum_enabled: bool = D.quantum_enabled,
+    quantum_backend: str = D.quantum_backend,
+    quantum_image: str = D.quantum_image,
+    promotion_metric: str = D.promotion_metric,
+    promotion_threshold: float = D.promotion_threshold,
+    max_regression: float = D.max_regression,
+    mlflow_tracking_uri: str = D.mlflow_tracking_uri,
+    registered_model_name: str = D.registered_model_name,
+    experiment_name: str = D.experiment_name,
+    git_commit: str = D.git_commit,
+) -> str:
+    prep = prepare_data(
+        dataset=dataset, label_column=label_column, n_qubits=n_qubits, feature_map=feature_map,
+        reps=reps, entanglement=entanglement, bandwidth=bandwidth, test_size=test_size,
+        min_samples_per_class=min_samples_per_class, impute=impute, seed=seed)
+    prep.set_display_name("prepare data")
+    prep.set_caching_options(False)  # the source (a file or an S3 object) may change in place
+    data = {k: prep.outputs[k] for k in ("train_data", "test_data", "preprocessor",
+                                         "data_lineage")}
+
+    baseline = train_classical_model(**data, seed=seed)
+    baseline.set_display_name("train classical baseline")
+
+    registry_args = dict(
+        **data, classical_model=baseline.outputs["model"],
+        mlflow_tracking_uri=mlflow_tracking_uri, registered_model_name=registered_model_name,
+        experiment_name=experiment_name, quantum_enabled=quantum_enabled,
+        quantum_backend=quantum_backend, quantum_image=quantum_image,
+        promotion_metric=promotion_metric, promotion_threshold=promotion_threshold,
+        max_regression=max_regression, git_commit=git_commit,
+        kfp_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        kfp_job_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        kfp_task_name=dsl.PIPELINE_TASK_NAME_PLACEHOLDER)
+
+    with dsl.If(quantum_enabled == True, name="quantum-enabled"):  # noqa: E712 (KFP condition)
+        quantum = train_quantum_model(
+            **data, feature_map=feature_map, reps=reps, entanglement=entanglement,
+            quantum_backend=quantum_backend, seed=seed)
+        quantum.set_display_name("train quantum model")
+        quantum.set_container_image(quantum_image)
+        register_quantum = register_model(**registry_args, quantum_model=quantum.outputs["model"])
+        register_quantum.set_display_name("register and gate (quantum candidate)")
+        register_quantum.set_caching_options(False)
+    with dsl.Else(name="quantum-disabled"):
+        register_classical = register_model(**registry_args)
+        register_classical.set_display_name("register and gate (classical candidate)")
+        register_classical.set_caching_options(False)
+    return dsl.OneOf(register_quantum.outputs["Output"], register_classical.outputs["Output"])
