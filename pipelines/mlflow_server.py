@@ -7,6 +7,7 @@ with one worker (start-up is 7-25 s on 2 cores), ready when ``/health`` answers.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -98,10 +99,8 @@ class LocalMlflowServer:
             os.killpg(self.process.pid, signal.SIGTERM)
             self.process.wait(timeout=15)
         except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self.process.wait(timeout=5)
         log.info("mlflow server on %s stopped", self.uri)
 

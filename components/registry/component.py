@@ -36,7 +36,8 @@ def register_model(
     import json
     from pathlib import Path
 
-    from components.registry.register import RegisterOptions, register_model as register
+    from components.registry.register import RegisterOptions
+    from components.registry.register import register_model as register
     from components.runtime import task
 
     with task("register-model"):

@@ -17,7 +17,6 @@ and deleted; then :class:`RegistryError` is raised.
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 import time
@@ -138,6 +137,29 @@ def _registered_model_exists(client: Any, name: str) -> bool:
         raise
 
 
+def check_reachable(tracking_uri: str, attempts: int = 3, timeout_s: float = 5.0) -> None:
+    """Fail fast (seconds, not MLflow's minutes of HTTP retries) when an HTTP tracking server
+    does not answer ``/health``; other stores (``sqlite:``, ``file:``) need no check."""
+    import urllib.error
+    import urllib.request
+
+    if not tracking_uri.startswith(("http://", "https://")):
+        return
+    url = tracking_uri.rstrip("/") + "/health"
+    last: Exception | None = None
+    for attempt in range(attempts):
+        try:
+            with urllib.request.urlopen(url, timeout=timeout_s) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError) as exc:
+            last = exc
+        time.sleep(0.5 * (attempt + 1))
+    raise RegistryError(f"cannot reach the MLflow tracking server at "
+                        f"{L.redact_uri(tracking_uri)} ({last}); nothing was written",
+                        field="mlflow_tracking_uri")
+
+
 def publish(req: PublishRequest, tracking_uri: str) -> PublishResult:
     """Log, register and gate ``req.candidate``; see the module docstring for guarantees."""
     import mlflow
@@ -155,6 +177,7 @@ def publish(req: PublishRequest, tracking_uri: str) -> PublishResult:
     if req.quantum is not None:
         metrics["quantum"] = req.quantum.info.evaluation.metrics
 
+    check_reachable(tracking_uri)
     mlflow.set_tracking_uri(tracking_uri)
     client = MlflowClient(tracking_uri)
     try:

@@ -1,0 +1,50 @@
+# Qubeflow — `make help` lists the targets. `make run` and `make test` create .venv when missing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.qubeflow-installed
+# One REGISTRY/TAG names every image; compiled YAML and built images use the same values.
+REGISTRY ?= ghcr.io/qubeflow
+TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+ARGS ?=
+PYTEST_ARGS ?=
+export QUBEFLOW_IMAGE_REGISTRY := $(REGISTRY)
+export QUBEFLOW_IMAGE_TAG := $(TAG)
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run test compile lint format bench mlflow-ui clean
+
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[qiskit,pennylane,dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP) ## Create .venv with the pinned versions from pyproject.toml (if missing or stale)
+
+run: $(STAMP) ## Run the whole retraining pipeline locally (KFP local runner + local MLflow); ARGS="--set k=v"
+	$(BIN)/qubeflow run $(ARGS)
+
+test: $(STAMP) ## Run the full test suite (unit, component, end-to-end against real servers)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+compile: $(STAMP) ## Compile the pipeline to build/retraining.yaml (images from REGISTRY/TAG)
+	$(BIN)/qubeflow compile --out build
+
+lint: $(STAMP) ## Lint with ruff
+	$(BIN)/ruff check components pipelines tests benchmarks
+
+format: $(STAMP) ## Format with ruff
+	$(BIN)/ruff format components pipelines tests benchmarks
+	$(BIN)/ruff check --fix components pipelines tests benchmarks
+
+mlflow-ui: $(STAMP) ## Browse the local MLflow store that `make run` writes (.qubeflow/)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///.qubeflow/mlflow.db --host 127.0.0.1 --port 5000
+
+clean: ## Remove local run state and build output (keeps .venv)
+	rm -rf .qubeflow build .pytest_cache .ruff_cache

@@ -1,0 +1,175 @@
+"""Data sources, schema validation and preprocessing, called directly."""
+
+from __future__ import annotations
+
+import math
+
+import boto3
+import numpy as np
+import pandas as pd
+import pytest
+
+from components.data.preprocessing import fit_preprocessor, stratified_split
+from components.data.prepare import PrepareOptions, prepare
+from components.data.sources import load_table
+from components.data.validation import DataRequirements, validate_table
+from components.errors import ConfigError, DataSourceError, DataValidationError
+
+
+def _frame(n: int = 60, n_features: int = 5, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame(rng.normal(size=(n, n_features)), columns=[f"f{i}" for i in range(n_features)])
+    df["label"] = np.arange(n) % 2
+    return df
+
+
+# ---- sources ----------------------------------------------------------------------
+
+
+def test_builtin_dataset_is_the_real_wisconsin_data():
+    frame, src = load_table("sklearn:breast_cancer")
+    assert frame.shape == (569, 31)
+    assert src.kind == "builtin" and len(src.sha256) == 64
+    assert sorted(frame["target"].unique()) == [0, 1]
+
+
+def test_unknown_builtin_names_the_value_and_lists_choices():
+    with pytest.raises(DataSourceError, match=r"sklearn:nope.*available.*breast_cancer") as e:
+        load_table("sklearn:nope")
+    assert e.value.field == "dataset"
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_local_file_round_trip(tmp_path, suffix):
+    df = _frame()
+    path = tmp_path / f"data.{suffix}"
+    df.to_csv(path, index=False) if suffix == "csv" else df.to_parquet(path, index=False)
+    frame, src = load_table(str(path))
+    pd.testing.assert_frame_equal(frame, df, check_dtype=False)
+    assert src.kind == "file" and src.format == suffix
+    assert load_table(f"file://{path}")[1].sha256 == src.sha256
+
+
+def test_missing_file_and_unknown_format(tmp_path):
+    with pytest.raises(DataSourceError, match="does not exist"):
+        load_table(str(tmp_path / "absent.csv"))
+    with pytest.raises(DataSourceError, match="cannot tell the format"):
+        load_table(str(tmp_path / "data.xlsx"))
+    with pytest.raises(DataSourceError, match="unsupported scheme 'gs'"):
+        load_table("gs://bucket/data.csv")
+
+
+def test_s3_object_through_a_real_s3_endpoint(s3_bucket, s3_env):
+    df = _frame()
+    boto3.client("s3", endpoint_url=s3_env).put_object(
+        Bucket=s3_bucket, Key="raw/data.csv", Body=df.to_csv(index=False).encode())
+    frame, src = load_table(f"s3://{s3_bucket}/raw/data.csv")
+    assert frame.shape == df.shape and src.kind == "s3"
+
+
+@pytest.mark.parametrize("uri,expected", [
+    ("s3://{bucket}/missing.csv", "the object does not exist"),
+    ("s3://no-such-bucket-qubeflow/data.csv", "the bucket does not exist"),
+    ("s3://{bucket}", "not of the form s3://bucket/key"),
+])
+def test_unreadable_s3_object_is_a_clear_error(s3_bucket, uri, expected):
+    with pytest.raises(DataSourceError, match=expected) as e:
+        load_table(uri.format(bucket=s3_bucket))
+    assert e.value.field == "dataset"
+
+
+def test_s3_error_never_echoes_the_secret_key(s3_bucket, monkeypatch):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "super-secret-value-123")
+    with pytest.raises(DataSourceError) as e:
+        load_table(f"s3://{s3_bucket}/missing.csv")
+    assert "super-secret-value-123" not in str(e.value)
+
+
+# ---- validation -------------------------------------------------------------------
+
+
+def _req(**kw) -> DataRequirements:
+    return DataRequirements(**{"label_column": "label", "n_qubits": 2, **kw})
+
+
+def test_valid_table_profile():
+    profile = validate_table(_frame(), _req())
+    assert profile.n_rows == 60 and profile.n_features == 5
+    assert profile.class_counts == {"0": 30, "1": 30}
+    assert "| f0 |" in profile.to_markdown()
+
+
+@pytest.mark.parametrize("mutate,field,message", [
+    (lambda d: d.drop(columns=["label"]), "label_column", "column 'label' is not in the dataset"),
+    (lambda d: d.assign(label=1), "label_column", "single class"),
+    (lambda d: d.assign(f1=d["f1"].where(d.index % 7 != 0)), "dataset", r"missing values in \{'f1': 9\}"),
+    (lambda d: d.assign(f2=np.where(d.index == 3, np.inf, d["f2"])), "dataset", "infinite values"),
+    (lambda d: d.assign(city="Paris"), "dataset", "non-numeric feature columns 'city'"),
+    (lambda d: d.head(8), "min_samples_per_class", "fewer than 10 rows"),
+    (lambda d: d.assign(label=np.r_[np.zeros(57), np.ones(3)].astype(int)), "min_samples_per_class", r"\{'1': 3\}"),
+    (lambda d: d[["label"]], "dataset", "no feature columns"),
+])
+def test_bad_tables_name_the_problem(mutate, field, message):
+    with pytest.raises(DataValidationError, match=message) as e:
+        validate_table(mutate(_frame()), _req())
+    assert e.value.field == field
+
+
+def test_too_few_rows_for_the_split():
+    with pytest.raises(DataValidationError, match="too few for test_size"):
+        validate_table(_frame(n=8), _req(min_samples_per_class=2, test_size=0.1))
+
+
+def test_more_qubits_than_features():
+    with pytest.raises(DataValidationError, match="6 qubits need at least 6 features") as e:
+        validate_table(_frame(), _req(n_qubits=6))
+    assert e.value.field == "n_qubits"
+
+
+def test_imputation_allows_missing_values():
+    df = _frame()
+    df.loc[::7, "f1"] = np.nan
+    profile = validate_table(df, _req(impute="median"))
+    assert profile.missing_values == {"f1": 9}
+
+
+# ---- preprocessing ----------------------------------------------------------------
+
+
+def test_split_is_stratified_and_seeded(breast_cancer):
+    a = stratified_split(breast_cancer, "target", 0.25, 3)
+    b = stratified_split(breast_cancer, "target", 0.25, 3)
+    pd.testing.assert_frame_equal(a.train, b.train)
+    ratio = breast_cancer["target"].mean()
+    assert abs(a.test["target"].mean() - ratio) < 0.01
+
+
+def test_preprocessor_fits_on_train_only_and_lands_in_angle_range(breast_cancer):
+    split = stratified_split(breast_cancer, "target", 0.25, 3)
+    hi = math.pi * 0.5
+    pre = fit_preprocessor(split, 4, (0.0, hi), seed=3)
+    x_train, _ = split.xy("train")
+    np.testing.assert_allclose(pre.named_steps["scale"].mean_, x_train.mean().to_numpy())
+    assert pre.named_steps["reduce"].n_components_ == 4
+    test_angles = pre.transform(split.xy("test")[0])
+    assert test_angles.shape[1] == 4
+    assert test_angles.min() >= 0.0 and test_angles.max() <= hi  # clipped at inference too
+    assert list(pre.feature_names_in_) == split.feature_columns
+
+
+def test_prepare_validates_feature_map_before_reading(tmp_path):
+    with pytest.raises(ConfigError, match="bandwidth"):
+        prepare(PrepareOptions(dataset=str(tmp_path / "absent.csv"), bandwidth=0.0))
+    with pytest.raises(ConfigError, match="unknown entanglement 'ring'"):
+        prepare(PrepareOptions(dataset="sklearn:breast_cancer", entanglement="ring"))
+
+
+def test_prepare_with_imputation(tmp_path):
+    df = _frame(n=80)
+    df.loc[::5, "f0"] = np.nan
+    path = tmp_path / "d.csv"
+    df.to_csv(path, index=False)
+    data = prepare(PrepareOptions(dataset=str(path), label_column="label", n_qubits=3,
+                                  impute="mean", min_samples_per_class=5))
+    assert "impute" in dict(data.preprocessor.steps)
+    assert np.isfinite(data.preprocessor.transform(data.split.xy("test")[0])).all()
