@@ -26,12 +26,12 @@ def bundles(tmp_path_factory, request):
             train_classical(split, pre, root / "c", seed=7))
 
 
-def _request(bundles, policy=PromotionPolicy(), **kw) -> PublishRequest:
+def _request(bundles, policy: PromotionPolicy | None = None, **kw) -> PublishRequest:
     split, source, quantum, classical = bundles
     return PublishRequest(model_name=NAME, candidate=quantum, baseline=classical, quantum=quantum,
                           quantum_enabled=True, quantum_backend="statevector", dataset=source,
                           train=split.train, test=split.test, label_column="target",
-                          policy=policy, params={"n_qubits": 4, "seed": 7},
+                          policy=policy or PromotionPolicy(), params={"n_qubits": 4, "seed": 7},
                           lineage_tags={L.TAG_GIT_COMMIT: "abc123", L.TAG_KFP_JOB_ID: "job-1"},
                           profile_markdown="## profile\n", **kw)
 

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from components.data.preprocessing import fit_preprocessor, stratified_split
 from components.data.prepare import PrepareOptions, prepare
+from components.data.preprocessing import fit_preprocessor, stratified_split
 from components.data.sources import load_table
 from components.data.validation import DataRequirements, validate_table
 from components.errors import ConfigError, DataSourceError, DataValidationError

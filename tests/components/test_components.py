@@ -1,0 +1,110 @@
+"""Each KFP component's Python function called directly (``.python_func``) with real KFP
+artifact objects, chained the way the pipeline chains them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from kfp import dsl
+from mlflow import MlflowClient
+
+from components.data.component import prepare_data
+from components.errors import DataValidationError
+from components.quantum.component import train_quantum_model
+from components.registry.component import register_model
+from components.training.component import train_classical_model
+
+
+def _art(cls, root: Path, name: str):
+    return cls(name=name, uri=str(root / name), metadata={})
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    root = tmp_path_factory.mktemp("prep")
+    outs = {n: _art(c, root, n) for n, c in [
+        ("train_data", dsl.Dataset), ("test_data", dsl.Dataset), ("preprocessor", dsl.Model),
+        ("data_lineage", dsl.Artifact), ("data_profile", dsl.Markdown),
+        ("data_summary", dsl.Metrics)]}
+    prepare_data.python_func(
+        dataset="sklearn:breast_cancer", label_column="target", n_qubits=4, feature_map="zz",
+        reps=2, entanglement="linear", bandwidth=0.1, test_size=0.25, min_samples_per_class=10,
+        impute="none", seed=3, **outs)
+    return root, outs
+
+
+def test_prepare_data_writes_its_artifacts(prepared):
+    _, outs = prepared
+    assert outs["train_data"].metadata["rows"] == 426
+    assert outs["data_summary"].metadata == {"rows": 569, "features": 30, "train_rows": 426,
+                                             "test_rows": 143}
+    assert "## Data profile" in Path(outs["data_profile"].path).read_text()
+    lineage = json.loads(Path(outs["data_lineage"].path).read_text())
+    assert lineage["source"]["uri"] == "sklearn:breast_cancer"
+
+
+def test_prepare_data_fails_clearly(tmp_path):
+    outs = {n: _art(c, tmp_path, n) for n, c in [
+        ("train_data", dsl.Dataset), ("test_data", dsl.Dataset), ("preprocessor", dsl.Model),
+        ("data_lineage", dsl.Artifact), ("data_profile", dsl.Markdown),
+        ("data_summary", dsl.Metrics)]}
+    with pytest.raises(DataValidationError, match="column 'label'"):
+        prepare_data.python_func(
+            dataset="sklearn:breast_cancer", label_column="label", n_qubits=4, feature_map="zz",
+            reps=2, entanglement="linear", bandwidth=0.1, test_size=0.25,
+            min_samples_per_class=10, impute="none", seed=3, **outs)
+    assert not Path(outs["train_data"].path).exists()
+
+
+def _train_outputs(root: Path, prefix: str):
+    return {"model": _art(dsl.Model, root, f"{prefix}-model"),
+            "metrics": _art(dsl.Metrics, root, f"{prefix}-metrics"),
+            "classification_metrics": _art(dsl.ClassificationMetrics, root, f"{prefix}-cm"),
+            "report": _art(dsl.HTML, root, f"{prefix}-report")}
+
+
+@pytest.fixture(scope="module")
+def trained(prepared):
+    root, outs = prepared
+    data = {k: outs[k] for k in ("train_data", "test_data", "preprocessor", "data_lineage")}
+    classical = _train_outputs(root, "classical")
+    train_classical_model.python_func(**data, seed=3, **classical)
+    quantum = _train_outputs(root, "quantum")
+    train_quantum_model.python_func(**data, feature_map="zz", reps=2, entanglement="linear",
+                                    quantum_backend="statevector", seed=3, **quantum)
+    return data, classical, quantum
+
+
+def test_training_components_fill_kfp_ui_outputs(trained):
+    _, classical, quantum = trained
+    for outs, kind in ((classical, "classical"), (quantum, "quantum")):
+        assert outs["model"].metadata["kind"] == kind
+        assert 0.9 < outs["metrics"].metadata["roc_auc"] <= 1.0
+        cm = outs["classification_metrics"].metadata
+        assert len(cm["confusionMatrix"]["rows"]) == 2 and cm["confidenceMetrics"]
+        html = Path(outs["report"].path).read_text()
+        assert html.count("data:image/png;base64") >= 2
+    assert "kernel_heatmap" in Path(quantum["report"].path).read_text()
+
+
+def test_register_component_publishes_and_returns_summary(trained, tmp_path,
+                                                           sqlite_tracking_uri):
+    data, classical, quantum = trained
+    decision = _art(dsl.Markdown, tmp_path, "decision")
+    out = register_model.python_func(
+        **data, classical_model=classical["model"], quantum_model=quantum["model"],
+        mlflow_tracking_uri=sqlite_tracking_uri, registered_model_name="component-test",
+        experiment_name="component-test", quantum_enabled=True, quantum_backend="statevector",
+        quantum_image="example.org/q:1", promotion_metric="roc_auc", promotion_threshold=0.5,
+        max_regression=0.0, git_commit="deadbeef", kfp_job_name="job", kfp_job_id="1",
+        kfp_task_name="register-model", decision=decision)
+    summary = json.loads(out)
+    assert summary["decision"] == "promote" and summary["model_version"] == "1"
+    assert set(summary["metrics"]) == {"quantum", "classical"}
+    assert "PROMOTED" in Path(decision.path).read_text()
+    run = MlflowClient(sqlite_tracking_uri).get_run(summary["run_id"])
+    assert run.data.params["quantum_image"] == "example.org/q:1"
+    assert run.data.tags["git.commit"] == "deadbeef"
+    assert "mlflow_tracking_uri" not in run.data.params

@@ -1,0 +1,168 @@
+"""The real pipeline, through KFP's local runner, against a real ``mlflow server`` process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from components.errors import ConfigError
+from components.registry import lineage as L
+from pipelines.config import PipelineConfig
+from pipelines.local import PipelineRunError, run_locally
+
+pytestmark = pytest.mark.e2e
+
+
+def _config(server, name: str, **changes) -> PipelineConfig:
+    return PipelineConfig(mlflow_tracking_uri=server.uri, registered_model_name=name,
+                          experiment_name=f"exp-{name}", **changes)
+
+
+def test_default_pipeline_registers_a_champion_that_serves_raw_rows(mlflow_server, tmp_path):
+    name = "e2e-default"
+    result = run_locally(_config(mlflow_server, name), state_dir=tmp_path)
+    s = result.summary
+    assert s["decision"] == "promote" and s["model_version"] == "1"
+    assert s["metrics"]["quantum"]["roc_auc"] > 0.95
+    assert s["metrics"]["classical"]["roc_auc"] > 0.95
+
+    client = MlflowClient(mlflow_server.uri)
+    champion = client.get_model_version_by_alias(name, L.ALIAS_CHAMPION)
+    assert champion.version == "1"
+    tags = champion.tags
+    assert tags[L.TAG_QUANTUM_ENABLED] == "true" and tags[L.TAG_QUANTUM_BACKEND] == "statevector"
+    assert tags[L.TAG_MODEL_KIND] == "quantum" and tags[L.TAG_GATE_DECISION] == "promote"
+    assert tags[L.TAG_KFP_JOB_NAME].startswith("qubeflow-retraining-")
+    assert tags[L.TAG_GIT_COMMIT]
+    run = client.get_run(s["run_id"])
+    assert run.data.params["dataset"] == "sklearn:breast_cancer"
+    assert run.data.tags[L.TAG_KFP_TASK] == "register-model"
+    assert {i.dataset.name for i in run.inputs.dataset_inputs} == {"breast_cancer-train",
+                                                                   "breast_cancer-test"}
+
+    # A fresh process loads the champion and predicts from raw feature rows.
+    from sklearn.datasets import load_breast_cancer
+
+    raw = load_breast_cancer(as_frame=True).frame.drop(columns=["target"]).sample(
+        8, random_state=0)
+    rows = tmp_path / "rows.json"
+    raw.to_json(rows, orient="split")
+    code = ("import sys, json, mlflow, pandas as pd; "
+            f"m = mlflow.pyfunc.load_model('models:/{name}@champion'); "
+            f"x = pd.read_json({str(rows)!r}, orient='split'); "
+            "print(json.dumps([int(v) for v in m.predict(x)]))")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server.uri}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=300, cwd=tmp_path, check=True)
+    predictions = json.loads(out.stdout.strip().splitlines()[-1])
+    truth = load_breast_cancer(as_frame=True).frame.loc[raw.index, "target"].to_numpy()
+    assert len(predictions) == 8 and np.mean(np.array(predictions) == truth) >= 0.75
+
+
+def test_quantum_disabled_skips_the_quantum_step(mlflow_server, tmp_path):
+    name = "e2e-classical"
+    result = run_locally(_config(mlflow_server, name, quantum_enabled=False), state_dir=tmp_path)
+    assert set(result.summary["metrics"]) == {"classical"}
+    mv = MlflowClient(mlflow_server.uri).get_model_version(name, result.summary["model_version"])
+    assert mv.tags[L.TAG_QUANTUM_ENABLED] == "false"
+    assert mv.tags[L.TAG_QUANTUM_BACKEND] == "none"
+    assert mv.tags[L.TAG_MODEL_KIND] == "classical"
+    assert not list(Path(result.pipeline_root).glob("*/train-quantum-model"))
+
+
+def _csv(tmp_path: Path, frame: pd.DataFrame) -> str:
+    path = tmp_path / "data.csv"
+    frame.to_csv(path, index=False)
+    return str(path)
+
+
+def _table(n=80, k=5, seed=0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame(rng.normal(size=(n, k)), columns=[f"f{i}" for i in range(k)])
+    df["y"] = np.arange(n) % 2
+    return df
+
+
+BAD_INPUTS = {
+    "missing label": (lambda t: {"dataset": _csv(t, _table()), "label_column": "label"},
+                      "label_column", "column 'label' is not in the dataset"),
+    "one class": (lambda t: {"dataset": _csv(t, _table().assign(y=1)), "label_column": "y"},
+                  "label_column", "single class"),
+    "NaNs": (lambda t: {"dataset": _csv(t, _table().assign(f0=np.nan)), "label_column": "y"},
+             "dataset", "missing values"),
+    "text columns": (lambda t: {"dataset": _csv(t, _table().assign(city="Oslo")),
+                                "label_column": "y"}, "dataset", "non-numeric"),
+    "too few rows": (lambda t: {"dataset": _csv(t, _table(n=6)), "label_column": "y",
+                                "min_samples_per_class": 2}, "dataset", "too few"),
+    "more qubits than features": (lambda t: {"dataset": _csv(t, _table(k=3)),
+                                             "label_column": "y", "n_qubits": 4},
+                                  "n_qubits", "4 qubits need at least 4 features"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_fails_clearly_and_writes_nothing(mlflow_server, tmp_path, case):
+    make, field, message = BAD_INPUTS[case]
+    name = "e2e-bad-" + case.replace(" ", "-").lower()
+    with pytest.raises(PipelineRunError, match=message) as e:
+        run_locally(_config(mlflow_server, name, **{"n_qubits": 2, **make(tmp_path)}),
+                    state_dir=tmp_path)
+    assert e.value.field == field and e.value.task == "prepare-data"
+    client = MlflowClient(mlflow_server.uri)
+    assert client.search_registered_models(f"name='{name}'") == []
+    assert client.get_experiment_by_name(f"exp-{name}") is None
+
+
+def test_unknown_dataset_name_is_rejected_before_running(mlflow_server, tmp_path):
+    with pytest.raises(ConfigError, match="unknown built-in dataset 'sklearn:nope'"):
+        run_locally(_config(mlflow_server, "e2e-unknown", dataset="sklearn:nope"),
+                    state_dir=tmp_path)
+
+
+def test_unreadable_s3_object_fails_clearly(mlflow_server, tmp_path, s3_bucket, s3_env):
+    name = "e2e-bad-s3"
+    with pytest.raises(PipelineRunError, match="the object does not exist"):
+        run_locally(_config(mlflow_server, name, dataset=f"s3://{s3_bucket}/absent.csv"),
+                    state_dir=tmp_path)
+    assert MlflowClient(mlflow_server.uri).search_registered_models(f"name='{name}'") == []
+
+
+def test_s3_dataset_runs_through_the_pipeline(mlflow_server, tmp_path, s3_bucket, s3_env):
+    from sklearn.datasets import load_breast_cancer
+
+    frame = load_breast_cancer(as_frame=True).frame
+    boto3.client("s3", endpoint_url=s3_env).put_object(
+        Bucket=s3_bucket, Key="bc.parquet", Body=frame.to_parquet(index=False))
+    name = "e2e-s3"
+    result = run_locally(_config(mlflow_server, name, dataset=f"s3://{s3_bucket}/bc.parquet",
+                                 n_qubits=4), state_dir=tmp_path)
+    mv = MlflowClient(mlflow_server.uri).get_model_version(name, result.summary["model_version"])
+    assert mv.tags[L.TAG_DATASET_URI] == f"s3://{s3_bucket}/bc.parquet"
+    run = MlflowClient(mlflow_server.uri).get_run(result.summary["run_id"])
+    assert "testing-secret" not in json.dumps({**run.data.params, **run.data.tags})
+
+
+def test_cli_run_prints_json_last_and_fails_with_exit_code(mlflow_server, tmp_path):
+    exe = Path(sys.executable).with_name("qubeflow")
+    base = [str(exe), "run", "--state-dir", str(tmp_path), "--set",
+            f"mlflow_tracking_uri={mlflow_server.uri}", "--set", "registered_model_name=e2e-cli",
+            "--set", "n_qubits=4"]
+    ok = subprocess.run([*base, "--json"], capture_output=True, text=True, timeout=600)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    summary = json.loads(ok.stdout.strip().splitlines()[-1])
+    assert summary["model_name"] == "e2e-cli" and summary["quantum_backend"] == "statevector"
+    assert summary["fallback"] is False and summary["decision"] in ("promote", "reject")
+    assert "Qubeflow retraining finished" in ok.stderr
+    bad = subprocess.run([*base, "--set", "label_column=nope"], capture_output=True, text=True,
+                         timeout=600)
+    assert bad.returncode == 2
+    assert "label_column: column 'nope' is not in the dataset" in bad.stderr
