@@ -43,8 +43,9 @@ format: $(STAMP) ## Format with ruff
 	$(BIN)/ruff format components pipelines tests benchmarks
 	$(BIN)/ruff check --fix components pipelines tests benchmarks
 
-mlflow-ui: $(STAMP) ## Browse the local MLflow store that `make run` writes (.qubeflow/)
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///.qubeflow/mlflow.db --host 127.0.0.1 --port 5000
+mlflow-ui: $(STAMP) ## Serve the MLflow store `make run` writes (.qubeflow/) on http://127.0.0.1:5000
+	$(BIN)/mlflow server --backend-store-uri sqlite:///$(CURDIR)/.qubeflow/mlflow.db \
+	  --artifacts-destination $(CURDIR)/.qubeflow/mlartifacts --host 127.0.0.1 --port 5000 --workers 1
 
 clean: ## Remove local run state and build output (keeps .venv)
 	rm -rf .qubeflow build .pytest_cache .ruff_cache
