@@ -64,8 +64,8 @@ def human_summary(result: Any) -> str:
         f"  MLflow run     {s['run_id']} (experiment {s['experiment_id']})",
     ]
     if result.started_server:
-        lines.append("  browse         mlflow ui --backend-store-uri "
-                     "sqlite:///.qubeflow/mlflow.db   (or: make mlflow-ui)")
+        lines.append("  browse         make mlflow-ui   (tracking server on the local store, "
+                     "http://127.0.0.1:5000)")
     else:
         lines.append(f"  browse         {s['tracking_uri']}/#/experiments/{s['experiment_id']}"
                      f"/runs/{s['run_id']}")

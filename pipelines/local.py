@@ -85,7 +85,6 @@ class RunConsole(io.TextIOBase):
 
 
 def run_locally(config: PipelineConfig, *, state_dir: str | Path = DEFAULT_STATE_DIR,
-                keep_server: LocalMlflowServer | None = None,
                 verbose: bool = False) -> LocalRunResult:
     """Validate ``config``, then run the whole pipeline locally and return its summary."""
     import kfp.local
@@ -104,8 +103,7 @@ def run_locally(config: PipelineConfig, *, state_dir: str | Path = DEFAULT_STATE
         uri = config.mlflow_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
         started = False
         if not uri:
-            server = keep_server or stack.enter_context(LocalMlflowServer(state))
-            uri, started = server.uri, keep_server is None
+            uri, started = stack.enter_context(LocalMlflowServer(state)).uri, True
         run_config = config.replace(mlflow_tracking_uri=uri,
                                     git_commit=config.git_commit or git_commit(Path.cwd()))
         pipeline_root = state / "kfp_outputs"

@@ -9,6 +9,7 @@ from typing import Any
 
 from components.data.prepare import load_prepared
 from components.data.sources import DatasetSource
+from components.data.validation import DataProfile
 from components.errors import ConfigError
 from components.registry import lineage as L
 from components.registry.gate import PromotionPolicy
@@ -56,8 +57,6 @@ def register_model(options: RegisterOptions, *, train_path: str, test_path: str,
     baseline = load_bundle(baseline_dir)
     quantum = load_bundle(quantum_dir) if quantum_dir else None
     candidate = quantum or baseline
-    from components.data.validation import DataProfile
-
     profile = DataProfile(**data_lineage["profile"])
     lineage_tags = {L.TAG_GIT_COMMIT: options.git_commit or L.git_commit()}
     for tag, value in ((L.TAG_KFP_JOB_NAME, options.kfp_job_name),
