@@ -7,19 +7,13 @@ One ``REGISTRY``/``TAG`` setting names every image, so the compiled YAML and the
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 
-
-def _default_tag() -> str:
-    try:
-        return importlib.metadata.version("qubeflow")
-    except importlib.metadata.PackageNotFoundError:
-        return "0.1.0"
-
+from components.versions import installed_versions
 
 REGISTRY = os.environ.get("QUBEFLOW_IMAGE_REGISTRY", "ghcr.io/qubeflow")
-TAG = os.environ.get("QUBEFLOW_IMAGE_TAG", _default_tag())
+TAG = os.environ.get("QUBEFLOW_IMAGE_TAG",
+                     installed_versions("qubeflow").get("qubeflow", "0.1.0"))
 
 
 def image(name: str) -> str:

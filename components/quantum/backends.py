@@ -8,7 +8,6 @@ name and builds the backend; :func:`list_backends` says which are usable here an
 
 from __future__ import annotations
 
-import importlib.metadata
 import platform
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ import numpy as np
 from components.errors import BackendError
 from components.quantum import statevector as sv
 from components.quantum.feature_maps import FeatureMap
+from components.versions import installed_versions
 
 
 @dataclass(frozen=True)
@@ -70,17 +70,6 @@ class QuantumBackend(Protocol):
         ...
 
 
-def sdk_versions(*packages: str) -> dict[str, str]:
-    """Installed versions of ``packages`` (``"absent"`` when not installed); no imports."""
-    out = {}
-    for pkg in packages:
-        try:
-            out[pkg] = importlib.metadata.version(pkg)
-        except importlib.metadata.PackageNotFoundError:
-            out[pkg] = "absent"
-    return out
-
-
 class StatevectorBackend:
     """The exact default: batched NumPy statevectors, kernel by one tiled matrix product."""
 
@@ -110,7 +99,7 @@ class StatevectorBackend:
             "simulator": "qubeflow.statevector (NumPy, complex128)",
             "shots": None,
             "noise_model": None,
-            "sdk_versions": {**sdk_versions("numpy", "qubeflow"),
+            "sdk_versions": {**installed_versions("numpy", "qubeflow"),
                              "python": platform.python_version()},
         }
 

@@ -8,7 +8,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from components.quantum.backends import sdk_versions
+from components.versions import installed_versions
 
 # Run and model-version tags.
 TAG_QUANTUM_ENABLED = "quantum.enabled"
@@ -49,7 +49,7 @@ GIT_COMMIT_ENV = "QUBEFLOW_GIT_COMMIT"
 
 
 def package_versions() -> dict[str, str]:
-    return {k: v for k, v in sdk_versions(*TRACKED_PACKAGES).items() if v != "absent"}
+    return installed_versions(*TRACKED_PACKAGES)
 
 
 def git_commit(start: str | Path | None = None) -> str:

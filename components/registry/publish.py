@@ -32,6 +32,7 @@ from components.errors import RegistryError
 from components.registry import lineage as L
 from components.registry.gate import GateDecision, PromotionPolicy, evaluate_promotion
 from components.training.bundle import ModelBundle
+from components.versions import installed_versions
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +86,7 @@ class PublishResult:
 
 
 def _serving_requirements() -> list[str]:
-    from components.quantum.backends import sdk_versions
-
-    return [f"{p}=={v}" for p, v in sdk_versions(*SERVING_REQUIREMENTS).items() if v != "absent"]
+    return [f"{p}=={v}" for p, v in installed_versions(*SERVING_REQUIREMENTS).items()]
 
 
 def _dataset_input(frame: pd.DataFrame, src: DatasetSource, label: str, split: str) -> Any:
@@ -113,14 +112,20 @@ def _version_metrics(client: Any, name: str, version: str) -> dict[str, float]:
     return out
 
 
+def _is_not_found(exc: Exception) -> bool:
+    """An MLflow error meaning "no such model / alias" (SQLite and REST stores word it apart)."""
+    text = str(exc).lower()
+    return ("RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", ""))
+            or "not found" in text or "does not exist" in text)
+
+
 def current_champion(client: Any, name: str) -> str | None:
     from mlflow.exceptions import MlflowException
 
     try:
         return str(client.get_model_version_by_alias(name, L.ALIAS_CHAMPION).version)
     except MlflowException as exc:
-        if "RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", "")) or \
-                "not found" in str(exc).lower() or "does not exist" in str(exc).lower():
+        if _is_not_found(exc):
             return None
         raise
 
@@ -132,7 +137,7 @@ def _registered_model_exists(client: Any, name: str) -> bool:
         client.get_registered_model(name)
         return True
     except MlflowException as exc:
-        if "RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", "")):
+        if _is_not_found(exc):
             return False
         raise
 

@@ -54,15 +54,12 @@ def train_classical(split: Split, preprocessor: Any, out_dir: str | Path, *,
 
 def train_quantum(split: Split, preprocessor: Any, out_dir: str | Path,
                   options: QuantumOptions) -> ModelBundle:
-    from components.quantum.backends import get_backend
-
-    backend = get_backend(options.backend)
     trained = fit_quantum_kernel_model(
         split, preprocessor, feature_map=options.feature_map, reps=options.reps,
         entanglement=options.entanglement, backend=options.backend, seed=options.seed)
-    fmap = trained.model.named_steps["quantum_kernel"].feature_map_for(
-        trained.model.named_steps["quantum_kernel"].n_features_in_)
-    quantum = {"backend": backend.describe(), "feature_map": fmap.to_dict()}
+    kernel = trained.model.named_steps["quantum_kernel"]
+    quantum = {"backend": kernel.backend_instance().describe(),
+               "feature_map": kernel.feature_map_for(kernel.n_features_in_).to_dict()}
     return _save(trained, split, out_dir, quantum)
 
 
