@@ -45,6 +45,16 @@ def _fmt_metrics(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _fmt_calibration(summary: dict[str, Any]) -> list[str]:
+    tags = summary.get("quantum_tags") or {}
+    if "quantum.calibration_hash" not in tags:
+        return []
+    return [f"  calibration    {tags.get('quantum.backend_kind')}, calibrated "
+            f"{tags.get('quantum.calibration_time')}, shots {tags.get('quantum.shots')}, "
+            f"depth {tags.get('quantum.circuit_depth')}, hash "
+            f"{tags['quantum.calibration_hash'][:12]}"]
+
+
 def human_summary(result: Any) -> str:
     s = result.summary
     cfg = result.config
@@ -53,7 +63,9 @@ def human_summary(result: Any) -> str:
         "",
         f"Qubeflow retraining finished in {result.seconds:.1f} s",
         f"  dataset        {cfg.dataset} (label '{cfg.label_column}')",
-        f"  quantum step   {quantum}; fallback: {'yes' if s.get('fallback') else 'no'}",
+        f"  quantum step   {quantum}; fallback: "
+        + (f"YES ({s.get('fallback_reason')})" if s.get("fallback") else "no"),
+        *_fmt_calibration(s),
         "",
         *_fmt_metrics(s),
         "",
@@ -106,10 +118,14 @@ def cmd_backends(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([r.__dict__ for r in rows], indent=2))
         return 0
-    print(f"{'family':<14}{'usable':<8}{'example':<34}description / why not")
+    print(f"{'family':<14}{'usable':<8}{'example':<32}description / why not")
     for r in rows:
-        print(f"{r.family:<14}{'yes' if r.usable else 'no':<8}{r.example:<34}"
-              f"{r.description if r.usable else r.reason}")
+        print(f"{r.family:<14}{'yes' if r.usable else 'no':<8}{r.example:<32}"
+              f"{r.description if r.usable else 'NOT USABLE: ' + r.reason}")
+        if r.details:
+            print(f"{'':<22}{'':<32}{r.details}")
+    print("\nName a backend with --set quantum_backend=NAME; options go after '?', e.g. "
+          "qiskit-aer?noise=FakeManilaV2&shots=2048")
     return 0
 
 

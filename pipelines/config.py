@@ -23,6 +23,7 @@ from components.registry import lineage as L
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
+MAX_RETRIES = 10
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,12 @@ class PipelineConfig:
     quantum_enabled: bool = True
     quantum_backend: str = "statevector"
     quantum_image: str = QUANTUM_IMAGE
+    # quantum step's guards: fallback mode, retries of transient errors, budget (0 = no limit)
+    quantum_fallback: str = "classical"
+    quantum_max_retries: int = 2
+    quantum_max_shots: int = 100_000_000
+    quantum_max_circuits: int = 100_000
+    quantum_max_seconds: float = 3600.0
     # promotion gate
     promotion_metric: str = "roc_auc"
     promotion_threshold: float = 0.9
@@ -106,7 +113,9 @@ class PipelineConfig:
         from components.data.sources import BUILTIN_DATASETS
         from components.data.validation import IMPUTE_STRATEGIES
         from components.quantum.backends import get_backend, parse_backend_name
+        from components.quantum.budget import QuantumBudget
         from components.registry.gate import PromotionPolicy
+        from components.training.quantum_step import QuantumOptions
 
         if not self.dataset.strip():
             raise ConfigError("is empty", field="dataset")
@@ -132,6 +141,13 @@ class PipelineConfig:
             get_backend(self.quantum_backend)
         if not self.quantum_image.strip():
             raise ConfigError("is empty", field="quantum_image")
+        QuantumOptions(backend=self.quantum_backend, fallback=self.quantum_fallback,
+                       max_retries=self.quantum_max_retries,
+                       budget=QuantumBudget(self.quantum_max_shots, self.quantum_max_circuits,
+                                            self.quantum_max_seconds))
+        if self.quantum_max_retries > MAX_RETRIES:
+            raise ConfigError(f"must be at most {MAX_RETRIES}, got {self.quantum_max_retries}",
+                              field="quantum_max_retries")
         PromotionPolicy(self.promotion_metric, self.promotion_threshold, self.max_regression)
         if not _MODEL_NAME.match(self.registered_model_name):
             raise ConfigError(f"{self.registered_model_name!r} is not a valid model name "

@@ -6,8 +6,11 @@
               [else]                                    register-model (classical candidate)
 
 The quantum step runs only when ``quantum_enabled`` is true (``dsl.If``/``dsl.Else``), in the
-container image given by the ``quantum_image`` parameter. The pipeline's output is the
-registry step's JSON summary.
+container image given by the ``quantum_image`` parameter, within the ``quantum_max_*`` budget.
+When its backend fails it falls back inside the step (``quantum_fallback=classical``): the
+quantum branch's registry step then registers the classical baseline, tagged
+``quantum.fallback=true`` with the reason. The pipeline's output is the registry step's JSON
+summary.
 """
 
 from kfp import dsl
@@ -39,6 +42,11 @@ def retraining_pipeline(
     quantum_enabled: bool = D.quantum_enabled,
     quantum_backend: str = D.quantum_backend,
     quantum_image: str = D.quantum_image,
+    quantum_fallback: str = D.quantum_fallback,
+    quantum_max_retries: int = D.quantum_max_retries,
+    quantum_max_shots: int = D.quantum_max_shots,
+    quantum_max_circuits: int = D.quantum_max_circuits,
+    quantum_max_seconds: float = D.quantum_max_seconds,
     promotion_metric: str = D.promotion_metric,
     promotion_threshold: float = D.promotion_threshold,
     max_regression: float = D.max_regression,
@@ -73,7 +81,9 @@ def retraining_pipeline(
     with dsl.If(quantum_enabled == True, name="quantum-enabled"):  # noqa: E712 (KFP condition)
         quantum = train_quantum_model(
             **data, feature_map=feature_map, reps=reps, entanglement=entanglement,
-            quantum_backend=quantum_backend, seed=seed)
+            quantum_backend=quantum_backend, seed=seed, quantum_fallback=quantum_fallback,
+            quantum_max_retries=quantum_max_retries, quantum_max_shots=quantum_max_shots,
+            quantum_max_circuits=quantum_max_circuits, quantum_max_seconds=quantum_max_seconds)
         quantum.set_display_name("train quantum model")
         quantum.set_container_image(quantum_image)
         register_quantum = register_model(**registry_args, quantum_model=quantum.outputs["model"])

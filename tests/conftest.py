@@ -30,8 +30,10 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMlf
 
 
 @pytest.fixture
-def sqlite_tracking_uri(tmp_path: Path) -> str:
-    """A throw-away SQLite tracking + registry store (no server; fast)."""
+def sqlite_tracking_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A throw-away SQLite tracking + registry store (no server; fast). Its artifacts go to
+    ``./mlruns``, so the test runs in ``tmp_path`` rather than littering the checkout."""
+    monkeypatch.chdir(tmp_path)
     return f"sqlite:///{tmp_path / 'mlflow.db'}"
 
 
@@ -94,6 +96,41 @@ def prepared_small(breast_cancer):
     split = stratified_split(breast_cancer, "target", 0.25, 7)
     pre = fit_preprocessor(split, 4, (0.0, math.pi * 0.1), seed=7)
     return split, pre
+
+
+@pytest.fixture(scope="session")
+def prepared_tiny(breast_cancer):
+    """60 rows, 3 qubits: small enough for shot-based backends (45*44/2 + 15*45 circuits)."""
+    from sklearn.model_selection import train_test_split
+
+    from components.data.preprocessing import fit_preprocessor, stratified_split
+
+    frame, _ = train_test_split(breast_cancer, train_size=60, random_state=3,
+                                stratify=breast_cancer["target"])
+    split = stratified_split(frame.reset_index(drop=True), "target", 0.25, 3)
+    pre = fit_preprocessor(split, 3, (0.0, math.pi * 0.1), seed=3)
+    return split, pre
+
+
+FAULTY_PLUGIN = "tests.fakes.faulty_ibm"
+
+
+@pytest.fixture
+def faulty_ibm(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Register ``ibm-faulty:<fault>`` (the ibm: path with faults injected at the service
+    boundary) here and in any subprocess (kfp.local tasks), and give the run a token that
+    must never leak."""
+    from components.quantum.backends import PLUGINS_ENV
+
+    monkeypatch.setenv(PLUGINS_ENV, FAULTY_PLUGIN)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("QISKIT_IBM_TOKEN", SECRET_TOKEN)
+    return FAULTY_PLUGIN
+
+
+#: A fake IBM token: tests assert it never appears in logs, MLflow or compiled YAML.
+SECRET_TOKEN = "qbf-SECRET-token-7f3a9c"
 
 
 @pytest.fixture(autouse=True)

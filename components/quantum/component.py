@@ -1,7 +1,11 @@
-"""KFP component: the quantum step (thin wrapper over ``components.training.train``).
+"""KFP component: the quantum step (thin wrapper over
+``components.training.quantum_step.run_quantum_step``).
 
 Its container image is a pipeline parameter, so the backend family's image can be swapped
-without recompiling.
+without recompiling. When the backend fails, times out or is over budget, the step still
+succeeds (unless ``quantum_fallback="fail"``): its ``model`` output then carries the failure
+reason and the calibration snapshot, and the registry step registers the classical baseline
+with ``quantum.fallback=true``.
 """
 
 from kfp import dsl
@@ -21,22 +25,42 @@ def train_quantum_model(
     entanglement: str,
     quantum_backend: str,
     seed: int,
+    quantum_fallback: str,
+    quantum_max_shots: int,
+    quantum_max_circuits: int,
+    quantum_max_seconds: float,
+    quantum_max_retries: int,
     model: Output[Model],
     metrics: Output[Metrics],
     classification_metrics: Output[ClassificationMetrics],
     report: Output[HTML],
 ):
-    """SVC on the fidelity quantum kernel of a feature map evaluated on ``quantum_backend``."""
+    """SVC on the fidelity quantum kernel of a feature map evaluated on ``quantum_backend``,
+    within the budget; falls back to the classical path (and says why) when it cannot."""
     from components.data.prepare import load_prepared
+    from components.quantum.budget import QuantumBudget
     from components.runtime import task
-    from components.training.train import QuantumOptions, train_quantum, write_kfp_outputs
+    from components.training.quantum_step import QuantumOptions, run_quantum_step
+    from components.training.train import write_fallback_outputs, write_kfp_outputs
 
     with task("train-quantum-model"):
         split, pre, _ = load_prepared(train_data.path, test_data.path, preprocessor.path,
                                       data_lineage.path)
-        options = QuantumOptions(feature_map=feature_map, reps=reps, entanglement=entanglement,
-                                 backend=quantum_backend, seed=seed)
-        bundle = train_quantum(split, pre, model.path, options)
+        options = QuantumOptions(
+            feature_map=feature_map, reps=reps, entanglement=entanglement,
+            backend=quantum_backend, seed=seed, fallback=quantum_fallback,
+            max_retries=quantum_max_retries,
+            budget=QuantumBudget(max_shots=quantum_max_shots, max_circuits=quantum_max_circuits,
+                                 max_seconds=quantum_max_seconds))
+        outcome = run_quantum_step(split, pre, model.path, options)
         model.metadata.update({"kind": "quantum", "backend": quantum_backend,
-                               **bundle.info.evaluation.metrics})
-        write_kfp_outputs(bundle, metrics, classification_metrics, report)
+                               "fallback": outcome.fallback,
+                               "fallback_reason": outcome.reason or "",
+                               "calibration_hash": (outcome.calibration or {}).get(
+                                   "calibration_hash", "")})
+        if outcome.bundle is not None:
+            model.metadata.update(outcome.bundle.info.evaluation.metrics)
+            write_kfp_outputs(outcome.bundle, metrics, classification_metrics, report,
+                              outcome.calibration)
+        else:
+            write_fallback_outputs(outcome, metrics, report)

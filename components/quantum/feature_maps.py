@@ -67,6 +67,30 @@ class FeatureMap:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def gates(self) -> list[tuple[str, tuple[int, ...]]]:
+        """The circuit as (gate, qubits), in order: the same gates ``to_qiskit().decompose()``
+        has, without needing qiskit (used for the circuit depth in lineage)."""
+        if self.kind == "angle":
+            return [(f"r{self.rotation}", (q,)) for q in range(self.n_qubits)]
+        out: list[tuple[str, tuple[int, ...]]] = []
+        for _ in range(self.reps):
+            out += [g for q in range(self.n_qubits) for g in (("h", (q,)), ("p", (q,)))]
+            for i, j in self.pairs:
+                out += [("cx", (i, j)), ("p", (j,)), ("cx", (i, j))]
+        return out
+
+    def depth(self) -> int:
+        """Circuit depth (as-soon-as-possible layering of :meth:`gates`)."""
+        level = [0] * self.n_qubits
+        for _, qubits in self.gates():
+            top = max(level[q] for q in qubits) + 1
+            for q in qubits:
+                level[q] = top
+        return max(level, default=0)
+
+    def two_qubit_gates(self) -> int:
+        return sum(1 for _, qubits in self.gates() if len(qubits) == 2)
+
     def to_qiskit(self) -> Any:
         """The parameterised Qiskit circuit (imports qiskit lazily)."""
         from qiskit.circuit import ParameterVector, QuantumCircuit

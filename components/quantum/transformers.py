@@ -41,7 +41,22 @@ class _FeatureMapParams(BaseEstimator):
                           entanglement=self.entanglement, rotation=self.rotation)
 
     def backend_instance(self) -> QuantumBackend:
+        """The backend bound with :meth:`bind_backend` (same name), else a new one by name."""
+        bound = getattr(self, "_bound_backend", None)
+        if bound is not None and bound[0] == self.backend:
+            return bound[1]
         return get_backend(self.backend)
+
+    def bind_backend(self, backend: QuantumBackend | None) -> None:
+        """Use this backend instance (with its budget and job records) while it matches
+        ``self.backend``. Not part of the fitted state: dropped when pickled."""
+        self._bound_backend = None if backend is None else (self.backend, backend)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        for runtime_only in ("_reference_states", "_bound_backend"):
+            state.pop(runtime_only, None)  # caches and live connections, not fitted state
+        return state
 
 
 class FidelityKernel(_FeatureMapParams):
@@ -90,11 +105,6 @@ class QuantumKernelTransformer(TransformerMixin, _FeatureMapParams):
                 self._reference_states = cached
             return fidelity_kernel(backend.statevectors(fmap, x), cached[1])
         return backend.kernel(fmap, x, ref)
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state.pop("_reference_states", None)  # a cache, recomputed on demand
-        return state
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

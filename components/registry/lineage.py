@@ -13,7 +13,14 @@ from components.versions import installed_versions
 # Run and model-version tags.
 TAG_QUANTUM_ENABLED = "quantum.enabled"
 TAG_QUANTUM_BACKEND = "quantum.backend"
-TAG_QUANTUM_FALLBACK = "quantum.fallback"
+TAG_QUANTUM_FALLBACK = "quantum.fallback"  # true | false
+TAG_QUANTUM_FALLBACK_REASON = "quantum.fallback_reason"  # "<reason code>: <message>"
+TAG_QUANTUM_BACKEND_KIND = "quantum.backend_kind"  # exact-simulator | noisy-simulator | ...
+TAG_QUANTUM_CALIBRATION_HASH = "quantum.calibration_hash"
+TAG_QUANTUM_CALIBRATION_TIME = "quantum.calibration_time"  # device calibration timestamp
+TAG_QUANTUM_SHOTS = "quantum.shots"  # 0 for exact backends
+TAG_QUANTUM_CIRCUIT_DEPTH = "quantum.circuit_depth"  # transpiled compute-uncompute depth
+TAG_QUANTUM_SERVING_BACKEND = "quantum.serving_backend"  # what the registered model uses
 TAG_MODEL_KIND = "model.kind"  # quantum | classical
 TAG_DATASET_URI = "dataset.uri"
 TAG_DATASET_SHA256 = "dataset.sha256"
@@ -41,11 +48,35 @@ ARTIFACT_MODEL = "model"
 ARTIFACT_PLOTS = "plots"
 ARTIFACT_DECISION = "gate/decision.json"
 ARTIFACT_PROFILE = "data/profile.md"
+ARTIFACT_CALIBRATION = "calibration/calibration.json"
 
 TRACKED_PACKAGES = ("qubeflow", "kfp", "mlflow", "scikit-learn", "numpy", "pandas", "scipy",
                     "qiskit", "qiskit-aer", "qiskit-ibm-runtime", "pennylane",
                     "pennylane-lightning")
 GIT_COMMIT_ENV = "QUBEFLOW_GIT_COMMIT"
+
+
+def quantum_tags(calibration: dict | None, *, fallback: bool, fallback_reason: str | None,
+                 serving_backend: str | None = None) -> dict[str, str]:
+    """The ``quantum.*`` lineage tags from a calibration snapshot and the step's outcome."""
+    tags = {TAG_QUANTUM_FALLBACK: str(bool(fallback)).lower()}
+    if fallback:
+        tags[TAG_QUANTUM_FALLBACK_REASON] = (fallback_reason or "unknown")[:4900]
+    if calibration:
+        execution = calibration.get("execution") or {}
+        device = calibration.get("calibration") or {}
+        depth = execution.get("circuit_depth")
+        kind = str((calibration.get("backend") or {}).get("kind", ""))
+        tags.update({
+            TAG_QUANTUM_BACKEND_KIND: kind,
+            TAG_QUANTUM_CALIBRATION_HASH: str(calibration.get("calibration_hash", "")),
+            TAG_QUANTUM_CALIBRATION_TIME: str(device.get("timestamp") or f"none ({kind})"),
+            TAG_QUANTUM_SHOTS: str(execution.get("shots") or 0),
+            TAG_QUANTUM_CIRCUIT_DEPTH: "unknown" if depth is None else str(depth),
+        })
+    if serving_backend:
+        tags[TAG_QUANTUM_SERVING_BACKEND] = serving_backend
+    return tags
 
 
 def package_versions() -> dict[str, str]:

@@ -63,6 +63,9 @@ class PublishRequest:
     profile_markdown: str = ""
     experiment: str = L.DEFAULT_EXPERIMENT
     fallback: bool = False
+    fallback_reason: str | None = None
+    #: Calibration snapshot of the quantum step (None when the quantum step was off).
+    calibration: dict[str, Any] | None = None
 
 
 @dataclass
@@ -76,9 +79,13 @@ class PublishResult:
     champion_version: str | None
     metrics: dict[str, dict[str, float]]
     tracking_uri: str
+    quantum_tags: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "experiment_id": self.experiment_id,
+                "fallback": self.quantum_tags.get(L.TAG_QUANTUM_FALLBACK) == "true",
+                "fallback_reason": self.quantum_tags.get(L.TAG_QUANTUM_FALLBACK_REASON),
+                "quantum_tags": self.quantum_tags,
                 "model_name": self.model_name, "model_version": self.version,
                 "model_uri": self.model_uri, "decision": self.decision.outcome,
                 "reasons": self.decision.reasons, "champion_version": self.champion_version,
@@ -195,10 +202,13 @@ def publish(req: PublishRequest, tracking_uri: str) -> PublishResult:
     run_tags = {
         L.TAG_QUANTUM_ENABLED: str(req.quantum_enabled).lower(),
         L.TAG_QUANTUM_BACKEND: req.quantum_backend if req.quantum_enabled else "none",
-        L.TAG_QUANTUM_FALLBACK: str(req.fallback).lower(),
         L.TAG_MODEL_KIND: req.candidate.info.kind,
         L.TAG_DATASET_URI: req.dataset.uri,
         L.TAG_DATASET_SHA256: req.dataset.sha256,
+        **L.quantum_tags(req.calibration, fallback=req.fallback,
+                         fallback_reason=req.fallback_reason,
+                         serving_backend=(req.quantum.info.params.get("serving_backend")
+                                          if req.quantum is not None else None)),
         **{L.TAG_VERSIONS_PREFIX + k: v for k, v in L.package_versions().items()},
         **req.lineage_tags,
     }
@@ -234,6 +244,8 @@ def publish(req: PublishRequest, tracking_uri: str) -> PublishResult:
                 mlflow.log_artifact(str(roc), L.ARTIFACT_PLOTS)
         if req.profile_markdown:
             mlflow.log_text(req.profile_markdown, L.ARTIFACT_PROFILE)
+        if req.calibration is not None:
+            mlflow.log_dict(req.calibration, L.ARTIFACT_CALIBRATION)
 
         import mlflow.sklearn
 
@@ -245,9 +257,9 @@ def publish(req: PublishRequest, tracking_uri: str) -> PublishResult:
         mlflow.log_metrics(cand_metrics, model_id=info.model_id)
 
         version_tags = {
-            **{k: run_tags[k] for k in (L.TAG_QUANTUM_ENABLED, L.TAG_QUANTUM_BACKEND,
-                                        L.TAG_QUANTUM_FALLBACK, L.TAG_MODEL_KIND,
-                                        L.TAG_DATASET_URI, L.TAG_DATASET_SHA256)},
+            **{k: v for k, v in run_tags.items()
+               if k.startswith("quantum.") or k in (L.TAG_MODEL_KIND, L.TAG_DATASET_URI,
+                                                    L.TAG_DATASET_SHA256)},
             **req.lineage_tags,
             **{L.TAG_METRIC_PREFIX + k: f"{v:.6f}" for k, v in cand_metrics.items()},
             **{L.TAG_BASELINE_METRIC_PREFIX + k: f"{v:.6f}"
@@ -300,7 +312,8 @@ def publish(req: PublishRequest, tracking_uri: str) -> PublishResult:
              "; ".join(decision.reasons))
     return PublishResult(run_id, experiment.experiment_id, req.model_name, version,
                          f"models:/{req.model_name}/{version}", decision, champion, metrics,
-                         tracking_uri)
+                         tracking_uri, {k: v for k, v in run_tags.items()
+                                        if k.startswith("quantum.")})
 
 
 def _undo(client: Any, name: str, run_id: str, version: str | None, created_model: bool,

@@ -15,6 +15,7 @@ from components.registry import lineage as L
 from components.registry.gate import PromotionPolicy
 from components.registry.publish import PublishRequest, PublishResult, publish
 from components.training.bundle import load_bundle
+from components.training.quantum_step import load_outcome
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,8 @@ class RegisterOptions:
 def register_model(options: RegisterOptions, *, train_path: str, test_path: str,
                    preprocessor_path: str, lineage_path: str, baseline_dir: str,
                    quantum_dir: str | None, params: dict[str, Any]) -> PublishResult:
-    """Publish the run; the candidate is the quantum model when there is one."""
+    """Publish the run; the candidate is the quantum model when there is one, else (quantum
+    step off, or fell back) the classical baseline."""
     if not options.registered_model_name.strip():
         raise ConfigError("is empty", field="registered_model_name")
     policy = options.policy()
@@ -55,8 +57,11 @@ def register_model(options: RegisterOptions, *, train_path: str, test_path: str,
     split, _, data_lineage = load_prepared(train_path, test_path, preprocessor_path,
                                            lineage_path)
     baseline = load_bundle(baseline_dir)
-    quantum = load_bundle(quantum_dir) if quantum_dir else None
+    outcome = load_outcome(quantum_dir) if quantum_dir else None
+    quantum = outcome.bundle if outcome is not None else None
     candidate = quantum or baseline
+    if outcome is not None:
+        params = {**params, **outcome.settings}
     profile = DataProfile(**data_lineage["profile"])
     lineage_tags = {L.TAG_GIT_COMMIT: options.git_commit or L.git_commit()}
     for tag, value in ((L.TAG_KFP_JOB_NAME, options.kfp_job_name),
@@ -71,5 +76,8 @@ def register_model(options: RegisterOptions, *, train_path: str, test_path: str,
         dataset=DatasetSource(**data_lineage["source"]), train=split.train, test=split.test,
         label_column=split.label_column, policy=policy, params=params,
         lineage_tags=lineage_tags, profile_markdown=profile.to_markdown(),
-        experiment=options.experiment_name or L.DEFAULT_EXPERIMENT)
+        experiment=options.experiment_name or L.DEFAULT_EXPERIMENT,
+        fallback=bool(outcome and outcome.fallback),
+        fallback_reason=outcome.reason if outcome is not None else None,
+        calibration=outcome.calibration if outcome is not None else None)
     return publish(req, tracking_uri)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
@@ -21,11 +21,16 @@ from components.data.preprocessing import Split
 from components.data.validation import CV_FOLDS
 from components.training.metrics import Evaluation, evaluate_classifier
 
+if TYPE_CHECKING:
+    from components.quantum.backends import QuantumBackend
+
 log = logging.getLogger(__name__)
 
 QUANTUM_C_GRID = (0.1, 1.0, 10.0, 100.0)
 CLASSICAL_GRID = {"C": [0.1, 1.0, 10.0, 100.0], "gamma": ["scale", 0.1, 1.0]}
 CV_SCORING = "balanced_accuracy"
+#: What a registered quantum model predicts with when it was trained on a shot-based backend.
+SERVING_BACKEND = "statevector"
 
 
 @dataclass
@@ -45,8 +50,16 @@ def _cv(seed: int) -> StratifiedKFold:
 
 def fit_quantum_kernel_model(split: Split, preprocessor: Pipeline, *, feature_map: str = "zz",
                              reps: int = 2, entanglement: str = "linear", rotation: str = "y",
-                             backend: str = "statevector", seed: int = 0) -> TrainedModel:
-    """Quantum-kernel SVC: Gram once, small CV grid over C on it, then the full pipeline."""
+                             backend: str = "statevector", seed: int = 0,
+                             backend_instance: QuantumBackend | None = None) -> TrainedModel:
+    """Quantum-kernel SVC: Gram once, small CV grid over C on it, then the full pipeline.
+
+    ``backend_instance`` (built by the caller with its budget) evaluates the train Gram and
+    the test kernel. A shot-based backend cannot serve predictions (it would call a device or a
+    noisy simulator per request), so the returned model then predicts with the exact
+    ``SERVING_BACKEND`` simulation of the same feature map; ``params["serving_backend"]`` says
+    which backend the registered model uses.
+    """
     from components.quantum.transformers import QuantumKernelTransformer
 
     t0 = time.perf_counter()
@@ -55,6 +68,7 @@ def fit_quantum_kernel_model(split: Split, preprocessor: Pipeline, *, feature_ma
     kernel = QuantumKernelTransformer(feature_map=feature_map, reps=reps,
                                       entanglement=entanglement, rotation=rotation,
                                       backend=backend)
+    kernel.bind_backend(backend_instance)
     log.info("quantum kernel: %d train rows, %d qubits, backend %s", len(angles),
              angles.shape[1], backend)
     gram = kernel.fit_transform(angles)
@@ -64,12 +78,20 @@ def fit_quantum_kernel_model(split: Split, preprocessor: Pipeline, *, feature_ma
     model = Pipeline([("preprocess", preprocessor), ("quantum_kernel", kernel),
                       ("classifier", grid.best_estimator_)])
     x_test, y_test = split.xy("test")
-    evaluation = evaluate_classifier(model, x_test, y_test)
+    # model[:-1] then model[-1] is exactly model.predict/decision_function, with the test
+    # kernel evaluated once (on a device, every evaluation costs circuits).
+    evaluation = evaluate_classifier(model[-1], model[:-1].transform(x_test), y_test)
     seconds = time.perf_counter() - t0
     log.info("quantum model: C=%s, test %s, %.2f s", grid.best_params_["C"],
              {k: round(v, 4) for k, v in evaluation.metrics.items()}, seconds)
+    kernel.bind_backend(None)
+    serving = backend
+    if backend_instance is not None and not backend_instance.exact:
+        serving = SERVING_BACKEND
+        kernel.set_params(backend=serving)
     return TrainedModel("quantum", model, evaluation,
-                        params={"C": grid.best_params_["C"], "cv_score": float(grid.best_score_)},
+                        params={"C": grid.best_params_["C"], "cv_score": float(grid.best_score_),
+                                "serving_backend": serving},
                         train_seconds=seconds, gram=gram, y_train=np.asarray(y_train))
 
 

@@ -1,37 +1,25 @@
 """The training steps: fit a model, evaluate it, draw its plots and save it as a bundle.
 
-``train_classical`` and ``train_quantum`` are what the KFP training components call.
+``train_classical`` is what the classical KFP component calls; the quantum component calls
+:func:`components.training.quantum_step.run_quantum_step`, which saves with ``save_trained``.
 """
 
 from __future__ import annotations
 
+import html
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from components.data.preprocessing import Split
 from components.training import plots
 from components.training.bundle import PLOTS_DIR, BundleInfo, ModelBundle, save_bundle
-from components.training.models import (
-    TrainedModel,
-    fit_classical_baseline,
-    fit_quantum_kernel_model,
-)
+from components.training.models import TrainedModel, fit_classical_baseline
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class QuantumOptions:
-    feature_map: str = "zz"
-    reps: int = 2
-    entanglement: str = "linear"
-    backend: str = "statevector"
-    seed: int = 42
-
-
-def _save(trained: TrainedModel, split: Split, out_dir: str | Path,
+def save_trained(trained: TrainedModel, split: Split, out_dir: str | Path,
           quantum: dict[str, Any] | None = None) -> ModelBundle:
     info = BundleInfo(kind=trained.kind, evaluation=trained.evaluation, params=trained.params,
                       train_seconds=trained.train_seconds,
@@ -49,18 +37,7 @@ def _save(trained: TrainedModel, split: Split, out_dir: str | Path,
 
 def train_classical(split: Split, preprocessor: Any, out_dir: str | Path, *,
                     seed: int = 42) -> ModelBundle:
-    return _save(fit_classical_baseline(split, preprocessor, seed=seed), split, out_dir)
-
-
-def train_quantum(split: Split, preprocessor: Any, out_dir: str | Path,
-                  options: QuantumOptions) -> ModelBundle:
-    trained = fit_quantum_kernel_model(
-        split, preprocessor, feature_map=options.feature_map, reps=options.reps,
-        entanglement=options.entanglement, backend=options.backend, seed=options.seed)
-    kernel = trained.model.named_steps["quantum_kernel"]
-    quantum = {"backend": kernel.backend_instance().describe(),
-               "feature_map": kernel.feature_map_for(kernel.n_features_in_).to_dict()}
-    return _save(trained, split, out_dir, quantum)
+    return save_trained(fit_classical_baseline(split, preprocessor, seed=seed), split, out_dir)
 
 
 def metrics_table_html(bundle: ModelBundle) -> str:
@@ -69,7 +46,35 @@ def metrics_table_html(bundle: ModelBundle) -> str:
     return f"<table border='1' cellpadding='4'><tr><th>metric</th><th>value</th></tr>{rows}</table>"
 
 
-def write_kfp_outputs(bundle: ModelBundle, metrics: Any, classification: Any, report: Any) -> None:
+def calibration_table_html(snapshot: dict[str, Any] | None) -> str:
+    """The calibration snapshot's headline facts, for the step's HTML report."""
+    if not snapshot:
+        return "<p>No calibration snapshot (the backend was not reached).</p>"
+    b, e = snapshot.get("backend", {}), snapshot.get("execution", {})
+    cal = snapshot.get("calibration") or {}
+    rows = {"backend": f"{b.get('name')} ({b.get('kind')})",
+            "calibration time": cal.get("timestamp") or "n/a (exact simulator)",
+            "calibration hash": snapshot.get("calibration_hash", "")[:16],
+            "shots": e.get("shots"), "transpiled depth": e.get("circuit_depth"),
+            "two-qubit gates": e.get("two_qubit_gates"), "jobs": len(e.get("jobs") or [])}
+    body = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>"
+                   for k, v in rows.items())
+    return f"<h3>Backend and calibration</h3><table border='1' cellpadding='4'>{body}</table>"
+
+
+def write_fallback_outputs(outcome: Any, metrics: Any, report: Any) -> None:
+    """KFP outputs of a quantum step that fell back: say so where users look."""
+    metrics.log_metric("fallback", 1)
+    reason = html.escape(outcome.reason or "")
+    Path(report.path).write_text(plots.html_report(
+        "quantum step FELL BACK to the classical model", [],
+        f"<p><b>Reason:</b> {reason}</p><p>The registry step registers the classical baseline "
+        "with <code>quantum.fallback=true</code>; it is never promoted as a quantum model.</p>"
+        + calibration_table_html(outcome.calibration)))
+
+
+def write_kfp_outputs(bundle: ModelBundle, metrics: Any, classification: Any, report: Any,
+                      calibration: dict[str, Any] | None = None) -> None:
     """Fill KFP ``Metrics``, ``ClassificationMetrics`` and ``HTML`` artifacts from a bundle."""
     ev = bundle.info.evaluation
     for k, v in ev.metrics.items():
@@ -78,5 +83,8 @@ def write_kfp_outputs(bundle: ModelBundle, metrics: Any, classification: Any, re
     classification.log_confusion_matrix(ev.labels, ev.confusion_matrix)
     if ev.roc_fpr:
         classification.log_roc_curve(ev.roc_fpr, ev.roc_tpr, ev.roc_thresholds)
+    tables = metrics_table_html(bundle)
+    if calibration is not None:
+        tables += calibration_table_html(calibration)
     Path(report.path).write_text(plots.html_report(f"{bundle.info.kind} model", bundle.plots,
-                                                   metrics_table_html(bundle)))
+                                                   tables))

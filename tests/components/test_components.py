@@ -65,6 +65,10 @@ def _train_outputs(root: Path, prefix: str):
             "report": _art(dsl.HTML, root, f"{prefix}-report")}
 
 
+GUARDS = {"quantum_fallback": "classical", "quantum_max_shots": 0, "quantum_max_circuits": 0,
+          "quantum_max_seconds": 0.0, "quantum_max_retries": 0}
+
+
 @pytest.fixture(scope="module")
 def trained(prepared):
     root, outs = prepared
@@ -73,7 +77,7 @@ def trained(prepared):
     train_classical_model.python_func(**data, seed=3, **classical)
     quantum = _train_outputs(root, "quantum")
     train_quantum_model.python_func(**data, feature_map="zz", reps=2, entanglement="linear",
-                                    quantum_backend="statevector", seed=3, **quantum)
+                                    quantum_backend="statevector", seed=3, **GUARDS, **quantum)
     return data, classical, quantum
 
 
@@ -108,3 +112,37 @@ def test_register_component_publishes_and_returns_summary(trained, tmp_path,
     assert run.data.params["quantum_image"] == "example.org/q:1"
     assert run.data.tags["git.commit"] == "deadbeef"
     assert "mlflow_tracking_uri" not in run.data.params
+
+
+def test_quantum_component_falls_back_and_register_says_why(trained, tmp_path, monkeypatch,
+                                                            sqlite_tracking_uri):
+    """No IBM credentials: the step succeeds, says why, and the classical model is registered
+    with the fallback tags (never promoted)."""
+    monkeypatch.delenv("QISKIT_IBM_TOKEN", raising=False)
+    data, classical, _ = trained
+    quantum = _train_outputs(tmp_path, "fallback")
+    train_quantum_model.python_func(**data, feature_map="zz", reps=2, entanglement="linear",
+                                    quantum_backend="ibm:ibm_brisbane", seed=3, **GUARDS,
+                                    **quantum)
+    meta = quantum["model"].metadata
+    assert meta["fallback"] is True and meta["fallback_reason"].startswith("auth: ")
+    assert quantum["metrics"].metadata["fallback"] == 1
+    assert "FELL BACK" in Path(quantum["report"].path).read_text()
+    out = register_model.python_func(
+        **data, classical_model=classical["model"], quantum_model=quantum["model"],
+        mlflow_tracking_uri=sqlite_tracking_uri, registered_model_name="fallback-test",
+        experiment_name="component-test", quantum_enabled=True,
+        quantum_backend="ibm:ibm_brisbane", quantum_image="example.org/q:1",
+        promotion_metric="roc_auc", promotion_threshold=0.5, max_regression=0.0,
+        git_commit="deadbeef", kfp_job_name="job", kfp_job_id="2",
+        kfp_task_name="register-model", decision=_art(dsl.Markdown, tmp_path, "decision"))
+    summary = json.loads(out)
+    assert summary["fallback"] is True and "QISKIT_IBM_TOKEN" in summary["fallback_reason"]
+    assert summary["decision"] == "reject" and set(summary["metrics"]) == {"classical"}
+    mv = MlflowClient(sqlite_tracking_uri).get_model_version("fallback-test",
+                                                             summary["model_version"])
+    assert mv.tags["quantum.fallback"] == "true"
+    assert mv.tags["quantum.fallback_reason"].startswith("auth: no IBM Quantum credentials")
+    assert mv.tags["model.kind"] == "classical"
+    run = MlflowClient(sqlite_tracking_uri).get_run(summary["run_id"])
+    assert run.data.params["quantum_fallback"] == "classical"

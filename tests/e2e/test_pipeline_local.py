@@ -41,6 +41,9 @@ def test_default_pipeline_registers_a_champion_that_serves_raw_rows(mlflow_serve
     tags = champion.tags
     assert tags[L.TAG_QUANTUM_ENABLED] == "true" and tags[L.TAG_QUANTUM_BACKEND] == "statevector"
     assert tags[L.TAG_MODEL_KIND] == "quantum" and tags[L.TAG_GATE_DECISION] == "promote"
+    assert tags[L.TAG_QUANTUM_FALLBACK] == "false"
+    assert tags[L.TAG_QUANTUM_BACKEND_KIND] == "exact-simulator"
+    assert len(tags[L.TAG_QUANTUM_CALIBRATION_HASH]) == 64
     assert tags[L.TAG_KFP_JOB_NAME].startswith("qubeflow-retraining-")
     assert tags[L.TAG_GIT_COMMIT]
     run = client.get_run(s["run_id"])
@@ -76,7 +79,11 @@ def test_quantum_disabled_skips_the_quantum_step(mlflow_server, tmp_path):
     assert mv.tags[L.TAG_QUANTUM_ENABLED] == "false"
     assert mv.tags[L.TAG_QUANTUM_BACKEND] == "none"
     assert mv.tags[L.TAG_MODEL_KIND] == "classical"
+    assert mv.tags[L.TAG_QUANTUM_FALLBACK] == "false"  # off is not a fallback
+    assert L.TAG_QUANTUM_CALIBRATION_HASH not in mv.tags
     assert not list(Path(result.pipeline_root).glob("*/train-quantum-model"))
+    artifacts = MlflowClient(mlflow_server.uri).list_artifacts(result.summary["run_id"])
+    assert "calibration" not in {a.path for a in artifacts}
 
 
 def _csv(tmp_path: Path, frame: pd.DataFrame) -> str:

@@ -12,7 +12,8 @@ from components.errors import RegistryError
 from components.registry import lineage as L
 from components.registry.gate import PromotionPolicy
 from components.registry.publish import PublishRequest, publish
-from components.training.train import QuantumOptions, train_classical, train_quantum
+from components.training.quantum_step import QuantumOptions, run_quantum_step
+from components.training.train import train_classical
 
 NAME = "test-classifier"
 
@@ -22,8 +23,8 @@ def bundles(tmp_path_factory, request):
     split, pre = request.getfixturevalue("prepared_small")
     root = tmp_path_factory.mktemp("bundles")
     _, source = load_table("sklearn:breast_cancer")
-    return (split, source, train_quantum(split, pre, root / "q", QuantumOptions(seed=7)),
-            train_classical(split, pre, root / "c", seed=7))
+    quantum = run_quantum_step(split, pre, root / "q", QuantumOptions(seed=7)).bundle
+    return split, source, quantum, train_classical(split, pre, root / "c", seed=7)
 
 
 def _request(bundles, policy: PromotionPolicy | None = None, **kw) -> PublishRequest:

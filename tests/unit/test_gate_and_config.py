@@ -96,6 +96,13 @@ def test_bad_overrides_name_the_field(items, field, message):
     ({"promotion_metric": "loss"}, "promotion_metric"),
     ({"registered_model_name": "bad/name"}, "registered_model_name"),
     ({"quantum_backend": "warp"}, "quantum_backend"),
+    ({"quantum_backend": "qiskit-aer?noise=FakeNowhereV2"}, "quantum_backend"),
+    ({"quantum_fallback": "retry"}, "quantum_fallback"),
+    ({"quantum_max_shots": -1}, "quantum_max_shots"),
+    ({"quantum_max_circuits": -5}, "quantum_max_circuits"),
+    ({"quantum_max_seconds": -1.0}, "quantum_max_seconds"),
+    ({"quantum_max_retries": -1}, "quantum_max_retries"),
+    ({"quantum_max_retries": 11}, "quantum_max_retries"),
 ])
 def test_validation_names_the_field(changes, field):
     with pytest.raises((ConfigError, BackendError)) as e:
@@ -105,6 +112,12 @@ def test_validation_names_the_field(changes, field):
 
 def test_unknown_backend_is_fine_when_the_quantum_step_is_off():
     PipelineConfig(quantum_enabled=False, quantum_backend="ibm:somewhere").validate()
+
+
+def test_missing_ibm_credentials_do_not_stop_a_run_before_it_starts(monkeypatch):
+    """An unavailable ibm: backend must reach the quantum step and fall back there."""
+    monkeypatch.delenv("QISKIT_IBM_TOKEN", raising=False)
+    PipelineConfig(quantum_backend="ibm:ibm_brisbane").validate()
 
 
 def test_missing_config_file_and_bad_yaml(tmp_path):

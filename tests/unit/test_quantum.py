@@ -141,9 +141,14 @@ def test_unknown_backend_is_a_clear_error():
 def test_statevector_backend_is_listed_usable_and_describes_itself():
     rows = {r.family: r for r in list_backends()}
     assert rows["statevector"].usable
-    desc = StatevectorBackend().describe()
-    assert desc["backend"] == "statevector" and desc["shots"] is None
-    assert desc["sdk_versions"]["numpy"] == np.__version__
+    snap = StatevectorBackend().snapshot(FeatureMap(n_qubits=3))
+    assert snap["backend"]["name"] == "statevector"
+    assert snap["backend"]["kind"] == "exact-simulator"
+    assert snap["calibration"] is None and snap["execution"]["shots"] == 0
+    assert snap["sdk_versions"]["numpy"] == np.__version__
+    # Same simulator and versions -> same hash (it identifies the "device", not the run).
+    assert StatevectorBackend().snapshot(FeatureMap(n_qubits=3))["calibration_hash"] == \
+        snap["calibration_hash"]
 
 
 # ---- scikit-learn integration -----------------------------------------------------

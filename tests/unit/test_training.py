@@ -12,7 +12,8 @@ from components.data.sources import load_table
 from components.training.bundle import load_bundle
 from components.training.metrics import METRIC_NAMES
 from components.training.models import fit_classical_baseline, fit_quantum_kernel_model
-from components.training.train import QuantumOptions, train_classical, train_quantum
+from components.training.quantum_step import QuantumOptions, run_quantum_step
+from components.training.train import train_classical
 
 
 def test_quantum_and_classical_models_on_the_same_split(prepared_small):
@@ -52,12 +53,16 @@ def test_multiclass_dataset_trains_and_scores():
 
 def test_bundles_hold_model_evaluation_and_plots(prepared_small, tmp_path):
     split, pre = prepared_small
-    qb = train_quantum(split, pre, tmp_path / "q", QuantumOptions(seed=7))
+    outcome = run_quantum_step(split, pre, tmp_path / "q", QuantumOptions(seed=7))
+    assert outcome.status == "ok" and outcome.reason is None
+    qb = outcome.bundle
     cb = train_classical(split, pre, tmp_path / "c", seed=7)
     assert {p.name for p in qb.plots} == {"confusion_matrix.png", "roc.png", "kernel_heatmap.png"}
     assert {p.name for p in cb.plots} == {"confusion_matrix.png", "roc.png"}
     again = load_bundle(tmp_path / "q")
-    assert again.info.quantum["backend"]["backend"] == "statevector"
+    assert again.info.quantum["backend"] == "statevector"
+    assert again.info.quantum["calibration_hash"] == outcome.calibration["calibration_hash"]
+    assert (tmp_path / "q" / "calibration.json").is_file()
     assert again.info.quantum["feature_map"]["n_qubits"] == 4
     assert again.info.evaluation.metrics == qb.info.evaluation.metrics
     raw = split.test.drop(columns=["target"]).head(4)

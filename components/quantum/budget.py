@@ -1,0 +1,118 @@
+"""Budget guards for the quantum step: total shots, total circuits, wall-clock seconds.
+
+A :class:`QuantumBudget` is the user's limits (pipeline parameters ``quantum_max_shots``,
+``quantum_max_circuits``, ``quantum_max_seconds``; 0 means no limit). ``budget.start()``
+gives a :class:`BudgetClock` that backends consult: before submitting work
+(:meth:`BudgetClock.reserve`, which refuses work that would exceed the limits *before* it
+runs) and while waiting (:meth:`BudgetClock.remaining`, :meth:`BudgetClock.check_time`).
+Both raise :class:`~components.quantum.failures.QuantumStepFailure` (``budget`` or
+``timeout``), which the step turns into a classical fallback.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from components.errors import ConfigError
+from components.quantum.failures import QuantumStepFailure
+
+#: IBM Quantum's limit on executions (circuits x shots) in one Sampler job.
+MAX_EXECUTIONS_PER_JOB = 10_000_000
+
+
+@dataclass(frozen=True)
+class WorkEstimate:
+    """What evaluating a kernel costs on a backend, known before anything runs."""
+
+    circuits: int  # circuit executions (parameter bindings); state preparations when exact
+    shots_per_circuit: int  # 0 for exact backends
+    jobs: int = 1
+
+    @property
+    def shots(self) -> int:
+        return self.circuits * self.shots_per_circuit
+
+    def __add__(self, other: WorkEstimate) -> WorkEstimate:
+        return WorkEstimate(self.circuits + other.circuits,
+                            max(self.shots_per_circuit, other.shots_per_circuit),
+                            self.jobs + other.jobs)
+
+
+def kernel_circuits(n_x: int, n_y: int | None) -> int:
+    """Compute-uncompute circuits for a kernel: the Gram matrix needs only the strict upper
+    triangle (symmetric, unit diagonal); a cross kernel needs every pair."""
+    return n_x * (n_x - 1) // 2 if n_y is None else n_x * n_y
+
+
+def jobs_for(circuits: int, shots: int, max_executions: int = MAX_EXECUTIONS_PER_JOB) -> int:
+    if circuits == 0:
+        return 0
+    per_job = max(1, max_executions // max(shots, 1))
+    return math.ceil(circuits / per_job)
+
+
+@dataclass(frozen=True)
+class QuantumBudget:
+    max_shots: int = 0
+    max_circuits: int = 0
+    max_seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name, value in (("quantum_max_shots", self.max_shots),
+                            ("quantum_max_circuits", self.max_circuits),
+                            ("quantum_max_seconds", self.max_seconds)):
+            if value < 0:
+                raise ConfigError(f"must be >= 0 (0 means no limit), got {value}", field=name)
+
+    def start(self) -> BudgetClock:
+        return BudgetClock(self)
+
+
+class BudgetClock:
+    """A running budget: what has been reserved so far and when time runs out."""
+
+    def __init__(self, budget: QuantumBudget) -> None:
+        self.budget = budget
+        self.started = time.monotonic()
+        self.circuits = 0
+        self.shots = 0
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def remaining(self) -> float | None:
+        """Seconds left, or None when there is no time limit."""
+        if not self.budget.max_seconds:
+            return None
+        return self.budget.max_seconds - self.elapsed
+
+    def check_time(self, what: str = "the quantum step") -> None:
+        left = self.remaining()
+        if left is not None and left <= 0:
+            raise QuantumStepFailure(
+                "timeout", f"{what} exceeded quantum_max_seconds="
+                f"{self.budget.max_seconds:g} (after {self.elapsed:.1f} s)",
+                field="quantum_max_seconds")
+
+    def reserve(self, work: WorkEstimate, what: str) -> None:
+        """Account for ``work`` before it runs; refuse it when it would break a limit."""
+        self.check_time(what)
+        circuits = self.circuits + work.circuits
+        shots = self.shots + work.shots
+        b = self.budget
+        if b.max_circuits and circuits > b.max_circuits:
+            raise QuantumStepFailure(
+                "budget", f"{what} needs {work.circuits:,} circuits ({circuits:,} in total) > "
+                f"quantum_max_circuits={b.max_circuits:,}", field="quantum_max_circuits")
+        if b.max_shots and shots > b.max_shots:
+            raise QuantumStepFailure(
+                "budget", f"{what} needs {work.shots:,} shots ({shots:,} in total) > "
+                f"quantum_max_shots={b.max_shots:,}", field="quantum_max_shots")
+        self.circuits, self.shots = circuits, shots
+
+
+#: No limits (tests, notebooks, direct library use).
+UNLIMITED = QuantumBudget()

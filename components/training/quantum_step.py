@@ -1,0 +1,164 @@
+"""The quantum step as a bounded, observable part of the pipeline.
+
+:func:`run_quantum_step` builds the backend inside the step's budget, refuses work that the
+budget cannot cover *before* it runs, trains the quantum-kernel model, and captures the
+backend's calibration snapshot. When anything fails (auth, backend unavailable, timeout,
+budget, transpile, job failure) it either falls back (``fallback="classical"``: the step
+succeeds and says why, and the registry step registers the classical baseline with
+``quantum.fallback=true``) or fails the run (``fallback="fail"``).
+
+Its output directory always holds ``quantum_outcome.json`` (status, reason, backend, budget
+use) and, when a backend was reached, ``calibration.json``; on success also the model bundle.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from components.data.preprocessing import Split
+from components.errors import ConfigError
+from components.quantum.budget import QuantumBudget, WorkEstimate
+from components.quantum.execution import ExecutionContext, RetryPolicy
+from components.quantum.failures import QuantumStepFailure, classify
+from components.quantum.feature_maps import FeatureMap
+from components.training.bundle import ModelBundle
+
+log = logging.getLogger(__name__)
+
+FALLBACK_MODES = ("classical", "fail")
+OUTCOME_FILE = "quantum_outcome.json"
+CALIBRATION_FILE = "calibration.json"
+
+
+@dataclass(frozen=True)
+class QuantumOptions:
+    feature_map: str = "zz"
+    reps: int = 2
+    entanglement: str = "linear"
+    backend: str = "statevector"
+    seed: int = 42
+    budget: QuantumBudget = field(default_factory=QuantumBudget)
+    max_retries: int = 2
+    fallback: str = "classical"
+
+    def __post_init__(self) -> None:
+        if self.fallback not in FALLBACK_MODES:
+            raise ConfigError(f"must be one of {list(FALLBACK_MODES)}, got {self.fallback!r}",
+                              field="quantum_fallback")
+        if self.max_retries < 0:
+            raise ConfigError(f"must be >= 0, got {self.max_retries}",
+                              field="quantum_max_retries")
+
+
+@dataclass
+class QuantumOutcome:
+    status: str  # "ok" | "fallback"
+    backend: str
+    reason: str | None = None  # "<code>: <message>" when status == "fallback"
+    estimate: dict[str, int] | None = None
+    seconds: float = 0.0
+    #: The step's guard settings (logged as MLflow params by the registry step).
+    settings: dict[str, Any] = field(default_factory=dict)
+    calibration: dict[str, Any] | None = None
+    bundle: ModelBundle | None = None
+
+    @property
+    def fallback(self) -> bool:
+        return self.status == "fallback"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("bundle")
+        data.pop("calibration")
+        return data
+
+
+def _estimate_dict(work: WorkEstimate) -> dict[str, int]:
+    return {"circuits": work.circuits, "shots_per_circuit": work.shots_per_circuit,
+            "shots": work.shots, "jobs": work.jobs}
+
+
+def run_quantum_step(split: Split, preprocessor: Any, out_dir: str | Path,
+                     options: QuantumOptions) -> QuantumOutcome:
+    """Train the quantum model within budget; fall back or fail as ``options.fallback`` says."""
+    from components.quantum.backends import get_backend
+    from components.training.train import save_trained
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    clock = options.budget.start()
+    ctx = ExecutionContext(clock=clock, retry=RetryPolicy(attempts=options.max_retries + 1),
+                           seed=options.seed)
+    n_train, n_test = len(split.train), len(split.test)
+    # The preprocessor's last step (MinMax to angles) outputs one column per qubit.
+    fmap = FeatureMap(kind=options.feature_map, n_qubits=int(preprocessor[-1].n_features_in_),
+                      reps=options.reps, entanglement=options.entanglement)
+    outcome = QuantumOutcome(status="ok", backend=options.backend, settings={
+        "quantum_fallback": options.fallback, "quantum_max_retries": options.max_retries,
+        "quantum_max_shots": options.budget.max_shots,
+        "quantum_max_circuits": options.budget.max_circuits,
+        "quantum_max_seconds": options.budget.max_seconds})
+    backend = None
+    try:
+        backend = get_backend(options.backend, ctx)
+        work = backend.estimate(fmap, n_train) + backend.estimate(fmap, n_test, n_train)
+        outcome.estimate = _estimate_dict(work)
+        log.info("quantum step on %s: %d train x %d test rows -> %s", options.backend, n_train,
+                 n_test, outcome.estimate)
+        clock.reserve(work, "the quantum kernel (train Gram + test kernel)")
+        from components.training.models import fit_quantum_kernel_model
+
+        trained = fit_quantum_kernel_model(
+            split, preprocessor, feature_map=options.feature_map, reps=options.reps,
+            entanglement=options.entanglement, backend=options.backend, seed=options.seed,
+            backend_instance=backend)
+        outcome.calibration = backend.snapshot(fmap)
+        outcome.bundle = save_trained(trained, split, out, quantum={
+            "backend": options.backend, "feature_map": fmap.to_dict(),
+            "calibration_hash": outcome.calibration["calibration_hash"]})
+    except Exception as exc:
+        failure = classify(exc)
+        outcome.status, outcome.reason = "fallback", failure.summary
+        outcome.bundle = None
+        if backend is not None:
+            try:
+                outcome.calibration = backend.snapshot(fmap)
+            except Exception as snap_exc:
+                log.warning("no calibration snapshot after the failure: %s", snap_exc)
+        if options.fallback == "fail":
+            _write(out, outcome)
+            raise failure from exc
+        log.warning("quantum step failed on %s (%s); FALLING BACK to the classical model",
+                    options.backend, failure.summary)
+    outcome.seconds = round(clock.elapsed, 3)
+    _write(out, outcome)
+    return outcome
+
+
+def _write(out: Path, outcome: QuantumOutcome) -> None:
+    (out / OUTCOME_FILE).write_text(json.dumps(outcome.to_dict(), indent=2, sort_keys=True))
+    if outcome.calibration is not None:
+        (out / CALIBRATION_FILE).write_text(json.dumps(outcome.calibration, indent=2,
+                                                       sort_keys=True))
+
+
+def load_outcome(path: str | Path) -> QuantumOutcome:
+    """Read a quantum step's output directory (the registry step's view of it)."""
+    from components.training.bundle import INFO_FILE, load_bundle
+
+    root = Path(path)
+    outcome_path = root / OUTCOME_FILE
+    if not outcome_path.is_file():
+        raise QuantumStepFailure("error", f"{root} holds no {OUTCOME_FILE}",
+                                 field="quantum_model")
+    data = json.loads(outcome_path.read_text())
+    cal_path = root / CALIBRATION_FILE
+    data["calibration"] = json.loads(cal_path.read_text()) if cal_path.is_file() else None
+    outcome = QuantumOutcome(**data)
+    if outcome.status == "ok" and (root / INFO_FILE).is_file():
+        outcome.bundle = load_bundle(root)
+    return outcome

@@ -1,0 +1,1 @@
+"""Test doubles that plug in behind the product's real interfaces."""

@@ -1,0 +1,212 @@
+"""Every backend family, for real on small data: exact ones agree with the default engine to
+1e-8, shot-based ones within a tolerance derived from the shot count; jobs are grouped;
+calibration snapshots carry the device's data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from components.errors import BackendError
+from components.quantum import statevector as sv
+from components.quantum.backends import get_backend, list_backends
+from components.quantum.budget import QuantumBudget, WorkEstimate
+from components.quantum.execution import ExecutionContext
+from components.quantum.failures import QuantumStepFailure
+from components.quantum.feature_maps import FeatureMap
+from components.quantum.qiskit_backends import fake_backend
+
+EXACT = ["statevector", "pennylane:default.qubit", "pennylane:lightning.qubit", "qiskit-aer"]
+MAPS = [FeatureMap("zz", 3, reps=2, entanglement="linear"),
+        FeatureMap("zz", 4, reps=1, entanglement="full"),
+        FeatureMap("angle", 3, rotation="x")]
+
+
+def _data(n: int, q: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(0, 0.4 * np.pi, size=(n, q))
+
+
+@pytest.mark.parametrize("name", EXACT)
+@pytest.mark.parametrize("fmap", MAPS, ids=lambda f: f"{f.kind}-{f.n_qubits}-{f.entanglement}")
+def test_exact_backends_agree_with_the_default_engine(name, fmap):
+    x, y = _data(9, fmap.n_qubits, 1), _data(4, fmap.n_qubits, 2)
+    backend = get_backend(name)
+    assert backend.exact
+    states = sv.statevectors(fmap, x)
+    np.testing.assert_allclose(backend.statevectors(fmap, x), states, atol=1e-8)
+    np.testing.assert_allclose(backend.kernel(fmap, x), sv.fidelity_kernel(states), atol=1e-8)
+    np.testing.assert_allclose(backend.kernel(fmap, x, y),
+                               sv.fidelity_kernel(states, sv.statevectors(fmap, y)), atol=1e-8)
+    np.testing.assert_allclose(backend.expectations(fmap, y),
+                               sv.pauli_expectations(sv.statevectors(fmap, y), fmap.n_qubits),
+                               atol=1e-8)
+    snap = backend.snapshot(fmap)
+    assert snap["backend"]["kind"] == "exact-simulator" and snap["calibration"] is None
+    assert snap["execution"]["shots"] == 0 and len(snap["calibration_hash"]) == 64
+
+
+def _shot_tolerance(exact: np.ndarray, shots: int, sigmas: float = 5.0) -> np.ndarray:
+    """Binomial standard error of an all-zeros frequency, with a floor of one count."""
+    return sigmas * np.sqrt(np.maximum(exact * (1 - exact), 1.0 / shots) / shots)
+
+
+def test_ideal_shot_simulator_estimates_the_same_kernel_within_shot_noise():
+    fmap, shots = MAPS[0], 2000
+    x, y = _data(10, 3, 3), _data(5, 3, 4)
+    backend = get_backend(f"qiskit-aer?shots={shots}&seed=11")
+    assert not backend.exact
+    exact_gram = sv.fidelity_kernel(sv.statevectors(fmap, x))
+    gram = backend.kernel(fmap, x)
+    assert np.all(np.abs(gram - exact_gram) <= _shot_tolerance(exact_gram, shots))
+    np.testing.assert_array_equal(gram, gram.T)
+    np.testing.assert_array_equal(np.diag(gram), 1.0)  # never spent shots on the diagonal
+    exact_cross = sv.fidelity_kernel(sv.statevectors(fmap, x), sv.statevectors(fmap, y))
+    cross = backend.kernel(fmap, x, y)
+    assert np.all(np.abs(cross - exact_cross) <= _shot_tolerance(exact_cross, shots))
+    # Projected features from the Estimator, precision 1/sqrt(shots).
+    ev = backend.expectations(fmap, y)
+    np.testing.assert_allclose(ev, sv.pauli_expectations(sv.statevectors(fmap, y), 3),
+                               atol=6.0 / np.sqrt(shots))
+    # Every Gram pair went in one job (10*9/2 = 45 circuits), the cross kernel in another.
+    circuits = [j["circuits"] for j in backend.jobs[:2]]
+    assert circuits == [45, 50]
+    assert backend.estimate(fmap, 10) == WorkEstimate(45, shots, 1)
+
+
+def test_circuits_are_grouped_into_as_few_jobs_as_the_per_job_limit_allows():
+    fmap = MAPS[0]
+    backend = get_backend("qiskit-aer?shots=100&seed=1")
+    backend.max_executions_per_job = lambda: 2000  # 20 circuits of 100 shots per job
+    x = _data(12, 3)  # 66 pairs -> 4 jobs, not 66
+    assert backend.estimate(fmap, 12).jobs == 4
+    backend.kernel(fmap, x)
+    assert [j["circuits"] for j in backend.jobs] == [20, 20, 20, 6]
+    assert len({j["job_id"] for j in backend.jobs}) == 4
+
+
+def test_noisy_simulator_snapshot_carries_the_device_calibration():
+    fmap = FeatureMap("zz", 3, reps=1)
+    backend = get_backend("qiskit-aer?noise=FakeManilaV2&shots=512&seed=5")
+    x = np.pi - 0.05 * _data(6, 3)  # close points (the ZZ phases are small near pi)
+    gram = backend.kernel(fmap, x)
+    exact = sv.fidelity_kernel(sv.statevectors(fmap, x))
+    off = ~np.eye(6, dtype=bool)
+    assert np.all((gram >= 0) & (gram <= 1))
+    assert exact[off].min() > 0.9
+    # Device noise (gate, readout, relaxation) loses fidelity well beyond shot noise.
+    assert gram[off].mean() < exact[off].mean() - 3 * np.sqrt(0.25 / 512 / off.sum())
+
+    snap = backend.snapshot(fmap)
+    device = fake_backend("FakeManilaV2")
+    assert snap["backend"] == {**snap["backend"], "name": "fake_manila", "num_qubits": 5,
+                               "kind": "noisy-simulator", "family": "qiskit-aer"}
+    assert [0, 1] in snap["backend"]["coupling_map"]
+    cal = snap["calibration"]
+    assert cal["timestamp"] == device.properties().last_update_date.isoformat()
+    q0 = device.target.qubit_properties[0]
+    assert cal["qubits"]["0"]["t1_s"] == pytest.approx(q0.t1)
+    assert cal["qubits"]["0"]["t2_s"] == pytest.approx(q0.t2)
+    assert cal["qubits"]["0"]["frequency_hz"] == pytest.approx(q0.frequency)
+    assert cal["qubits"]["0"]["readout_error"] == pytest.approx(
+        device.target["measure"][(0,)].error)
+    assert "cx" in cal["gates"] and set(cal["gates"]) <= {"cx", "rz", "sx", "x"}
+    assert cal["gates"]["cx"]["0_1"]["error"] == pytest.approx(device.target["cx"][(0, 1)].error)
+    ex = snap["execution"]
+    assert ex["shots"] == 512 and ex["optimization_level"] == 1 and ex["seed"] == 5
+    assert ex["circuit_depth"] > 0 and ex["two_qubit_gates"] > 0
+    assert len(ex["jobs"]) == 1 and ex["jobs"][0]["circuits"] == 15
+    assert "FakeManilaV2" in snap["simulator"]["noise_model"]
+    assert {"qiskit", "qiskit-aer", "qiskit-ibm-runtime", "pennylane"} <= set(snap["sdk_versions"])
+    # The hash identifies the calibration, not the run.
+    again = get_backend("qiskit-aer?noise=FakeManilaV2&shots=512&seed=5").snapshot(fmap)
+    assert again["calibration_hash"] == snap["calibration_hash"]
+
+
+def test_ibm_local_runs_the_ibm_code_path_in_batch_mode_with_job_records():
+    fmap = FeatureMap("zz", 2, reps=1)
+    backend = get_backend("ibm-local:FakeManilaV2?shots=256&seed=3")
+    x = _data(5, 2)
+    gram = backend.kernel(fmap, x)
+    assert gram.shape == (5, 5) and np.all((gram >= 0) & (gram <= 1))
+    ev = backend.expectations(fmap, x[:3])
+    assert ev.shape == (3, 6) and np.all(np.abs(ev) <= 1.0 + 1e-9)
+    snap = backend.snapshot(fmap)
+    assert snap["backend"]["kind"] == "hardware-emulation"
+    assert snap["backend"]["family"] == "ibm-local"
+    assert snap["calibration"]["timestamp"].startswith("2024-05-27")
+    jobs = snap["execution"]["jobs"]
+    assert len(jobs) == 2 and all(j["job_id"] for j in jobs)
+    assert jobs[0]["status"] == "DONE" and jobs[0]["execution_seconds"] is not None
+    assert jobs[0]["queue_seconds"] is not None
+    # Seeded local testing mode is reproducible.
+    again = get_backend("ibm-local:FakeManilaV2?shots=256&seed=3").kernel(fmap, x)
+    np.testing.assert_array_equal(again, gram)
+
+
+def test_ibm_session_mode_and_transpile_failure():
+    backend = get_backend("ibm-local:FakeManilaV2?mode=session&shots=64")
+    assert backend.mode == "session"
+    with pytest.raises(QuantumStepFailure) as e:
+        backend.kernel(FeatureMap("zz", 7), _data(3, 7))  # 7 qubits on a 5-qubit device
+    assert e.value.reason == "transpile" and "5 qubits" in e.value.message
+
+
+def test_wall_budget_stops_exact_backends_between_tiles():
+    ctx = ExecutionContext(clock=QuantumBudget(max_seconds=1e-9).start())
+    with pytest.raises(QuantumStepFailure) as e:
+        get_backend("statevector", ctx).kernel(MAPS[0], _data(5, 3))
+    assert e.value.reason == "timeout" and e.value.field == "quantum_max_seconds"
+
+
+@pytest.mark.parametrize("name, match", [
+    ("qiskit-aer?noise=FakeNowhereV2", "unknown fake backend 'FakeNowhereV2'"),
+    ("qiskit-aer?shots=0", "shots='0'.*from 1 to"),
+    ("qiskit-aer?shots=many", "shots='many'"),
+    ("qiskit-aer?warp=9", r"unknown option\(s\) \['warp'\]"),
+    ("qiskit-aer?optimization_level=2", "need shots"),
+    ("qiskit-aer:FakeManilaV2", "qiskit-aer\\?noise=FakeManilaV2"),
+    ("ibm", "needs a backend name"),
+    ("ibm-local:FakeNowhereV2", "unknown fake backend"),
+    ("ibm:ibm_brisbane?mode=dedicated", "mode='dedicated'"),
+    ("pennylane:warp.qubit", "'warp.qubit' is not installed.*default.qubit"),
+    ("pennylane:default.qubit?shots=5", "takes no options"),
+])
+def test_bad_backend_names_are_clear_errors(name, match):
+    with pytest.raises(BackendError, match=match) as e:
+        get_backend(name)
+    assert e.value.field == "quantum_backend"
+
+
+def test_pennylane_device_without_statevectors_is_rejected_with_the_reason():
+    with pytest.raises(BackendError, match="does not return statevectors"):
+        get_backend("pennylane:default.mixed").statevectors(MAPS[0], _data(2, 3))
+
+
+def test_backends_are_listed_with_usability_and_details(monkeypatch):
+    monkeypatch.delenv("QISKIT_IBM_TOKEN", raising=False)
+    rows = {r.family: r for r in list_backends()}
+    assert {"statevector", "pennylane", "qiskit-aer", "ibm", "ibm-local"} <= set(rows)
+    assert all(rows[f].usable for f in ("statevector", "pennylane", "qiskit-aer", "ibm"))
+    assert "lightning.qubit" in rows["pennylane"].details
+    assert "QISKIT_IBM_TOKEN NOT set" in rows["ibm"].details
+    assert "FakeManilaV2" in rows["ibm-local"].details or "fake devices" in rows["ibm-local"].details
+
+
+@pytest.mark.parametrize("fmap", MAPS, ids=lambda f: f"{f.kind}-{f.n_qubits}-{f.entanglement}")
+def test_feature_map_depth_without_qiskit_matches_qiskit(fmap):
+    qc = fmap.to_qiskit().decompose()
+    assert fmap.depth() == qc.depth()
+    assert fmap.two_qubit_gates() == sum(1 for i in qc.data if i.operation.num_qubits == 2)
+
+
+def test_cli_lists_backends_as_json(capsys, monkeypatch):
+    from pipelines.cli import main
+
+    monkeypatch.delenv("QISKIT_IBM_TOKEN", raising=False)
+    assert main(["backends", "--json"]) == 0
+    rows = {r["family"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["qiskit-aer"]["usable"] and "fake devices" in rows["qiskit-aer"]["details"]
+    assert main(["backends"]) == 0
+    assert "NOT set (runs fall back to classical)" in capsys.readouterr().out
