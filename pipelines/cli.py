@@ -72,7 +72,8 @@ def human_summary(result: Any) -> str:
         f"  registered     {s['model_name']} version {s['model_version']} "
         f"(candidate: {'quantum' if 'quantum' in s.get('metrics', {}) else 'classical'} model)",
         f"  decision       {s['decision'].upper()}: " + "; ".join(s.get("reasons", [])),
-        f"  champion       {s['model_name']}@champion -> version {s.get('champion_version')}",
+        f"  champion       {s['model_name']}@champion -> "
+        + (f"version {s['champion_version']}" if s.get("champion_version") else "none yet"),
         f"  MLflow run     {s['run_id']} (experiment {s['experiment_id']})",
     ]
     if result.started_server:

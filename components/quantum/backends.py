@@ -81,6 +81,10 @@ class QuantumBackend(Protocol):
         """What ``kernel`` on ``n_x`` (by ``n_y``) rows costs, before anything runs."""
         ...
 
+    def prepare(self, fmap: FeatureMap) -> None:
+        """Connect and compile what ``kernel`` will run; raise if it cannot run at all."""
+        ...
+
     def snapshot(self, fmap: FeatureMap) -> dict[str, Any]:
         """Calibration snapshot (see :mod:`.calibration`) including what has run so far."""
         ...
@@ -124,6 +128,9 @@ class ExactStatevectorBackend:
 
     def estimate(self, fmap: FeatureMap, n_x: int, n_y: int | None = None) -> WorkEstimate:
         return WorkEstimate(circuits=n_x + (n_y or 0), shots_per_circuit=0, jobs=0)
+
+    def prepare(self, fmap: FeatureMap) -> None:
+        """Nothing to connect or compile for an in-process simulator."""
 
     def snapshot(self, fmap: FeatureMap) -> dict[str, Any]:
         return exact_simulator_snapshot(self.name, self.family, self.simulator, fmap)

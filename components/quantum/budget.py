@@ -105,13 +105,17 @@ class BudgetClock:
         b = self.budget
         if b.max_circuits and circuits > b.max_circuits:
             raise QuantumStepFailure(
-                "budget", f"{what} needs {work.circuits:,} circuits ({circuits:,} in total) > "
-                f"quantum_max_circuits={b.max_circuits:,}", field="quantum_max_circuits")
+                "budget", f"{what} needs {work.circuits:,} circuits{_total(circuits, work.circuits)}"
+                f" > quantum_max_circuits={b.max_circuits:,}", field="quantum_max_circuits")
         if b.max_shots and shots > b.max_shots:
             raise QuantumStepFailure(
-                "budget", f"{what} needs {work.shots:,} shots ({shots:,} in total) > "
+                "budget", f"{what} needs {work.shots:,} shots{_total(shots, work.shots)} > "
                 f"quantum_max_shots={b.max_shots:,}", field="quantum_max_shots")
         self.circuits, self.shots = circuits, shots
+
+
+def _total(total: int, this: int) -> str:
+    return f" ({total:,} in total)" if total != this else ""
 
 
 #: No limits (tests, notebooks, direct library use).

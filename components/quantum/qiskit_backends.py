@@ -216,6 +216,9 @@ class SamplerKernelBackend:
                          self._stats["circuit_depth"], self._stats["two_qubit_gates"])
         return self._isa[key]
 
+    def prepare(self, fmap: FeatureMap) -> None:
+        self._transpiled(fmap, "kernel")
+
     def estimate(self, fmap: FeatureMap, n_x: int, n_y: int | None = None) -> WorkEstimate:
         circuits = kernel_circuits(n_x, n_y)
         return WorkEstimate(circuits, self.shots,

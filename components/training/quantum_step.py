@@ -105,6 +105,7 @@ def run_quantum_step(split: Split, preprocessor: Any, out_dir: str | Path,
     backend = None
     try:
         backend = get_backend(options.backend, ctx)
+        backend.prepare(fmap)  # connect and transpile first: "cannot run" beats "too costly"
         work = backend.estimate(fmap, n_train) + backend.estimate(fmap, n_test, n_train)
         outcome.estimate = _estimate_dict(work)
         log.info("quantum step on %s: %d train x %d test rows -> %s", options.backend, n_train,

@@ -89,9 +89,25 @@ def test_budget_refuses_work_before_any_job_runs(prepared_tiny, tmp_path):
     assert outcome.reason.startswith("budget: ") and "quantum_max_circuits=1,000" in outcome.reason
     assert outcome.estimate["circuits"] == 45 * 44 // 2 + 15 * 45
     assert outcome.calibration["execution"]["jobs"] == []  # nothing ran
+    assert outcome.calibration["execution"]["circuit_depth"] > 0  # but it was compiled
     shots = _run(prepared_tiny, tmp_path, "qiskit-aer?shots=1000",
                  budget=QuantumBudget(max_shots=10_000))
     assert "quantum_max_shots=10,000" in shots.reason
+
+
+def test_a_circuit_that_cannot_run_is_reported_as_such_not_as_over_budget(tmp_path,
+                                                                          breast_cancer):
+    import math
+
+    from components.data.preprocessing import fit_preprocessor, stratified_split
+
+    split = stratified_split(breast_cancer.head(80), "target", 0.25, 0)
+    pre = fit_preprocessor(split, 8, (0.0, math.pi * 0.1))  # 8 qubits on a 5-qubit device
+    outcome = run_quantum_step(split, pre, tmp_path / "q", QuantumOptions(
+        backend="qiskit-aer?noise=FakeManilaV2", budget=QuantumBudget(max_circuits=1)))
+    assert outcome.reason.startswith("transpile: cannot transpile the 8-qubit zz feature map "
+                                     "for fake_manila (5 qubits)")
+    assert outcome.calibration["calibration"]["timestamp"].startswith("2024-05-27")
 
 
 def test_fallback_fail_mode_fails_the_step_and_still_records_why(prepared_tiny, tmp_path,
