@@ -49,10 +49,11 @@ def _fmt_calibration(summary: dict[str, Any]) -> list[str]:
     tags = summary.get("quantum_tags") or {}
     if "quantum.calibration_hash" not in tags:
         return []
-    return [f"  calibration    {tags.get('quantum.backend_kind')}, calibrated "
-            f"{tags.get('quantum.calibration_time')}, shots {tags.get('quantum.shots')}, "
-            f"depth {tags.get('quantum.circuit_depth')}, hash "
-            f"{tags['quantum.calibration_hash'][:12]}"]
+    when = tags.get("quantum.calibration_time", "")
+    calibrated = "no device calibration" if when.startswith("none") else f"calibrated {when}"
+    return [f"  calibration    {tags.get('quantum.backend_kind')}, {calibrated}, shots "
+            f"{tags.get('quantum.shots')}, depth {tags.get('quantum.circuit_depth')}, hash "
+            f"{tags['quantum.calibration_hash'][:12]} (calibration/calibration.json)"]
 
 
 def human_summary(result: Any) -> str:
