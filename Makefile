@@ -43,6 +43,10 @@ format: $(STAMP) ## Format with ruff
 	$(BIN)/ruff format components pipelines tests benchmarks
 	$(BIN)/ruff check --fix components pipelines tests benchmarks
 
+BENCH_ARGS ?=
+bench: $(STAMP) ## Side-by-side kernel benchmark vs qiskit-machine-learning and PennyLane; BENCH_ARGS="--cap 20"
+	$(BIN)/python benchmarks/kernel_bench.py $(BENCH_ARGS)
+
 mlflow-ui: $(STAMP) ## Serve the MLflow store `make run` writes (.qubeflow/) on http://127.0.0.1:5000
 	$(BIN)/mlflow server --backend-store-uri sqlite:///$(CURDIR)/.qubeflow/mlflow.db \
 	  --artifacts-destination $(CURDIR)/.qubeflow/mlartifacts --host 127.0.0.1 --port 5000 --workers 1

@@ -3,6 +3,7 @@
     qubeflow run [--config FILE] [--set key=value ...] [--json]   run the pipeline locally
     qubeflow compile [--out DIR]                                  write retraining.yaml
     qubeflow backends [--json]                                    list quantum backends
+    qubeflow estimate [--config FILE] [--set key=value ...] [--json]  quantum step's cost
     qubeflow params                                               list pipeline parameters
 """
 
@@ -131,6 +132,20 @@ def cmd_backends(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_estimate(args: argparse.Namespace) -> int:
+    """Print the quantum step's cost; exit 3 when it is over budget (the step would refuse)."""
+    from pipelines.config import PipelineConfig
+    from pipelines.estimate import estimate_run, format_estimate
+
+    config = PipelineConfig.load(args.config, args.set)
+    estimate = estimate_run(config)
+    if args.json:
+        print(json.dumps(estimate.to_dict(), sort_keys=True))
+    else:
+        print(format_estimate(estimate, config))
+    return 3 if estimate.refusals else 0
+
+
 def cmd_params(args: argparse.Namespace) -> int:
     from pipelines.config import PipelineConfig
 
@@ -164,6 +179,13 @@ def build_parser() -> argparse.ArgumentParser:
     back = sub.add_parser("backends", help="list quantum backends and whether they are usable")
     back.add_argument("--json", action="store_true")
     back.set_defaults(func=cmd_backends)
+
+    est = sub.add_parser("estimate", help="circuits, shots, jobs and device time of the quantum "
+                         "step, before anything runs (exit 3 if over budget)")
+    est.add_argument("--config", help="YAML file of pipeline parameters")
+    est.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    est.add_argument("--json", action="store_true")
+    est.set_defaults(func=cmd_estimate)
 
     params = sub.add_parser("params", help="list pipeline parameters, types and defaults")
     params.set_defaults(func=cmd_params)

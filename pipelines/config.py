@@ -51,6 +51,9 @@ class PipelineConfig:
     quantum_max_shots: int = 100_000_000
     quantum_max_circuits: int = 100_000
     quantum_max_seconds: float = 3600.0
+    # kernel fan-out (exact backends): above this many train rows, one task per row tile
+    kernel_fanout_min_rows: int = 5000
+    kernel_tile_rows: int = 1000
     # promotion gate
     promotion_metric: str = "roc_auc"
     promotion_threshold: float = 0.9
@@ -114,6 +117,7 @@ class PipelineConfig:
         from components.data.validation import IMPUTE_STRATEGIES
         from components.quantum.backends import get_backend, parse_backend_name
         from components.quantum.budget import QuantumBudget
+        from components.quantum.tiles import plan_tiles
         from components.registry.gate import PromotionPolicy
         from components.training.quantum_step import QuantumOptions
 
@@ -145,6 +149,8 @@ class PipelineConfig:
                        max_retries=self.quantum_max_retries,
                        budget=QuantumBudget(self.quantum_max_shots, self.quantum_max_circuits,
                                             self.quantum_max_seconds))
+        plan_tiles(0, 0, exact=True, min_rows=self.kernel_fanout_min_rows,
+                   tile_rows=self.kernel_tile_rows)
         if self.quantum_max_retries > MAX_RETRIES:
             raise ConfigError(f"must be at most {MAX_RETRIES}, got {self.quantum_max_retries}",
                               field="quantum_max_retries")

@@ -5,7 +5,9 @@
          └──► [quantum_enabled] train-quantum-model ──► register-model (quantum candidate)
               [else]                                    register-model (classical candidate)
 
-The quantum step runs only when ``quantum_enabled`` is true (``dsl.If``/``dsl.Else``), in the
+Above ``kernel_fanout_min_rows`` train rows (exact backends), the quantum branch first fans the
+kernel out: plan-kernel-tiles -> ParallelFor(compute-kernel-tile) -> assemble-kernel, and the
+quantum step trains on the assembled matrices. The quantum step runs only when ``quantum_enabled`` is true (``dsl.If``/``dsl.Else``), in the
 container image given by the ``quantum_image`` parameter, within the ``quantum_max_*`` budget.
 When its backend fails it falls back inside the step (``quantum_fallback=classical``): the
 quantum branch's registry step then registers the classical baseline, tagged
@@ -17,11 +19,18 @@ from kfp import dsl
 
 from components.data.component import prepare_data
 from components.quantum.component import train_quantum_model
+from components.quantum.fanout_components import (
+    assemble_kernel,
+    compute_kernel_tile,
+    plan_kernel_tiles,
+)
 from components.registry.component import register_model
 from components.training.component import train_classical_model
 from pipelines.config import PipelineConfig
 
 PIPELINE_NAME = "qubeflow-retraining"
+#: Kernel tiles computed at once (pods on a cluster, processes locally).
+KERNEL_TILE_PARALLELISM = 4
 D = PipelineConfig()
 
 
@@ -47,6 +56,8 @@ def retraining_pipeline(
     quantum_max_shots: int = D.quantum_max_shots,
     quantum_max_circuits: int = D.quantum_max_circuits,
     quantum_max_seconds: float = D.quantum_max_seconds,
+    kernel_fanout_min_rows: int = D.kernel_fanout_min_rows,
+    kernel_tile_rows: int = D.kernel_tile_rows,
     promotion_metric: str = D.promotion_metric,
     promotion_threshold: float = D.promotion_threshold,
     max_regression: float = D.max_regression,
@@ -79,8 +90,22 @@ def retraining_pipeline(
         kfp_task_name=dsl.PIPELINE_TASK_NAME_PLACEHOLDER)
 
     with dsl.If(quantum_enabled == True, name="quantum-enabled"):  # noqa: E712 (KFP condition)
+        plan = plan_kernel_tiles(data_lineage=data["data_lineage"],
+                                 quantum_backend=quantum_backend,
+                                 kernel_fanout_min_rows=kernel_fanout_min_rows,
+                                 kernel_tile_rows=kernel_tile_rows)
+        plan.set_display_name("plan kernel tiles")
+        with dsl.ParallelFor(plan.output, parallelism=KERNEL_TILE_PARALLELISM) as tile:
+            block = compute_kernel_tile(
+                **data, tile=tile, feature_map=feature_map, reps=reps,
+                entanglement=entanglement, quantum_backend=quantum_backend)
+            block.set_display_name("kernel tile")
+            block.set_container_image(quantum_image)
+        kernel = assemble_kernel(blocks=dsl.Collected(block.outputs["block"]),
+                                 data_lineage=data["data_lineage"])
+        kernel.set_display_name("assemble kernel")
         quantum = train_quantum_model(
-            **data, feature_map=feature_map, reps=reps, entanglement=entanglement,
+            **data, precomputed_kernel=kernel.outputs["kernel"], feature_map=feature_map, reps=reps, entanglement=entanglement,
             quantum_backend=quantum_backend, seed=seed, quantum_fallback=quantum_fallback,
             quantum_max_retries=quantum_max_retries, quantum_max_shots=quantum_max_shots,
             quantum_max_circuits=quantum_max_circuits, quantum_max_seconds=quantum_max_seconds)

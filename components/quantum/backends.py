@@ -127,7 +127,8 @@ class ExactStatevectorBackend:
         return sv.pauli_expectations(self.statevectors(fmap, x), fmap.n_qubits)
 
     def estimate(self, fmap: FeatureMap, n_x: int, n_y: int | None = None) -> WorkEstimate:
-        return WorkEstimate(circuits=n_x + (n_y or 0), shots_per_circuit=0, jobs=0)
+        """One state preparation per new row (the reference rows' states are cached)."""
+        return WorkEstimate(circuits=n_x, shots_per_circuit=0, jobs=0)
 
     def prepare(self, fmap: FeatureMap) -> None:
         """Nothing to connect or compile for an in-process simulator."""
@@ -143,11 +144,14 @@ class StatevectorBackend(ExactStatevectorBackend):
     simulator = "qubeflow.statevector (NumPy, complex128)"
 
     def __init__(self, ctx: ExecutionContext | None = None,
-                 tile_bytes: int = sv.DEFAULT_TILE_BYTES) -> None:
-        super().__init__("statevector", ctx, tile_bytes)
+                 tile_bytes: int = sv.DEFAULT_TILE_BYTES, precision: str = "complex128") -> None:
+        super().__init__("statevector" if precision == "complex128"
+                         else f"statevector?precision={precision}", ctx, tile_bytes)
+        self.precision = precision
+        self.simulator = f"qubeflow.statevector (NumPy, {precision})"
 
     def statevectors(self, fmap: FeatureMap, x: np.ndarray) -> np.ndarray:
-        return sv.statevectors(fmap, x)
+        return sv.statevectors(fmap, x, self.precision)
 
 
 BackendFactory = Callable[[BackendName, ExecutionContext], QuantumBackend]
@@ -213,6 +217,14 @@ class BackendStatus:
     details: str = ""
 
 
+def is_exact_backend(name: str) -> bool:
+    """Whether ``name`` is an exact (statevector) backend, without building it."""
+    parsed = parse_backend_name(name)
+    if parsed.family in ("statevector", "pennylane"):
+        return True
+    return parsed.family == "qiskit-aer" and not ({"shots", "noise"} & set(parsed.options))
+
+
 def list_backends() -> list[BackendStatus]:
     _load_plugins()
     out = []
@@ -252,15 +264,25 @@ def lazy_factory(module: str, function: str) -> BackendFactory:
 
 
 def _statevector_factory(parsed: BackendName, ctx: ExecutionContext) -> QuantumBackend:
-    if parsed.target or parsed.options:
-        raise BackendError(f"'statevector' takes no target or options, got {str(parsed)!r}",
+    extra = set(parsed.options) - {"precision", "tile_mb"}
+    if parsed.target or extra:
+        raise BackendError(f"'statevector' takes only ?precision=complex128|complex64 and "
+                           f"?tile_mb=N, got {str(parsed)!r}", field="quantum_backend")
+    precision = parsed.options.get("precision", "complex128")
+    if precision not in sv.PRECISIONS:
+        raise BackendError(f"precision={precision!r} must be one of {list(sv.PRECISIONS)}",
                            field="quantum_backend")
-    return StatevectorBackend(ctx)
+    tile_mb = parsed.options.get("tile_mb", str(sv.DEFAULT_TILE_BYTES // 2**20))
+    if not tile_mb.isdigit() or int(tile_mb) < 1:
+        raise BackendError(f"tile_mb={tile_mb!r} must be a positive integer (MiB)",
+                           field="quantum_backend")
+    return StatevectorBackend(ctx, tile_bytes=int(tile_mb) * 2**20, precision=precision)
 
 
 register_backend(BackendFamily(
     "statevector", _statevector_factory, "statevector",
-    "exact batched NumPy statevector simulator (default)"))
+    "exact batched NumPy statevector simulator (default); ?precision=complex64 (kernel "
+    "within ~1e-6, half the memory), ?tile_mb=N (kernel working memory, default 256)"))
 register_backend(BackendFamily(
     "pennylane", lazy_factory("components.quantum.pennylane_backend", "create"),
     "pennylane:default.qubit",

@@ -29,15 +29,25 @@ class WorkEstimate:
     circuits: int  # circuit executions (parameter bindings); state preparations when exact
     shots_per_circuit: int  # 0 for exact backends
     jobs: int = 1
+    #: Estimated device (QPU) time, when the device's timing is known; None otherwise.
+    device_seconds: float | None = None
 
     @property
     def shots(self) -> int:
         return self.circuits * self.shots_per_circuit
 
     def __add__(self, other: WorkEstimate) -> WorkEstimate:
+        seconds = (None if self.device_seconds is None or other.device_seconds is None
+                   else self.device_seconds + other.device_seconds)
         return WorkEstimate(self.circuits + other.circuits,
                             max(self.shots_per_circuit, other.shots_per_circuit),
-                            self.jobs + other.jobs)
+                            self.jobs + other.jobs, seconds)
+
+    def to_dict(self) -> dict[str, float | int | None]:
+        return {"circuits": self.circuits, "shots_per_circuit": self.shots_per_circuit,
+                "shots": self.shots, "jobs": self.jobs,
+                "device_seconds": (None if self.device_seconds is None
+                                   else round(self.device_seconds, 3))}
 
 
 def kernel_circuits(n_x: int, n_y: int | None) -> int:
@@ -111,6 +121,11 @@ class BudgetClock:
             raise QuantumStepFailure(
                 "budget", f"{what} needs {work.shots:,} shots{_total(shots, work.shots)} > "
                 f"quantum_max_shots={b.max_shots:,}", field="quantum_max_shots")
+        if b.max_seconds and work.device_seconds is not None and \
+                self.elapsed + work.device_seconds > b.max_seconds:
+            raise QuantumStepFailure(
+                "budget", f"{what} needs an estimated {work.device_seconds:,.0f} s of device "
+                f"time > quantum_max_seconds={b.max_seconds:g}", field="quantum_max_seconds")
         self.circuits, self.shots = circuits, shots
 
 

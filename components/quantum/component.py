@@ -20,6 +20,7 @@ def train_quantum_model(
     test_data: Input[Dataset],
     preprocessor: Input[Model],
     data_lineage: Input[Artifact],
+    precomputed_kernel: Input[Artifact],
     feature_map: str,
     reps: int,
     entanglement: str,
@@ -39,6 +40,7 @@ def train_quantum_model(
     within the budget; falls back to the classical path (and says why) when it cannot."""
     from components.data.prepare import load_prepared
     from components.quantum.budget import QuantumBudget
+    from components.quantum.tiles import load_kernel
     from components.runtime import task
     from components.training.quantum_step import QuantumOptions, run_quantum_step
     from components.training.train import write_fallback_outputs, write_kfp_outputs
@@ -52,7 +54,8 @@ def train_quantum_model(
             max_retries=quantum_max_retries,
             budget=QuantumBudget(max_shots=quantum_max_shots, max_circuits=quantum_max_circuits,
                                  max_seconds=quantum_max_seconds))
-        outcome = run_quantum_step(split, pre, model.path, options)
+        outcome = run_quantum_step(split, pre, model.path, options,
+                                   precomputed=load_kernel(precomputed_kernel.path))
         model.metadata.update({"kind": "quantum", "backend": quantum_backend,
                                "fallback": outcome.fallback,
                                "fallback_reason": outcome.reason or "",

@@ -56,6 +56,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SHOTS = 1024
 DEFAULT_OPTIMIZATION_LEVEL = 1
+#: IBM devices' usual delay between shots when the device does not report one.
+DEFAULT_REP_DELAY_S = 250e-6
 TOKEN_ENV = "QISKIT_IBM_TOKEN"
 INSTANCE_ENV = "QISKIT_IBM_INSTANCE"
 CHANNEL = "ibm_quantum_platform"
@@ -220,9 +222,37 @@ class SamplerKernelBackend:
         self._transpiled(fmap, "kernel")
 
     def estimate(self, fmap: FeatureMap, n_x: int, n_y: int | None = None) -> WorkEstimate:
+        """Circuits (symmetry and unit diagonal used), shots, jobs after grouping and, on
+        hardware once :meth:`prepare` has compiled the circuit, device time."""
         circuits = kernel_circuits(n_x, n_y)
+        # Device time binds the budget only on real hardware (emulation runs locally).
+        per_shot = self.seconds_per_shot(fmap) if self.kind == "hardware" else None
         return WorkEstimate(circuits, self.shots,
-                            jobs_for(circuits, self.shots, self.max_executions_per_job()))
+                            jobs_for(circuits, self.shots, self.max_executions_per_job()),
+                            None if per_shot is None else circuits * self.shots * per_shot)
+
+    def seconds_per_shot(self, fmap: FeatureMap) -> float | None:
+        """Device time of one shot of the compiled kernel circuit: the scheduled duration
+        of its critical path from the device's gate and readout durations, plus the
+        repetition delay. None for simulators or before :meth:`prepare`."""
+        if self.kind not in ("hardware", "hardware-emulation"):
+            return None
+        isa = self._isa.get((fmap, "kernel"))
+        if isa is None or self._device is None:
+            return None
+        target = self._device.target
+        finish = [0.0] * isa.num_qubits
+        for inst in isa.data:
+            qubits = tuple(isa.find_bit(q).index for q in inst.qubits)
+            name = inst.operation.name
+            props = target[name].get(qubits) if name in target.operation_names else None
+            duration = (props.duration or 0.0) if props is not None else 0.0
+            start = max(finish[q] for q in qubits) if qubits else 0.0
+            for q in qubits:
+                finish[q] = start + duration
+        rep_delay = getattr(getattr(self._device, "configuration", lambda: None)(),
+                            "default_rep_delay", None) or DEFAULT_REP_DELAY_S
+        return max(finish, default=0.0) + float(rep_delay)
 
     def kernel(self, fmap: FeatureMap, x: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)

@@ -51,14 +51,17 @@ def _cv(seed: int) -> StratifiedKFold:
 def fit_quantum_kernel_model(split: Split, preprocessor: Pipeline, *, feature_map: str = "zz",
                              reps: int = 2, entanglement: str = "linear", rotation: str = "y",
                              backend: str = "statevector", seed: int = 0,
-                             backend_instance: QuantumBackend | None = None) -> TrainedModel:
+                             backend_instance: QuantumBackend | None = None,
+                             precomputed: tuple[np.ndarray, np.ndarray] | None = None,
+                             ) -> TrainedModel:
     """Quantum-kernel SVC: Gram once, small CV grid over C on it, then the full pipeline.
 
     ``backend_instance`` (built by the caller with its budget) evaluates the train Gram and
     the test kernel. A shot-based backend cannot serve predictions (it would call a device or a
     noisy simulator per request), so the returned model then predicts with the exact
     ``SERVING_BACKEND`` simulation of the same feature map; ``params["serving_backend"]`` says
-    which backend the registered model uses.
+    which backend the registered model uses. ``precomputed`` = (train Gram, test kernel), e.g.
+    assembled from tiles computed by parallel pipeline tasks, replaces both evaluations.
     """
     from components.quantum.transformers import QuantumKernelTransformer
 
@@ -71,7 +74,13 @@ def fit_quantum_kernel_model(split: Split, preprocessor: Pipeline, *, feature_ma
     kernel.bind_backend(backend_instance)
     log.info("quantum kernel: %d train rows, %d qubits, backend %s", len(angles),
              angles.shape[1], backend)
-    gram = kernel.fit_transform(angles)
+    if precomputed is None:
+        gram = kernel.fit_transform(angles)
+    else:
+        gram = kernel.fit(angles) and precomputed[0]
+        if gram.shape != (len(angles), len(angles)):
+            raise ValueError(f"precomputed Gram has shape {gram.shape}, expected "
+                             f"{(len(angles), len(angles))}")
     grid = GridSearchCV(SVC(kernel="precomputed", random_state=seed), {"C": list(QUANTUM_C_GRID)},
                         cv=_cv(seed), scoring=CV_SCORING)
     grid.fit(gram, y_train)
@@ -80,7 +89,8 @@ def fit_quantum_kernel_model(split: Split, preprocessor: Pipeline, *, feature_ma
     x_test, y_test = split.xy("test")
     # model[:-1] then model[-1] is exactly model.predict/decision_function, with the test
     # kernel evaluated once (on a device, every evaluation costs circuits).
-    evaluation = evaluate_classifier(model[-1], model[:-1].transform(x_test), y_test)
+    test_kernel = model[:-1].transform(x_test) if precomputed is None else precomputed[1]
+    evaluation = evaluate_classifier(model[-1], test_kernel, y_test)
     seconds = time.perf_counter() - t0
     log.info("quantum model: C=%s, test %s, %.2f s", grid.best_params_["C"],
              {k: round(v, 4) for k, v in evaluation.metrics.items()}, seconds)

@@ -21,7 +21,7 @@ from typing import Any
 
 from components.data.preprocessing import Split
 from components.errors import ConfigError
-from components.quantum.budget import QuantumBudget, WorkEstimate
+from components.quantum.budget import QuantumBudget
 from components.quantum.execution import ExecutionContext, RetryPolicy
 from components.quantum.failures import QuantumStepFailure, classify
 from components.quantum.feature_maps import FeatureMap
@@ -59,7 +59,7 @@ class QuantumOutcome:
     status: str  # "ok" | "fallback"
     backend: str
     reason: str | None = None  # "<code>: <message>" when status == "fallback"
-    estimate: dict[str, int] | None = None
+    estimate: dict[str, Any] | None = None
     seconds: float = 0.0
     #: The step's guard settings (logged as MLflow params by the registry step).
     settings: dict[str, Any] = field(default_factory=dict)
@@ -77,14 +77,12 @@ class QuantumOutcome:
         return data
 
 
-def _estimate_dict(work: WorkEstimate) -> dict[str, int]:
-    return {"circuits": work.circuits, "shots_per_circuit": work.shots_per_circuit,
-            "shots": work.shots, "jobs": work.jobs}
-
-
 def run_quantum_step(split: Split, preprocessor: Any, out_dir: str | Path,
-                     options: QuantumOptions) -> QuantumOutcome:
-    """Train the quantum model within budget; fall back or fail as ``options.fallback`` says."""
+                     options: QuantumOptions,
+                     precomputed: tuple[Any, Any] | None = None) -> QuantumOutcome:
+    """Train the quantum model within budget; fall back or fail as ``options.fallback`` says.
+
+    ``precomputed`` (train Gram, test kernel) comes from the pipeline's kernel fan-out."""
     from components.quantum.backends import get_backend
     from components.training.train import save_trained
 
@@ -107,7 +105,7 @@ def run_quantum_step(split: Split, preprocessor: Any, out_dir: str | Path,
         backend = get_backend(options.backend, ctx)
         backend.prepare(fmap)  # connect and transpile first: "cannot run" beats "too costly"
         work = backend.estimate(fmap, n_train) + backend.estimate(fmap, n_test, n_train)
-        outcome.estimate = _estimate_dict(work)
+        outcome.estimate = work.to_dict()
         log.info("quantum step on %s: %d train x %d test rows -> %s", options.backend, n_train,
                  n_test, outcome.estimate)
         clock.reserve(work, "the quantum kernel (train Gram + test kernel)")
@@ -116,7 +114,7 @@ def run_quantum_step(split: Split, preprocessor: Any, out_dir: str | Path,
         trained = fit_quantum_kernel_model(
             split, preprocessor, feature_map=options.feature_map, reps=options.reps,
             entanglement=options.entanglement, backend=options.backend, seed=options.seed,
-            backend_instance=backend)
+            backend_instance=backend, precomputed=precomputed)
         outcome.calibration = backend.snapshot(fmap)
         outcome.bundle = save_trained(trained, split, out, quantum={
             "backend": options.backend, "feature_map": fmap.to_dict(),

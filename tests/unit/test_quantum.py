@@ -134,7 +134,7 @@ def test_unknown_backend_is_a_clear_error():
     with pytest.raises(BackendError, match=r"unknown backend 'warp-drive'.*statevector") as e:
         get_backend("warp-drive")
     assert e.value.field == "quantum_backend"
-    with pytest.raises(BackendError, match="takes no target"):
+    with pytest.raises(BackendError, match="takes only"):
         get_backend("statevector:gpu")
 
 

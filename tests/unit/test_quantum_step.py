@@ -169,3 +169,43 @@ def test_secrets_are_redacted_from_messages(monkeypatch):
     assert text == "token *** and ***"
     failure = QuantumStepFailure("auth", f"bad token {SECRET_TOKEN}")
     assert SECRET_TOKEN not in str(failure) and SECRET_TOKEN not in failure.summary
+
+
+def test_estimate_cli_prints_cost_and_exits_3_when_over_budget(capsys):
+    from pipelines.cli import main
+
+    code = main(["estimate", "--set", "quantum_backend=ibm-local:FakeManilaV2", "--set",
+                 "n_qubits=4", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 3 and not out["within_budget"]  # 151,443 circuits > 100,000
+    assert out["n_train"] == 426 and out["n_test"] == 143
+    assert out["train_gram"]["circuits"] == 426 * 425 // 2  # symmetry + unit diagonal
+    assert out["test_kernel"]["circuits"] == 143 * 426
+    assert out["total"]["jobs"] == 17  # 10 M executions per job at 1024 shots
+    assert 1e-4 < out["seconds_per_shot"] < 1e-3 and out["device_seconds"] > 3600
+    assert main(["estimate", "--set", "quantum_max_circuits=0", "--set",
+                 "quantum_max_shots=0", "--json", "--set",
+                 "quantum_backend=qiskit-aer?noise=FakeManilaV2", "--set", "n_qubits=4"]) == 0
+    capsys.readouterr()
+    assert main(["estimate"]) == 0
+    text = capsys.readouterr().out
+    assert "exact backend" in text and "within budget" in text
+
+
+def test_hardware_device_time_is_budgeted_before_anything_runs():
+    from components.quantum.execution import ExecutionContext
+    from components.quantum.feature_maps import FeatureMap
+    from components.quantum.qiskit_backends import IBMRuntimeBackend, LocalTestingService
+
+    fmap = FeatureMap("zz", 3)
+    ctx = ExecutionContext(clock=QuantumBudget(max_seconds=60).start())
+    # The ibm: backend class as on hardware, served by a fake device (no network).
+    backend = IBMRuntimeBackend("ibm:fake_manila", "FakeManilaV2", ctx,
+                                service_factory=LocalTestingService, local=False)
+    backend.prepare(fmap)
+    work = backend.estimate(fmap, 100)
+    per_shot = backend.seconds_per_shot(fmap)
+    assert work.device_seconds == pytest.approx(4950 * 1024 * per_shot)
+    with pytest.raises(QuantumStepFailure) as e:
+        ctx.clock.reserve(work, "the kernel")
+    assert e.value.reason == "budget" and "device time" in e.value.message
