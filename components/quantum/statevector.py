@@ -32,8 +32,6 @@ DEFAULT_TILE_BYTES = 256 * 1024 * 1024
 ProgressFn = Callable[[int, int], None]
 #: Row-tile height for the Gram matrix (upper block triangle by GEMM, then mirrored).
 SYMMETRIC_TILE_ROWS = 256
-#: Up to this many amplitudes (7 qubits) a Gram matrix that fits in one tile is one product.
-SMALL_STATE_DIM = 128
 
 
 @lru_cache(maxsize=32)
@@ -243,20 +241,6 @@ def fidelity_kernel(states_x: np.ndarray, states_y: np.ndarray | None = None, *,
     if n_x == 0 or n_y == 0:
         return out
     rows = tile_rows(n_x, n_y, states_x.itemsize, tile_bytes)
-    if symmetric and states_x.shape[1] <= SMALL_STATE_DIM and rows >= n_x:
-        # Few amplitudes: the product is memory-bound, so one product beats tiling.
-        product = states_x.conj() @ ys.T
-        _abs2_into(product, out)
-        del product
-        for start in range(0, n_x, SYMMETRIC_TILE_ROWS):  # exact symmetry: upper -> lower
-            stop = min(n_x, start + SYMMETRIC_TILE_ROWS)
-            out[stop:, start:stop] = out[start:stop, stop:].T
-            diag = out[start:stop, start:stop]
-            diag[...] = np.triu(diag) + np.triu(diag, 1).T
-        np.fill_diagonal(out, 1.0)
-        if progress is not None:
-            progress(n_x, n_x)
-        return out
     if symmetric:  # several row tiles, so skipping the lower block triangle saves real work
         rows = min(rows, SYMMETRIC_TILE_ROWS)
     tile = np.empty((rows, n_y), dtype=np.result_type(states_x, ys))  # reused by every tile

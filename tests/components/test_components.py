@@ -65,14 +65,24 @@ def _train_outputs(root: Path, prefix: str):
             "report": _art(dsl.HTML, root, f"{prefix}-report")}
 
 
-GUARDS = {"quantum_fallback": "classical", "quantum_max_shots": 0, "quantum_max_circuits": 0,
-          "quantum_max_seconds": 0.0, "quantum_max_retries": 0}
+GUARDS: dict = {"quantum_fallback": "classical", "quantum_max_shots": 0,
+                "quantum_max_circuits": 0, "quantum_max_seconds": 0.0, "quantum_max_retries": 0}
+
+
+def _no_fanout(root: Path):
+    """The assemble step's output when the kernel was not fanned out."""
+    from components.quantum.tiles import save_kernel
+
+    art = _art(dsl.Artifact, root, "no-fanout-kernel")
+    save_kernel(art.path, None, 1)
+    return art
 
 
 @pytest.fixture(scope="module")
 def trained(prepared):
     root, outs = prepared
     data = {k: outs[k] for k in ("train_data", "test_data", "preprocessor", "data_lineage")}
+    GUARDS["precomputed_kernel"] = _no_fanout(root)
     classical = _train_outputs(root, "classical")
     train_classical_model.python_func(**data, seed=3, **classical)
     quantum = _train_outputs(root, "quantum")
@@ -146,3 +156,45 @@ def test_quantum_component_falls_back_and_register_says_why(trained, tmp_path, m
     assert mv.tags["model.kind"] == "classical"
     run = MlflowClient(sqlite_tracking_uri).get_run(summary["run_id"])
     assert run.data.params["quantum_fallback"] == "classical"
+
+
+def test_fan_out_components_plan_compute_assemble_and_train_on_the_result(trained, tmp_path):
+    """The three fan-out components chained by hand, as ParallelFor runs them."""
+    import numpy as np
+
+    from components.quantum.fanout_components import (
+        assemble_kernel,
+        compute_kernel_tile,
+        plan_kernel_tiles,
+    )
+    from components.quantum.tiles import load_kernel
+
+    data, _, single = trained
+    tiles = plan_kernel_tiles.python_func(
+        data_lineage=data["data_lineage"], quantum_backend="statevector",
+        kernel_fanout_min_rows=50, kernel_tile_rows=200)
+    assert [t["part"] for t in tiles] == ["train", "train", "train", "test"]
+    blocks = []
+    for i, tile in enumerate(tiles):
+        block = _art(dsl.Artifact, tmp_path, f"block-{i}")
+        compute_kernel_tile.python_func(**data, tile=tile, feature_map="zz", reps=2,
+                                        entanglement="linear", quantum_backend="statevector",
+                                        block=block)
+        blocks.append(block)
+    kernel = _art(dsl.Artifact, tmp_path, "kernel")
+    assemble_kernel.python_func(blocks=blocks, data_lineage=data["data_lineage"],
+                                kernel=kernel)
+    assert kernel.metadata == {"fanout": True, "tiles": 4}
+    gram, test = load_kernel(kernel.path)
+    assert gram.shape == (426, 426) and test.shape == (143, 426)
+    fanned = _train_outputs(tmp_path, "fanned")
+    guards = {**GUARDS, "precomputed_kernel": kernel}
+    train_quantum_model.python_func(**data, feature_map="zz", reps=2, entanglement="linear",
+                                    quantum_backend="statevector", seed=3, **guards, **fanned)
+    for name in ("roc_auc", "accuracy"):
+        assert np.isclose(fanned["metrics"].metadata[name], single["metrics"].metadata[name])
+    # Below the threshold, or shot-based: one no-op tile.
+    assert plan_kernel_tiles.python_func(
+        data_lineage=data["data_lineage"], quantum_backend="qiskit-aer?shots=10",
+        kernel_fanout_min_rows=50, kernel_tile_rows=200) == [
+        {"part": "none", "start": 0, "stop": 0, "index": 0, "count": 1}]
