@@ -83,8 +83,8 @@ def _real_dtype(precision: str) -> type:
                          ) from None
 
 
-def _phase_angles(x: np.ndarray, n: int, pairs: tuple[tuple[int, int], ...],
-                  qubits: range) -> np.ndarray:
+def _phase_angles(x: np.ndarray, pairs: tuple[tuple[int, int], ...], qubits: range
+                  ) -> np.ndarray:
     """Phase angles over the basis states of ``qubits`` (a contiguous block) from the
     single-qubit terms of those qubits and the pairs inside the block: (N, 2**len(qubits))."""
     first = qubits.start
@@ -118,8 +118,8 @@ def _zz_phase_factors(x: np.ndarray, n: int, pairs: tuple[tuple[int, int], ...],
     crossing = [(i, j) for i, j in pairs if i < m <= j]
     if m == 0 or len(crossing) > 1:
         return None
-    low = _expi(_phase_angles(x, n, pairs, range(m)), dtype)  # (N, 2**m)
-    high = _expi(_phase_angles(x, n, pairs, range(m, n)), dtype)  # (N, 2**(n-m))
+    low = _expi(_phase_angles(x, pairs, range(m)), dtype)  # (N, 2**m)
+    high = _expi(_phase_angles(x, pairs, range(m, n)), dtype)  # (N, 2**(n-m))
     if not crossing:
         return high[:, None, :], low[:, None, :]
     i, j = crossing[0]
@@ -174,7 +174,7 @@ def zz_statevectors(fmap: FeatureMap, x: np.ndarray, precision: str = "complex12
         ph, sp, state = phases[:rows], spare[:rows], out[start:start + rows]
         factors = _zz_phase_factors(xs, n, pairs, cplx)
         if factors is None:
-            ph[...] = _expi(_phase_angles(xs, n, pairs, range(n)), cplx)
+            ph[...] = _expi(_phase_angles(xs, pairs, range(n)), cplx)
         else:
             _outer_sum(*factors, ph)
         layers = fmap.reps - 1  # full transforms still to apply after the first repetition
