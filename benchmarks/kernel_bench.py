@@ -52,26 +52,13 @@ def data(n: int, q: int, seed: int = 0) -> np.ndarray:
 
 # ---- workers (run in a child process; print one JSON line) ----------------------------
 
-def _pl_circuit(qml, q: int, x):
-    wires = list(range(q))
-    for _ in range(REPS):
-        for w in wires:  # qubit i on wire q-1-i (Qiskit's little-endian order)
-            qml.Hadamard(wires=q - 1 - w)
-            qml.PhaseShift(2.0 * x[..., w], wires=q - 1 - w)
-        for i in range(q - 1):
-            qml.CNOT(wires=[q - 1 - i, q - 2 - i])
-            qml.PhaseShift(2.0 * (np.pi - x[..., i]) * (np.pi - x[..., i + 1]), wires=q - 2 - i)
-            qml.CNOT(wires=[q - 1 - i, q - 2 - i])
-
-
 def work_qubeflow(x: np.ndarray, repeats: int, compare_numpy: bool = True
                   ) -> tuple[np.ndarray, dict]:
     import tracemalloc
 
     from components.quantum import statevector as sv
-    from components.quantum.feature_maps import FeatureMap
 
-    fmap = FeatureMap("zz", x.shape[1], reps=REPS, entanglement=ENTANGLEMENT)
+    fmap = _fmap(x.shape[1])
     sv.statevectors(fmap, x[:2])  # warm the cached tables
     states_t, gram_t, total_t = [], [], []
     for r in range(repeats):
@@ -113,16 +100,24 @@ def work_qml(x: np.ndarray, repeats: int, statevector: bool) -> tuple[np.ndarray
     return np.asarray(gram), {"seconds": times}
 
 
+def _fmap(q: int):
+    from components.quantum.feature_maps import FeatureMap
+
+    return FeatureMap("zz", q, reps=REPS, entanglement=ENTANGLEMENT)
+
+
 def work_pl_square(x: np.ndarray, repeats: int, device: str) -> tuple[np.ndarray, dict]:
     import pennylane as qml
 
-    q = x.shape[1]
+    from components.quantum.pennylane_backend import apply_feature_map
+
+    q, fmap = x.shape[1], _fmap(x.shape[1])
     dev = qml.device(device, wires=q)
 
     @qml.qnode(dev)
     def overlap(a, b):
-        _pl_circuit(qml, q, a)
-        qml.adjoint(_pl_circuit)(qml, q, b)
+        apply_feature_map(qml, fmap, a)
+        qml.adjoint(apply_feature_map)(qml, fmap, b)
         return qml.probs(wires=range(q))
 
     def k(a, b):
@@ -139,12 +134,14 @@ def work_pl_square(x: np.ndarray, repeats: int, device: str) -> tuple[np.ndarray
 def work_pl_bcast(x: np.ndarray, repeats: int) -> tuple[np.ndarray, dict]:
     import pennylane as qml
 
-    q = x.shape[1]
-    dev = qml.device("default.qubit", wires=q)
+    from components.quantum.pennylane_backend import apply_feature_map
+
+    fmap = _fmap(x.shape[1])
+    dev = qml.device("default.qubit", wires=x.shape[1])
 
     @qml.qnode(dev)
     def state(a):
-        _pl_circuit(qml, q, a)
+        apply_feature_map(qml, fmap, a)
         return qml.state()
 
     state(x[:2])

@@ -99,7 +99,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     summary = dict(result.summary)
     summary.update({"quantum_enabled": result.config.quantum_enabled,
                     "quantum_backend": result.config.quantum_backend,
-                    "fallback": bool(summary.get("fallback", False)),
                     "seconds": round(result.seconds, 2)})
     result.summary = summary
     print(human_summary(result), file=sys.stderr if args.json else sys.stdout)

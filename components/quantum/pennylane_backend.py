@@ -21,6 +21,7 @@ from components.errors import BackendError
 from components.quantum.backends import BackendName, ExactStatevectorBackend
 from components.quantum.execution import ExecutionContext
 from components.quantum.feature_maps import FeatureMap
+from components.quantum.statevector import check_inputs
 
 #: Rows per broadcast call (bounds the device's working memory).
 BATCH_ROWS = 4096
@@ -36,7 +37,8 @@ def details() -> str:
     return "installed devices: " + ", ".join(installed_devices())
 
 
-def _apply_feature_map(qml: Any, fmap: FeatureMap, x: Any) -> None:
+def apply_feature_map(qml: Any, fmap: FeatureMap, x: Any) -> None:
+    """The feature map as PennyLane operations (``x[..., q]`` broadcasts over a batch)."""
     n = fmap.n_qubits
 
     def wire(q: int) -> int:
@@ -77,17 +79,14 @@ class PennyLaneBackend(ExactStatevectorBackend):
                                    f"{exc}", field="quantum_backend") from exc
 
             def circuit(x: Any) -> Any:
-                _apply_feature_map(qml, fmap, x)
+                apply_feature_map(qml, fmap, x)
                 return qml.state()
 
             self._qnodes[fmap] = qml.QNode(circuit, device)
         return self._qnodes[fmap]
 
     def statevectors(self, fmap: FeatureMap, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64)
-        if x.ndim != 2 or x.shape[1] != fmap.n_qubits:
-            raise ValueError(f"expected an array of shape (n_samples, {fmap.n_qubits}), "
-                             f"got {x.shape}")
+        x = check_inputs(fmap, x)
         qnode = self._qnode(fmap)
         out = np.empty((x.shape[0], 2**fmap.n_qubits), dtype=np.complex128)
         for start in range(0, x.shape[0], BATCH_ROWS):

@@ -36,6 +36,7 @@ import numpy as np
 
 from components.errors import BackendError
 from components.quantum import calibration as cal
+from components.quantum import statevector as sv
 from components.quantum.backends import BackendName, ExactStatevectorBackend
 from components.quantum.budget import (
     MAX_EXECUTIONS_PER_JOB,
@@ -432,7 +433,7 @@ class AerExactBackend(ExactStatevectorBackend):
         from qiskit import transpile
         from qiskit_aer import AerSimulator
 
-        x = np.asarray(x, dtype=np.float64)
+        x = sv.check_inputs(fmap, x)
         sim = AerSimulator(method="statevector")
         qc = fmap.to_qiskit()
         qc.save_statevector()

@@ -60,7 +60,8 @@ def _hadamard(n: int, dtype: str = "float64") -> np.ndarray:
     return out.astype(dtype)
 
 
-def _check_inputs(fmap: FeatureMap, x: np.ndarray) -> np.ndarray:
+def check_inputs(fmap: FeatureMap, x: np.ndarray) -> np.ndarray:
+    """``x`` as float64 (N, n_qubits), finite; ValueError naming the problem otherwise."""
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] != fmap.n_qubits:
         raise ValueError(f"expected an array of shape (n_samples, {fmap.n_qubits}), "
@@ -207,7 +208,7 @@ def angle_statevectors(fmap: FeatureMap, x: np.ndarray, precision: str = "comple
 
 def statevectors(fmap: FeatureMap, x: np.ndarray, precision: str = "complex128") -> np.ndarray:
     """Statevectors (N, 2**n_qubits) of the feature map applied to each row of ``x``."""
-    x = _check_inputs(fmap, x)
+    x = check_inputs(fmap, x)
     if fmap.kind == "zz":
         return zz_statevectors(fmap, x, precision)
     return angle_statevectors(fmap, x, precision)

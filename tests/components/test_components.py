@@ -65,8 +65,8 @@ def _train_outputs(root: Path, prefix: str):
             "report": _art(dsl.HTML, root, f"{prefix}-report")}
 
 
-GUARDS: dict = {"quantum_fallback": "classical", "quantum_max_shots": 0,
-                "quantum_max_circuits": 0, "quantum_max_seconds": 0.0, "quantum_max_retries": 0}
+GUARDS = {"quantum_fallback": "classical", "quantum_max_shots": 0, "quantum_max_circuits": 0,
+          "quantum_max_seconds": 0.0, "quantum_max_retries": 0}
 
 
 def _no_fanout(root: Path):
@@ -79,15 +79,20 @@ def _no_fanout(root: Path):
 
 
 @pytest.fixture(scope="module")
-def trained(prepared):
+def guards(prepared):
+    """The quantum step's guard parameters, and the kernel input of a run without fan-out."""
+    return {**GUARDS, "precomputed_kernel": _no_fanout(prepared[0])}
+
+
+@pytest.fixture(scope="module")
+def trained(prepared, guards):
     root, outs = prepared
     data = {k: outs[k] for k in ("train_data", "test_data", "preprocessor", "data_lineage")}
-    GUARDS["precomputed_kernel"] = _no_fanout(root)
     classical = _train_outputs(root, "classical")
     train_classical_model.python_func(**data, seed=3, **classical)
     quantum = _train_outputs(root, "quantum")
     train_quantum_model.python_func(**data, feature_map="zz", reps=2, entanglement="linear",
-                                    quantum_backend="statevector", seed=3, **GUARDS, **quantum)
+                                    quantum_backend="statevector", seed=3, **guards, **quantum)
     return data, classical, quantum
 
 
@@ -124,15 +129,15 @@ def test_register_component_publishes_and_returns_summary(trained, tmp_path,
     assert "mlflow_tracking_uri" not in run.data.params
 
 
-def test_quantum_component_falls_back_and_register_says_why(trained, tmp_path, monkeypatch,
-                                                            sqlite_tracking_uri):
+def test_quantum_component_falls_back_and_register_says_why(trained, guards, tmp_path,
+                                                            monkeypatch, sqlite_tracking_uri):
     """No IBM credentials: the step succeeds, says why, and the classical model is registered
     with the fallback tags (never promoted)."""
     monkeypatch.delenv("QISKIT_IBM_TOKEN", raising=False)
     data, classical, _ = trained
     quantum = _train_outputs(tmp_path, "fallback")
     train_quantum_model.python_func(**data, feature_map="zz", reps=2, entanglement="linear",
-                                    quantum_backend="ibm:ibm_brisbane", seed=3, **GUARDS,
+                                    quantum_backend="ibm:ibm_brisbane", seed=3, **guards,
                                     **quantum)
     meta = quantum["model"].metadata
     assert meta["fallback"] is True and meta["fallback_reason"].startswith("auth: ")
