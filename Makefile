@@ -13,7 +13,7 @@ export QUBEFLOW_IMAGE_REGISTRY := $(REGISTRY)
 export QUBEFLOW_IMAGE_TAG := $(TAG)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test compile lint format bench mlflow-ui clean
+.PHONY: help venv run test compile lint format bench mlflow-ui serve clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -50,6 +50,13 @@ bench: $(STAMP) ## Side-by-side kernel benchmark vs qiskit-machine-learning and 
 mlflow-ui: $(STAMP) ## Serve the MLflow store `make run` writes (.qubeflow/) on http://127.0.0.1:5000
 	$(BIN)/mlflow server --backend-store-uri sqlite:///$(CURDIR)/.qubeflow/mlflow.db \
 	  --artifacts-destination $(CURDIR)/.qubeflow/mlartifacts --host 127.0.0.1 --port 5000 --workers 1
+
+MODEL ?= qubeflow-classifier
+PORT ?= 5001
+serve: $(STAMP) ## Serve MODEL@champion on http://127.0.0.1:$(PORT)/invocations (needs MLFLOW_TRACKING_URI)
+	@test -n "$$MLFLOW_TRACKING_URI" || { echo "set MLFLOW_TRACKING_URI (e.g. make mlflow-ui, then http://127.0.0.1:5000)"; exit 2; }
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/mlflow models serve -m "models:/$(MODEL)@champion" \
+	  --env-manager local -h 127.0.0.1 -p $(PORT)
 
 clean: ## Remove local run state and build output (keeps .venv)
 	rm -rf .qubeflow build .pytest_cache .ruff_cache

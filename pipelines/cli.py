@@ -5,18 +5,27 @@
     qubeflow backends [--json]                                    list quantum backends
     qubeflow estimate [--config FILE] [--set key=value ...] [--json]  quantum step's cost
     qubeflow params                                               list pipeline parameters
+    qubeflow history  --model NAME [--at TIME] [--json]           champion history
+    qubeflow promote  --model NAME --version V [--policy FILE] [--mode M]  gate a version by hand
+    qubeflow rollback --model NAME [--reason TEXT]                champion back to the previous
+
+The registry commands use --tracking-uri, else $MLFLOW_TRACKING_URI, else the local store that
+`qubeflow run` writes (a loopback mlflow server is started on it for the command).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from components.errors import QubeflowError
+from components.errors import ConfigError, QubeflowError
 from components.runtime import setup_logging
 
 COMPILED_NAME = "retraining.yaml"
@@ -72,8 +81,12 @@ def human_summary(result: Any) -> str:
         *_fmt_metrics(s),
         "",
         f"  registered     {s['model_name']} version {s['model_version']} "
-        f"(candidate: {'quantum' if 'quantum' in s.get('metrics', {}) else 'classical'} model)",
-        f"  decision       {s['decision'].upper()}: " + "; ".join(s.get("reasons", [])),
+        f"(candidate: {s.get('candidate_kind', 'classical')} model)",
+        *([f"                 {s['candidate_reason']}"] if s.get("candidate_reason") else []),
+        f"  gate           {s.get('gate_headline', s['decision'])} (mode {s.get('gate_mode')}, "
+        f"policy {s.get('policy_hash')})",
+        "  why            " + ("every rule passed" if s["decision"] == "promote"
+                              else "; ".join(s.get("reasons", []))),
         f"  champion       {s['model_name']}@champion -> "
         + (f"version {s['champion_version']}" if s.get("champion_version") else "none yet"),
         f"  MLflow run     {s['run_id']} (experiment {s['experiment_id']})",
@@ -154,6 +167,83 @@ def cmd_params(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def registry(args: argparse.Namespace) -> Iterator[Any]:
+    """An MLflow client for the registry commands (see the module docstring)."""
+    from components.registry.client import registry_client
+    from pipelines.mlflow_server import LocalMlflowServer
+
+    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
+    if uri:
+        yield registry_client(uri)
+        return
+    state = Path(args.state_dir)
+    if not (state / "mlflow.db").is_file():
+        raise ConfigError(f"no tracking server given and no local store at {state}/mlflow.db; "
+                          "pass --tracking-uri or set MLFLOW_TRACKING_URI",
+                          field="--tracking-uri")
+    with LocalMlflowServer(state) as server:
+        yield registry_client(server.uri)
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from components.registry.history import champion_at
+    from components.registry.promotion import history_report
+
+    with registry(args) as client:
+        report = history_report(client, args.model)
+    if args.at:
+        entry = champion_at(report.entries, args.at)
+        answer = {"model_name": args.model, "at": args.at,
+                  "champion": entry.version if entry else None,
+                  "entry": entry.__dict__ if entry else None}
+        if args.json:
+            print(json.dumps(answer, sort_keys=True))
+        elif entry is None:
+            print(f"{args.model} had no champion at {args.at}")
+        else:
+            print(f"{args.model}@champion at {args.at}: v{entry.version} ({entry.action} at "
+                  f"{entry.at} by {entry.actor or '?'}: {entry.reason})")
+        return 0
+    print(json.dumps(report.to_dict(), sort_keys=True) if args.json else report.to_text())
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    """Exit 0 when the decision is promote (or skipped), 4 when rejected."""
+    from components.registry.policy import load_policy
+    from components.registry.promotion import promote_version
+
+    policy = load_policy(args.policy, mode=args.mode or "")
+    with registry(args) as client:
+        decision = promote_version(client, args.model, str(args.version), policy)
+    if args.json:
+        print(json.dumps(decision.to_dict(), sort_keys=True))
+    else:
+        print(decision.to_markdown())
+    return 4 if decision.outcome == "reject" else 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from components.registry.policy import load_policy
+    from components.registry.promotion import rollback_champion
+
+    policy = load_policy(args.policy)
+    with registry(args) as client:
+        result = rollback_champion(client, args.model, policy, reason=args.reason)
+    print(f"{result.model_name}@champion: v{result.demoted} -> v{result.champion} "
+          f"(history #{result.entry.seq}, {result.entry.at})")
+    return 0
+
+
+def _registry_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="registered model name")
+    p.add_argument("--tracking-uri", default="",
+                   help="MLflow tracking URI (default $MLFLOW_TRACKING_URI, else the local store)")
+    p.add_argument("--state-dir", default=".qubeflow",
+                   help="local store used when no tracking URI is given (default .qubeflow)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qubeflow", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -188,6 +278,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     params = sub.add_parser("params", help="list pipeline parameters, types and defaults")
     params.set_defaults(func=cmd_params)
+
+    from components.registry.policy import DEFAULT_POLICY, MODES
+
+    hist = sub.add_parser("history", help="which version was champion when, and why")
+    _registry_args(hist)
+    hist.add_argument("--at", help="ISO-8601 time: print only the champion then")
+    hist.add_argument("--json", action="store_true")
+    hist.set_defaults(func=cmd_history)
+
+    prom = sub.add_parser("promote", help="evaluate a registered version under a policy and "
+                          "apply the decision (exit 4 if rejected)")
+    _registry_args(prom)
+    prom.add_argument("--version", required=True, help="model version to evaluate")
+    prom.add_argument("--policy", default=DEFAULT_POLICY, help="policy YAML file")
+    prom.add_argument("--mode", choices=MODES, help="override the policy's mode")
+    prom.add_argument("--json", action="store_true")
+    prom.set_defaults(func=cmd_promote)
+
+    roll = sub.add_parser("rollback", help="move champion back to the previous champion")
+    _registry_args(roll)
+    roll.add_argument("--reason", default="", help="why (recorded in the history)")
+    roll.add_argument("--policy", default=DEFAULT_POLICY,
+                      help="policy whose concurrency settings apply (lock timeout, lease)")
+    roll.set_defaults(func=cmd_rollback)
     return parser
 
 

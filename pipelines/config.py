@@ -19,6 +19,7 @@ import yaml
 from components.errors import ConfigError
 from components.images import QUANTUM_IMAGE
 from components.registry import lineage as L
+from components.registry.policy import DEFAULT_POLICY
 
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 _TRUE = {"true", "1", "yes", "on"}
@@ -54,10 +55,10 @@ class PipelineConfig:
     # kernel fan-out (exact backends): above this many train rows, one task per row tile
     kernel_fanout_min_rows: int = 5000
     kernel_tile_rows: int = 1000
-    # promotion gate
-    promotion_metric: str = "roc_auc"
-    promotion_threshold: float = 0.9
-    max_regression: float = 0.0
+    # promotion gate: a YAML policy file (the repo's documented default unless named) and an
+    # optional mode override (disabled | dry_run | enabled; empty = the policy file's mode)
+    promotion_policy: str = DEFAULT_POLICY
+    promotion_mode: str = ""
     # registry and lineage
     mlflow_tracking_uri: str = ""
     registered_model_name: str = L.DEFAULT_MODEL_NAME
@@ -118,7 +119,7 @@ class PipelineConfig:
         from components.quantum.backends import get_backend, parse_backend_name
         from components.quantum.budget import QuantumBudget
         from components.quantum.tiles import plan_tiles
-        from components.registry.gate import PromotionPolicy
+        from components.registry.policy import load_policy
         from components.training.quantum_step import QuantumOptions
 
         if not self.dataset.strip():
@@ -154,7 +155,7 @@ class PipelineConfig:
         if self.quantum_max_retries > MAX_RETRIES:
             raise ConfigError(f"must be at most {MAX_RETRIES}, got {self.quantum_max_retries}",
                               field="quantum_max_retries")
-        PromotionPolicy(self.promotion_metric, self.promotion_threshold, self.max_regression)
+        load_policy(self.promotion_policy, mode=self.promotion_mode)
         if not _MODEL_NAME.match(self.registered_model_name):
             raise ConfigError(f"{self.registered_model_name!r} is not a valid model name "
                               "(letters, digits, '.', '_', '-'; starts with a letter or digit)",

@@ -1,8 +1,9 @@
 """The retraining pipeline (KFP v2).
 
+    check-promotion-policy ─┐ (nothing trains until the policy is valid)
     prepare-data ──► train-classical-model ──────────────────────────┐
          │                                                            ▼
-         └──► [quantum_enabled] train-quantum-model ──► register-model (quantum candidate)
+         └──► [quantum_enabled] train-quantum-model ──► register-model (policy picks candidate)
               [else]                                    register-model (classical candidate)
 
 Above ``kernel_fanout_min_rows`` train rows (exact backends), the quantum branch first fans the
@@ -24,7 +25,7 @@ from components.quantum.fanout_components import (
     compute_kernel_tile,
     plan_kernel_tiles,
 )
-from components.registry.component import register_model
+from components.registry.component import check_promotion_policy, register_model
 from components.training.component import train_classical_model
 from pipelines.config import PipelineConfig
 
@@ -58,14 +59,17 @@ def retraining_pipeline(
     quantum_max_seconds: float = D.quantum_max_seconds,
     kernel_fanout_min_rows: int = D.kernel_fanout_min_rows,
     kernel_tile_rows: int = D.kernel_tile_rows,
-    promotion_metric: str = D.promotion_metric,
-    promotion_threshold: float = D.promotion_threshold,
-    max_regression: float = D.max_regression,
+    promotion_policy: str = D.promotion_policy,
+    promotion_mode: str = D.promotion_mode,
     mlflow_tracking_uri: str = D.mlflow_tracking_uri,
     registered_model_name: str = D.registered_model_name,
     experiment_name: str = D.experiment_name,
     git_commit: str = D.git_commit,
 ) -> str:
+    policy = check_promotion_policy(promotion_policy=promotion_policy,
+                                    promotion_mode=promotion_mode)
+    policy.set_display_name("check promotion policy")
+    policy.set_caching_options(False)  # the file may change between runs
     prep = prepare_data(
         dataset=dataset, label_column=label_column, n_qubits=n_qubits, feature_map=feature_map,
         reps=reps, entanglement=entanglement, bandwidth=bandwidth, test_size=test_size,
@@ -77,14 +81,14 @@ def retraining_pipeline(
 
     baseline = train_classical_model(**data, seed=seed)
     baseline.set_display_name("train classical baseline")
+    baseline.after(policy)  # a bad policy fails the run before any training work
 
     registry_args = dict(
         **data, classical_model=baseline.outputs["model"],
         mlflow_tracking_uri=mlflow_tracking_uri, registered_model_name=registered_model_name,
         experiment_name=experiment_name, quantum_enabled=quantum_enabled,
         quantum_backend=quantum_backend, quantum_image=quantum_image,
-        promotion_metric=promotion_metric, promotion_threshold=promotion_threshold,
-        max_regression=max_regression, git_commit=git_commit,
+        promotion_policy=policy.outputs["policy"], git_commit=git_commit,
         kfp_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
         kfp_job_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         kfp_task_name=dsl.PIPELINE_TASK_NAME_PLACEHOLDER)
@@ -95,6 +99,7 @@ def retraining_pipeline(
                                  kernel_fanout_min_rows=kernel_fanout_min_rows,
                                  kernel_tile_rows=kernel_tile_rows)
         plan.set_display_name("plan kernel tiles")
+        plan.after(policy)
         with dsl.ParallelFor(plan.output, parallelism=KERNEL_TILE_PARALLELISM) as tile:
             block = compute_kernel_tile(
                 **data, tile=tile, feature_map=feature_map, reps=reps,

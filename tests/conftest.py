@@ -138,3 +138,20 @@ def _no_ambient_tracking_uri(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests choose their tracking store explicitly."""
     if "MLFLOW_TRACKING_URI" in os.environ:
         monkeypatch.delenv("MLFLOW_TRACKING_URI")
+
+
+@pytest.fixture(scope="session")
+def bundles(tmp_path_factory, prepared_small):
+    """(split, dataset source, quantum bundle, classical bundle, calibration snapshot) trained
+    once on 4 qubits."""
+    from components.data.sources import load_table
+    from components.training.quantum_step import QuantumOptions, run_quantum_step
+    from components.training.train import train_classical
+
+    split, pre = prepared_small
+    root = tmp_path_factory.mktemp("bundles")
+    _, source = load_table("sklearn:breast_cancer")
+    outcome = run_quantum_step(split, pre, root / "q", QuantumOptions(seed=7))
+    return (split, source, outcome.bundle, train_classical(split, pre, root / "c", seed=7),
+            outcome.calibration)
+

@@ -40,6 +40,19 @@ def test_compiled_pipeline_has_the_quantum_branch_and_swappable_image(tmp_path):
                                                                           defaults_tag())
 
 
+def test_nothing_trains_before_the_policy_is_checked(tmp_path):
+    ir = yaml.safe_load(compile_pipeline(tmp_path).read_text())
+    root_tasks = ir["root"]["dag"]["tasks"]
+    assert "check-promotion-policy" in root_tasks
+    assert "check-promotion-policy" in root_tasks["train-classical-model"]["dependentTasks"]
+    # the quantum branch (kernel tiles, quantum training) as a whole waits for it too
+    assert "check-promotion-policy" in root_tasks["condition-branches-1"]["dependentTasks"]
+    nested = {name: t for comp in ir["components"].values() if "dag" in comp
+              for name, t in comp["dag"]["tasks"].items()}
+    policy_in = nested["register-model"]["inputs"]["artifacts"]["promotion_policy"]
+    assert "check-promotion-policy" in str(policy_in)
+
+
 def defaults_tag() -> str:
     from components.images import TAG
 

@@ -1,10 +1,33 @@
-"""KFP component: log, register and gate the candidate in MLflow
-(thin wrapper over ``components.registry.register``)."""
+"""KFP components of the promotion gate (thin wrappers over ``components.registry``):
+``check_promotion_policy`` validates the policy before any training starts, and
+``register_model`` logs, registers and gates the candidate in MLflow."""
 
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Markdown, Model, Output
 
 from components.images import BASE_IMAGE
+
+
+@dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
+def check_promotion_policy(promotion_policy: str, promotion_mode: str,
+                           policy: Output[Artifact]) -> str:
+    """Load and validate the promotion policy file (``promotion_mode`` overrides its mode);
+    write it normalised, so the registry step applies exactly what was checked. Returns the
+    policy hash."""
+    import json
+    from pathlib import Path
+
+    from components.registry.policy import load_policy
+    from components.runtime import task
+
+    with task("check-promotion-policy"):
+        loaded = load_policy(promotion_policy, mode=promotion_mode)
+        Path(policy.path).write_text(json.dumps(loaded.to_dict(), indent=2, sort_keys=True))
+        policy.metadata.update({"policy_hash": loaded.hash, "mode": loaded.mode,
+                                "rules": loaded.summary()})
+        print(f"[qubeflow] promotion policy {loaded.hash} (mode {loaded.mode}): "
+              f"{loaded.summary()}", flush=True)
+        return loaded.hash
 
 
 @dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
@@ -14,15 +37,13 @@ def register_model(
     preprocessor: Input[Model],
     data_lineage: Input[Artifact],
     classical_model: Input[Model],
+    promotion_policy: Input[Artifact],
     mlflow_tracking_uri: str,
     registered_model_name: str,
     experiment_name: str,
     quantum_enabled: bool,
     quantum_backend: str,
     quantum_image: str,
-    promotion_metric: str,
-    promotion_threshold: float,
-    max_regression: float,
     git_commit: str,
     kfp_job_name: str,
     kfp_job_id: str,
@@ -30,9 +51,9 @@ def register_model(
     decision: Output[Markdown],
     quantum_model: Input[Model] = None,
 ) -> str:
-    """Publish one MLflow run with lineage, register the candidate (the quantum model when
-    present), set ``challenger`` and move ``champion`` only if the gate passes. Returns the
-    run summary as JSON."""
+    """Publish one MLflow run with lineage, register the candidate the policy chooses, and
+    let the gate decide (aliases move only in mode ``enabled``). The decision's rule table is
+    the ``decision`` Markdown output. Returns the run summary as JSON."""
     import json
     from pathlib import Path
 
@@ -41,19 +62,19 @@ def register_model(
     from components.runtime import task
 
     with task("register-model"):
+        policy_json = Path(promotion_policy.path).read_text()
         options = RegisterOptions(
             mlflow_tracking_uri=mlflow_tracking_uri, registered_model_name=registered_model_name,
             experiment_name=experiment_name, quantum_enabled=quantum_enabled,
-            quantum_backend=quantum_backend, promotion_metric=promotion_metric,
-            promotion_threshold=promotion_threshold, max_regression=max_regression,
-            git_commit=git_commit, kfp_job_name=kfp_job_name, kfp_job_id=kfp_job_id,
-            kfp_task_name=kfp_task_name)
+            quantum_backend=quantum_backend, policy_json=policy_json, git_commit=git_commit,
+            kfp_job_name=kfp_job_name, kfp_job_id=kfp_job_id, kfp_task_name=kfp_task_name)
+        policy = options.policy()
         data_options = json.loads(Path(data_lineage.path).read_text())["options"]
         params = {**data_options, "quantum_enabled": quantum_enabled,
                   "quantum_backend": quantum_backend, "quantum_image": quantum_image,
                   "registered_model_name": registered_model_name,
-                  "experiment_name": experiment_name, "promotion_metric": promotion_metric,
-                  "promotion_threshold": promotion_threshold, "max_regression": max_regression}
+                  "experiment_name": experiment_name, "promotion_policy_hash": policy.hash,
+                  "promotion_mode": policy.mode}
         result = register(
             options, train_path=train_data.path, test_path=test_data.path,
             preprocessor_path=preprocessor.path, lineage_path=data_lineage.path,
@@ -62,5 +83,7 @@ def register_model(
             params=params)
         Path(decision.path).write_text(result.decision.to_markdown())
         decision.metadata.update({"outcome": result.decision.outcome,
+                                  "mode": result.decision.mode,
+                                  "applied": result.decision.applied,
                                   "model_version": result.version})
         return json.dumps(result.to_dict())

@@ -1,52 +1,40 @@
-"""The promotion gate: pure decision logic, no I/O.
+"""The promotion gate's rules: pure decision logic, no I/O.
 
-A candidate is promoted to ``champion`` only when every rule passes:
-- ``threshold``: its primary metric is at least ``min_value``;
-- ``not_worse_than_champion``: its primary metric is not below the current champion's by more
-  than ``max_regression`` (0 by default: equal or better);
-- ``not_fallback``: a model produced by a quantum step that fell back is never promoted as a
-  quantum model.
-The decision lists every rule with the observed value, the threshold and pass/fail.
+The evidence about a candidate is read from its model-version tags (so a version registered by
+the pipeline and a version promoted by hand are judged the same way). The rules, each recorded
+with the observed value, the threshold and pass/fail:
+
+- ``threshold.<metric>``: the candidate's held-out metric is at least the policy's value;
+- ``champion.<metric>``: against the champion at decision time, beat it by ``min_delta`` or
+  regress by at most ``max_regression``;
+- ``quantum_lift.<metric>``: when the quantum step ran, the quantum model minus the same run's
+  classical baseline is at least ``min_lift`` (when the classical model was registered instead
+  because of it, the rule records that and passes);
+- ``fallback``: a run whose quantum step fell back may be promoted only if the policy allows;
+- ``calibration_age``: hardware and noisy-simulator calibrations at most so many hours old;
+- ``lineage.<item>``: dataset digest, calibration hash (quantum models), git commit and
+  pipeline run id are present.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from components.errors import ConfigError
-from components.training.metrics import METRIC_NAMES
+from components.registry import lineage as L
+from components.registry.policy import PromotionPolicy
 
 PROMOTE = "promote"
 REJECT = "reject"
-
-
-@dataclass(frozen=True)
-class PromotionPolicy:
-    metric: str = "roc_auc"
-    min_value: float = 0.9
-    max_regression: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.metric not in METRIC_NAMES:
-            raise ConfigError(f"unknown metric {self.metric!r}; use one of {list(METRIC_NAMES)}",
-                              field="promotion_metric")
-        if not 0.0 <= float(self.min_value) <= 1.0:
-            raise ConfigError(f"must be in [0, 1], got {self.min_value}",
-                              field="promotion_threshold")
-        if float(self.max_regression) < 0.0:
-            raise ConfigError(f"must be >= 0, got {self.max_regression}",
-                              field="max_regression")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @property
-    def hash(self) -> str:
-        text = json.dumps(self.to_dict(), sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+SKIPPED = "skipped"
+#: Backend kinds whose calibration ages (exact and ideal shot simulators have none).
+CALIBRATED_KINDS = ("hardware", "hardware-emulation", "noisy-simulator")
+#: Where each required lineage item lives on the model version.
+LINEAGE_TAGS = {"dataset_digest": L.TAG_DATASET_SHA256,
+                "calibration_hash": L.TAG_QUANTUM_CALIBRATION_HASH,
+                "git_commit": L.TAG_GIT_COMMIT, "pipeline_run_id": L.TAG_KFP_JOB_ID}
+_MISSING = {"", "unknown", "none"}
 
 
 @dataclass(frozen=True)
@@ -58,15 +46,61 @@ class RuleResult:
     detail: str
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """What the gate knows about a candidate version (from its tags)."""
+
+    version: str
+    kind: str  # quantum | classical
+    metrics: dict[str, float]
+    baseline_metrics: dict[str, float] = field(default_factory=dict)
+    #: The quantum model's metrics when it ran but the classical model was registered instead.
+    quantum_metrics: dict[str, float] = field(default_factory=dict)
+    quantum_enabled: bool = False
+    fallback: bool = False
+    fallback_reason: str = ""
+    backend_kind: str = ""
+    calibration_time: str = ""
+    lineage: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_tags(cls, version: str, tags: dict[str, str]) -> Evidence:
+        def metrics(prefix: str) -> dict[str, float]:
+            out = {}
+            for key, value in tags.items():
+                if key.startswith(prefix) and "." not in key[len(prefix):]:
+                    try:
+                        out[key[len(prefix):]] = float(value)
+                    except ValueError:
+                        continue
+            return out
+
+        return cls(version=str(version), kind=tags.get(L.TAG_MODEL_KIND, "classical"),
+                   metrics=metrics(L.TAG_METRIC_PREFIX),
+                   baseline_metrics=metrics(L.TAG_BASELINE_METRIC_PREFIX),
+                   quantum_metrics=metrics(L.TAG_QUANTUM_METRIC_PREFIX),
+                   quantum_enabled=tags.get(L.TAG_QUANTUM_ENABLED) == "true",
+                   fallback=tags.get(L.TAG_QUANTUM_FALLBACK) == "true",
+                   fallback_reason=tags.get(L.TAG_QUANTUM_FALLBACK_REASON, ""),
+                   backend_kind=tags.get(L.TAG_QUANTUM_BACKEND_KIND, ""),
+                   calibration_time=tags.get(L.TAG_QUANTUM_CALIBRATION_TIME, ""),
+                   lineage={item: tags.get(tag, "") for item, tag in LINEAGE_TAGS.items()})
+
+
 @dataclass
 class GateDecision:
-    outcome: str
+    outcome: str  # promote | reject | skipped
+    mode: str
     rules: list[RuleResult]
     policy: PromotionPolicy
+    model_name: str
+    candidate_version: str
+    candidate_kind: str
     champion_version: str | None
-    metric: str
-    candidate_value: float
-    champion_value: float | None = None
+    decided_at: str
+    #: Whether the alias move happened: true | false | pending (set by the transaction).
+    applied: str = "false"
+    actor: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -75,25 +109,47 @@ class GateDecision:
 
     @property
     def reasons(self) -> list[str]:
-        return [r.detail for r in self.rules if self.promoted or not r.passed]
+        """The failing rules' details when rejected, else every rule's."""
+        if self.outcome == SKIPPED:
+            return ["gate disabled: no rule evaluated, no alias moved"]
+        failing = [r.detail for r in self.rules if not r.passed]
+        return failing if failing else [r.detail for r in self.rules]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"outcome": self.outcome, "metric": self.metric,
-                "candidate_value": self.candidate_value, "champion_version": self.champion_version,
-                "champion_value": self.champion_value, "policy": self.policy.to_dict(),
-                "policy_hash": self.policy.hash, "rules": [asdict(r) for r in self.rules],
-                "reasons": self.reasons, **self.extra}
+        return {"model_name": self.model_name, "candidate_version": self.candidate_version,
+                "candidate_kind": self.candidate_kind, "outcome": self.outcome,
+                "mode": self.mode, "applied": self.applied,
+                "champion_version_at_decision": self.champion_version,
+                "decided_at": self.decided_at, "actor": self.actor,
+                "policy_hash": self.policy.hash, "policy": self.policy.to_dict(),
+                "rules": [asdict(r) for r in self.rules], "reasons": self.reasons,
+                **self.extra}
+
+    def headline(self) -> str:
+        if self.outcome == SKIPPED:
+            return "gate DISABLED: not evaluated, aliases untouched"
+        verdict = "PROMOTE" if self.promoted else "REJECT"
+        if self.mode == "dry_run":
+            return f"DRY RUN: would {verdict.lower()}; aliases untouched"
+        if self.promoted and self.applied == "true":
+            return "PROMOTED to champion"
+        if self.promoted:
+            return f"PROMOTE (alias move: {self.applied})"
+        return "REJECTED: champion unchanged"
 
     def to_markdown(self) -> str:
-        head = "PROMOTED to champion" if self.promoted else "NOT promoted"
-        lines = [f"### Promotion decision: **{head}**", "",
-                 f"policy `{self.policy.hash}`: `{self.metric} >= {self.policy.min_value}`, "
-                 f"max regression vs. champion {self.policy.max_regression}; champion at "
-                 f"decision time: {self.champion_version or 'none'}", "",
-                 "| rule | observed | threshold | result |", "|---|---|---|---|"]
-        for r in self.rules:
-            lines.append(f"| {r.rule} | {_fmt(r.observed)} | {_fmt(r.threshold)} | "
-                         f"{'pass' if r.passed else '**FAIL**'} |")
+        lines = [f"### Promotion decision for {self.model_name} v{self.candidate_version} "
+                 f"({self.candidate_kind}): **{self.headline()}**", "",
+                 f"- mode `{self.mode}`, policy `{self.policy.hash}`: {self.policy.summary()}",
+                 f"- champion at decision time: "
+                 f"{'v' + self.champion_version if self.champion_version else 'none'}",
+                 f"- decided at {self.decided_at} by {self.actor or 'unknown'}", ""]
+        if self.rules:
+            lines += ["| rule | observed | threshold | result | detail |",
+                      "|---|---|---|---|---|"]
+            for r in self.rules:
+                lines.append(f"| {r.rule} | {_fmt(r.observed)} | {_fmt(r.threshold)} | "
+                             f"{'pass' if r.passed else '**FAIL**'} | {r.detail} |")
         return "\n".join(lines) + "\n"
 
 
@@ -101,39 +157,148 @@ def _fmt(v: Any) -> str:
     return f"{v:.4f}" if isinstance(v, float) else ("—" if v is None else str(v))
 
 
-def evaluate_promotion(candidate_metrics: dict[str, float], policy: PromotionPolicy, *,
-                       champion_version: str | None = None,
-                       champion_metrics: dict[str, float] | None = None,
-                       fallback: bool = False) -> GateDecision:
-    """Decide whether the candidate replaces the champion under ``policy``."""
-    metric = policy.metric
-    if metric not in candidate_metrics:
-        raise ConfigError(f"candidate has no metric {metric!r} (has {sorted(candidate_metrics)})",
-                          field="promotion_metric")
-    value = float(candidate_metrics[metric])
-    rules = [RuleResult("threshold", value, float(policy.min_value), value >= policy.min_value,
-                        f"{metric}={value:.4f} {'>=' if value >= policy.min_value else '<'} "
-                        f"threshold {policy.min_value}")]
-    champ_value = None
-    if champion_version is None:
-        rules.append(RuleResult("not_worse_than_champion", value, None, True,
-                                "no current champion"))
-    else:
-        champ_value = (champion_metrics or {}).get(metric)
-        if champ_value is None:
-            rules.append(RuleResult("not_worse_than_champion", value, None, True,
-                                    f"champion v{champion_version} has no {metric}; "
-                                    "comparison skipped"))
+# ---- the rules -------------------------------------------------------------------------
+
+
+def quantum_lift(policy: PromotionPolicy, quantum: dict[str, float],
+                 classical: dict[str, float]) -> list[RuleResult]:
+    """``quantum_lift.<metric>`` rules: quantum minus classical baseline >= ``min_lift``."""
+    out = []
+    for metric, need in policy.quantum.min_lift.items():
+        if metric not in quantum or metric not in classical:
+            out.append(RuleResult(f"quantum_lift.{metric}", None, need, False,
+                                  f"no {metric} for the quantum model or the baseline"))
+            continue
+        lift = float(quantum[metric]) - float(classical[metric])
+        ok = lift >= need
+        out.append(RuleResult(f"quantum_lift.{metric}", lift, need, ok,
+                              f"quantum {metric} {quantum[metric]:.4f} - classical "
+                              f"{classical[metric]:.4f} = {lift:+.4f} "
+                              f"{'>=' if ok else '<'} {need}"))
+    return out
+
+
+def baseline_wins(policy: PromotionPolicy, quantum: dict[str, float],
+                  classical: dict[str, float]) -> bool:
+    """True when the policy says to register the classical baseline instead of the quantum
+    model (its lift rules fail and ``when_baseline_wins: register_classical``)."""
+    return (policy.quantum.when_baseline_wins == "register_classical"
+            and not all(r.passed for r in quantum_lift(policy, quantum, classical)))
+
+
+def _thresholds(policy: PromotionPolicy, ev: Evidence) -> list[RuleResult]:
+    out = []
+    for metric, need in policy.thresholds.items():
+        value = ev.metrics.get(metric)
+        if value is None:
+            out.append(RuleResult(f"threshold.{metric}", None, need, False,
+                                  f"candidate has no {metric}"))
+            continue
+        ok = value >= need
+        out.append(RuleResult(f"threshold.{metric}", value, need, ok,
+                              f"{metric}={value:.4f} {'>=' if ok else '<'} {need}"))
+    return out
+
+
+def _champion(policy: PromotionPolicy, ev: Evidence, champion: str | None,
+              champion_metrics: dict[str, float]) -> list[RuleResult]:
+    out = []
+    for metric, rule in policy.champion.items():
+        name = f"champion.{metric}"
+        value = ev.metrics.get(metric)
+        if champion is None or champion == ev.version:
+            what = "no current champion" if champion is None else "candidate is the champion"
+            out.append(RuleResult(name, value, None, True, what))
+            continue
+        theirs = champion_metrics.get(metric)
+        if theirs is None:
+            out.append(RuleResult(name, value, None, True, f"champion v{champion} has no "
+                                  f"{metric}: not compared"))
+            continue
+        if value is None:
+            out.append(RuleResult(name, None, theirs, False, f"candidate has no {metric}"))
+            continue
+        if rule.min_delta is not None:
+            floor, how = theirs + rule.min_delta, f"+ min_delta {rule.min_delta}"
         else:
-            floor = float(champ_value) - float(policy.max_regression)
-            ok = value >= floor
-            rules.append(RuleResult(
-                "not_worse_than_champion", value, floor, ok,
-                f"{metric}={value:.4f} {'>=' if ok else '<'} champion v{champion_version} "
-                f"{float(champ_value):.4f} - {policy.max_regression}"))
-    rules.append(RuleResult("not_fallback", str(fallback).lower(), "false", not fallback,
-                            "quantum step fell back to classical" if fallback
-                            else "no quantum fallback"))
+            floor, how = theirs - float(rule.max_regression or 0.0), \
+                f"- max_regression {rule.max_regression}"
+        ok = value >= floor - 1e-12
+        out.append(RuleResult(name, value, floor, ok,
+                              f"{metric}={value:.4f} {'>=' if ok else '<'} champion "
+                              f"v{champion} {theirs:.4f} {how}"))
+    return out
+
+
+def _quantum(policy: PromotionPolicy, ev: Evidence) -> list[RuleResult]:
+    if not ev.quantum_enabled:
+        return [RuleResult("quantum_lift", None, None, True,
+                           "not applicable: quantum step off")]
+    if ev.fallback:
+        allowed = policy.quantum.allow_fallback
+        return [RuleResult("fallback", "true", "allowed" if allowed else "not allowed", allowed,
+                           f"quantum step fell back ({ev.fallback_reason or 'no reason'}); "
+                           f"fallback runs {'may' if allowed else 'may not'} be promoted")]
+    rules = [RuleResult("fallback", "false", None, True, "no quantum fallback")]
+    if ev.kind == "quantum":
+        rules += quantum_lift(policy, ev.metrics, ev.baseline_metrics)
+    else:  # the quantum model ran but the baseline was registered instead
+        for r in quantum_lift(policy, ev.quantum_metrics, ev.metrics):
+            rules.append(RuleResult(r.rule, r.observed, r.threshold, True,
+                                    f"{r.detail}: classical baseline registered instead"
+                                    if not r.passed else r.detail))
+        return rules
+    rules.append(_calibration_age(policy, ev))
+    return rules
+
+
+def _calibration_age(policy: PromotionPolicy, ev: Evidence) -> RuleResult:
+    limit = policy.quantum.max_calibration_age_hours
+    if ev.backend_kind not in CALIBRATED_KINDS:
+        return RuleResult("calibration_age", None, limit, True,
+                          f"not applicable: {ev.backend_kind or 'unknown'} backend")
+    if limit is None:
+        return RuleResult("calibration_age", None, None, True, "no limit in the policy")
+    try:
+        when = datetime.fromisoformat(ev.calibration_time.replace("Z", "+00:00"))
+    except ValueError:
+        return RuleResult("calibration_age", ev.calibration_time or None, limit, False,
+                          f"calibration time unknown ({ev.calibration_time or 'missing'})")
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    hours = (datetime.now(UTC) - when).total_seconds() / 3600.0
+    ok = hours <= limit
+    return RuleResult("calibration_age", round(hours, 2), limit, ok,
+                      f"{ev.backend_kind} calibrated {hours:.1f} h ago "
+                      f"{'<=' if ok else '>'} {limit} h")
+
+
+def _lineage(policy: PromotionPolicy, ev: Evidence) -> list[RuleResult]:
+    out = []
+    for item in policy.lineage.required:
+        if item == "calibration_hash" and ev.kind != "quantum":
+            out.append(RuleResult(f"lineage.{item}", None, "present", True,
+                                  "not applicable: classical model"))
+            continue
+        value = ev.lineage.get(item, "")
+        ok = value.strip().lower() not in _MISSING
+        out.append(RuleResult(f"lineage.{item}", value[:24] or None, "present", ok,
+                              f"{item} {'recorded' if ok else 'MISSING'} "
+                              f"({LINEAGE_TAGS[item]})"))
+    return out
+
+
+def evaluate(policy: PromotionPolicy, ev: Evidence, *, model_name: str,
+             champion_version: str | None, champion_metrics: dict[str, float] | None = None,
+             actor: str = "", decided_at: str | None = None) -> GateDecision:
+    """Judge ``ev`` under ``policy`` against the champion at decision time."""
+    when = decided_at or datetime.now(UTC).isoformat()
+    if policy.mode == "disabled":
+        return GateDecision(SKIPPED, policy.mode, [], policy, model_name, ev.version, ev.kind,
+                            champion_version, when, actor=actor)
+    rules = [*_thresholds(policy, ev),
+             *_champion(policy, ev, champion_version, champion_metrics or {}),
+             *_quantum(policy, ev), *_lineage(policy, ev)]
     outcome = PROMOTE if all(r.passed for r in rules) else REJECT
-    return GateDecision(outcome, rules, policy, champion_version, metric, value,
-                        None if champ_value is None else float(champ_value))
+    return GateDecision(outcome, policy.mode, rules, policy, model_name, ev.version, ev.kind,
+                        champion_version, when, actor=actor)

@@ -36,8 +36,13 @@ TAG_GATE_REASONS = "gate.reasons"
 TAG_GATE_POLICY_HASH = "gate.policy_hash"
 TAG_GATE_CHAMPION_AT_DECISION = "gate.champion_at_decision"
 TAG_GATE_DECIDED_AT = "gate.decided_at"
+TAG_GATE_MODE = "gate.mode"  # disabled | dry_run | enabled
+TAG_GATE_APPLIED = "gate.applied"  # true | false | pending | aborted: did the alias move
+TAG_GATE_ACTOR = "gate.actor"  # pipeline:<job> | cli:<user>@<host>
+TAG_GATE_DEMOTED_AT = "gate.rolled_back_at"  # set on a champion demoted by a rollback
 TAG_METRIC_PREFIX = "metric."  # candidate's held-out metrics, read back when it is champion
-TAG_BASELINE_METRIC_PREFIX = "baseline.metric."
+TAG_BASELINE_METRIC_PREFIX = "baseline.metric."  # the same run's classical baseline
+TAG_QUANTUM_METRIC_PREFIX = "quantum.metric."  # the quantum model's, when it was not registered
 
 ALIAS_CHAMPION = "champion"
 ALIAS_CHALLENGER = "challenger"

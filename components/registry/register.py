@@ -12,7 +12,7 @@ from components.data.sources import DatasetSource
 from components.data.validation import DataProfile
 from components.errors import ConfigError
 from components.registry import lineage as L
-from components.registry.gate import PromotionPolicy
+from components.registry.policy import PromotionPolicy, parse_policy
 from components.registry.publish import PublishRequest, PublishResult, publish
 from components.training.bundle import load_bundle
 from components.training.quantum_step import load_outcome
@@ -25,9 +25,8 @@ class RegisterOptions:
     experiment_name: str = L.DEFAULT_EXPERIMENT
     quantum_enabled: bool = True
     quantum_backend: str = "statevector"
-    promotion_metric: str = "roc_auc"
-    promotion_threshold: float = 0.9
-    max_regression: float = 0.0
+    #: The validated policy (normalised JSON from the check-promotion-policy step).
+    policy_json: str = "{}"
     git_commit: str = ""
     kfp_job_name: str = ""
     kfp_job_id: str = ""
@@ -41,15 +40,16 @@ class RegisterOptions:
         return uri
 
     def policy(self) -> PromotionPolicy:
-        return PromotionPolicy(self.promotion_metric, float(self.promotion_threshold),
-                               float(self.max_regression))
+        import json
+
+        return parse_policy(json.loads(self.policy_json), origin="policy artifact")
 
 
 def register_model(options: RegisterOptions, *, train_path: str, test_path: str,
                    preprocessor_path: str, lineage_path: str, baseline_dir: str,
                    quantum_dir: str | None, params: dict[str, Any]) -> PublishResult:
-    """Publish the run; the candidate is the quantum model when there is one, else (quantum
-    step off, or fell back) the classical baseline."""
+    """Publish the run; the candidate is chosen by the policy from the quantum model (when the
+    step ran and did not fall back) and the classical baseline."""
     if not options.registered_model_name.strip():
         raise ConfigError("is empty", field="registered_model_name")
     policy = options.policy()
@@ -59,7 +59,6 @@ def register_model(options: RegisterOptions, *, train_path: str, test_path: str,
     baseline = load_bundle(baseline_dir)
     outcome = load_outcome(quantum_dir) if quantum_dir else None
     quantum = outcome.bundle if outcome is not None else None
-    candidate = quantum or baseline
     if outcome is not None:
         params = {**params, **outcome.settings}
     profile = DataProfile(**data_lineage["profile"])
@@ -70,7 +69,7 @@ def register_model(options: RegisterOptions, *, train_path: str, test_path: str,
         if value:
             lineage_tags[tag] = value
     req = PublishRequest(
-        model_name=options.registered_model_name.strip(), candidate=candidate,
+        model_name=options.registered_model_name.strip(),
         baseline=baseline, quantum=quantum,
         quantum_enabled=options.quantum_enabled, quantum_backend=options.quantum_backend,
         dataset=DatasetSource(**data_lineage["source"]), train=split.train, test=split.test,

@@ -13,12 +13,34 @@ from mlflow import MlflowClient
 from components.data.component import prepare_data
 from components.errors import DataValidationError
 from components.quantum.component import train_quantum_model
-from components.registry.component import register_model
+from components.registry.component import check_promotion_policy, register_model
 from components.training.component import train_classical_model
 
 
 def _art(cls, root: Path, name: str):
     return cls(name=name, uri=str(root / name), metadata={})
+
+
+def _policy(root: Path, text: str = "thresholds: {roc_auc: 0.5}\nquantum: {min_lift: {}}\n",
+            mode: str = ""):
+    """The check-promotion-policy step's output for a policy file holding ``text``."""
+    path = root / "policy.yaml"
+    path.write_text(text)
+    out = _art(dsl.Artifact, root, "policy")
+    check_promotion_policy.python_func(promotion_policy=str(path), promotion_mode=mode,
+                                       policy=out)
+    return out
+
+
+def test_policy_component_normalises_and_rejects_a_bad_policy(tmp_path):
+    out = _policy(tmp_path, mode="dry_run")
+    data = json.loads(Path(out.path).read_text())
+    assert data["mode"] == "dry_run" and data["thresholds"] == {"roc_auc": 0.5}
+    assert out.metadata["policy_hash"] and out.metadata["mode"] == "dry_run"
+    from components.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"thresholds\.roc_auc: must be in"):
+        _policy(tmp_path, "thresholds: {roc_auc: 9}\n")
 
 
 @pytest.fixture(scope="module")
@@ -116,8 +138,8 @@ def test_register_component_publishes_and_returns_summary(trained, tmp_path,
         **data, classical_model=classical["model"], quantum_model=quantum["model"],
         mlflow_tracking_uri=sqlite_tracking_uri, registered_model_name="component-test",
         experiment_name="component-test", quantum_enabled=True, quantum_backend="statevector",
-        quantum_image="example.org/q:1", promotion_metric="roc_auc", promotion_threshold=0.5,
-        max_regression=0.0, git_commit="deadbeef", kfp_job_name="job", kfp_job_id="1",
+        quantum_image="example.org/q:1", promotion_policy=_policy(tmp_path),
+        git_commit="deadbeef", kfp_job_name="job", kfp_job_id="1",
         kfp_task_name="register-model", decision=decision)
     summary = json.loads(out)
     assert summary["decision"] == "promote" and summary["model_version"] == "1"
@@ -148,8 +170,8 @@ def test_quantum_component_falls_back_and_register_says_why(trained, guards, tmp
         mlflow_tracking_uri=sqlite_tracking_uri, registered_model_name="fallback-test",
         experiment_name="component-test", quantum_enabled=True,
         quantum_backend="ibm:ibm_brisbane", quantum_image="example.org/q:1",
-        promotion_metric="roc_auc", promotion_threshold=0.5, max_regression=0.0,
-        git_commit="deadbeef", kfp_job_name="job", kfp_job_id="2",
+        promotion_policy=_policy(tmp_path), git_commit="deadbeef", kfp_job_name="job",
+        kfp_job_id="2",
         kfp_task_name="register-model", decision=_art(dsl.Markdown, tmp_path, "decision"))
     summary = json.loads(out)
     assert summary["fallback"] is True and "QISKIT_IBM_TOKEN" in summary["fallback_reason"]

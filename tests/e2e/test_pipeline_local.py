@@ -22,6 +22,10 @@ from pipelines.local import PipelineRunError, run_locally
 pytestmark = pytest.mark.e2e
 
 
+#: The default policy, but the quantum model is always the candidate.
+QUANTUM_CANDIDATE = str(Path(__file__).resolve().parents[1] / "policies" / "quantum-candidate.yaml")
+
+
 def _config(server, name: str, **changes) -> PipelineConfig:
     return PipelineConfig(mlflow_tracking_uri=server.uri, registered_model_name=name,
                           experiment_name=f"exp-{name}", **changes)
@@ -29,9 +33,11 @@ def _config(server, name: str, **changes) -> PipelineConfig:
 
 def test_default_pipeline_registers_a_champion_that_serves_raw_rows(mlflow_server, tmp_path):
     name = "e2e-default"
-    result = run_locally(_config(mlflow_server, name), state_dir=tmp_path)
+    result = run_locally(_config(mlflow_server, name, promotion_policy=QUANTUM_CANDIDATE),
+                         state_dir=tmp_path)
     s = result.summary
     assert s["decision"] == "promote" and s["model_version"] == "1"
+    assert s["candidate_kind"] == "quantum" and s["gate_applied"] == "true"
     assert s["metrics"]["quantum"]["roc_auc"] > 0.95
     assert s["metrics"]["classical"]["roc_auc"] > 0.95
 
@@ -206,3 +212,44 @@ def test_kernel_fan_out_through_parallel_for_equals_the_single_process_kernel(ml
     single = run_locally(_config(mlflow_server, name + "-single", n_qubits=4),
                          state_dir=tmp_path / "single")
     assert result.summary["metrics"]["quantum"] == single.summary["metrics"]["quantum"]
+
+
+def test_dry_run_records_a_full_decision_and_leaves_aliases_untouched(mlflow_server, tmp_path):
+    """The documented default policy in mode dry_run, against an existing champion."""
+    import mlflow
+    import mlflow.sklearn
+    from sklearn.linear_model import LogisticRegression
+
+    name = "e2e-dry-run"
+    client = MlflowClient(mlflow_server.uri)
+    mlflow.set_tracking_uri(mlflow_server.uri)
+    mlflow.set_experiment("e2e-dry-run-seed")
+    with mlflow.start_run() as run:
+        info = mlflow.sklearn.log_model(LogisticRegression().fit([[0.0], [1.0]], [0, 1]),
+                                        name="model")
+    client.create_registered_model(name)
+    client.create_model_version(name, info.model_uri, run_id=run.info.run_id,
+                                tags={"metric.roc_auc": "0.5"}, model_id=info.model_id)
+    client.set_registered_model_alias(name, L.ALIAS_CHAMPION, "1")
+
+    result = run_locally(_config(mlflow_server, name, promotion_mode="dry_run"),
+                         state_dir=tmp_path)
+    s = result.summary
+    assert s["gate_mode"] == "dry_run" and s["gate_applied"] == "false"
+    assert s["decision"] == "promote" and s["champion_version"] == "1"
+    aliases = {a: str(v) for a, v in client.get_registered_model(name).aliases.items()}
+    assert aliases == {L.ALIAS_CHAMPION: "1"}  # no champion move, no challenger
+    mv = client.get_model_version(name, s["model_version"])
+    assert mv.tags[L.TAG_GATE_MODE] == "dry_run" and mv.tags[L.TAG_GATE_APPLIED] == "false"
+    assert mv.tags[L.TAG_GATE_CHAMPION_AT_DECISION] == "1"
+    record = json.loads(Path(client.download_artifacts(s["run_id"], L.ARTIFACT_DECISION))
+                        .read_text())
+    rules = {r["rule"]: r for r in record["rules"]}
+    assert rules["champion.roc_auc"]["threshold"] == pytest.approx(0.5)
+    assert {"threshold.roc_auc", "threshold.balanced_accuracy", "fallback",
+            "lineage.pipeline_run_id", "lineage.git_commit"} <= set(rules)
+    assert all(r["passed"] for r in record["rules"])
+    assert record["policy_hash"] == s["policy_hash"]
+    markdowns = [p for p in Path(result.pipeline_root).rglob("decision") if p.is_file()
+                 and "DRY RUN: would promote" in p.read_text()]
+    assert markdowns and "| lineage.pipeline_run_id |" in markdowns[0].read_text()

@@ -7,34 +7,18 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
-from components.data.sources import load_table
 from components.errors import RegistryError
 from components.registry import lineage as L
-from components.registry.gate import PromotionPolicy
-from components.registry.publish import PublishRequest, publish
-from components.training.quantum_step import QuantumOptions, run_quantum_step
-from components.training.train import train_classical
+from components.registry.history import read_history
+from components.registry.lock import lock_name
+from components.registry.publish import publish
+from tests.support import publish_request
 
 NAME = "test-classifier"
 
 
-@pytest.fixture(scope="module")
-def bundles(tmp_path_factory, request):
-    split, pre = request.getfixturevalue("prepared_small")
-    root = tmp_path_factory.mktemp("bundles")
-    _, source = load_table("sklearn:breast_cancer")
-    quantum = run_quantum_step(split, pre, root / "q", QuantumOptions(seed=7)).bundle
-    return split, source, quantum, train_classical(split, pre, root / "c", seed=7)
-
-
-def _request(bundles, policy: PromotionPolicy | None = None, **kw) -> PublishRequest:
-    split, source, quantum, classical = bundles
-    return PublishRequest(model_name=NAME, candidate=quantum, baseline=classical, quantum=quantum,
-                          quantum_enabled=True, quantum_backend="statevector", dataset=source,
-                          train=split.train, test=split.test, label_column="target",
-                          policy=policy or PromotionPolicy(), params={"n_qubits": 4, "seed": 7},
-                          lineage_tags={L.TAG_GIT_COMMIT: "abc123", L.TAG_KFP_JOB_ID: "job-1"},
-                          profile_markdown="## profile\n", **kw)
+def _request(bundles, policy: dict | None = None, **kw):
+    return publish_request(bundles, policy, name=NAME, **kw)
 
 
 def test_publish_registers_promotes_and_records_lineage(bundles, sqlite_tracking_uri):
@@ -68,7 +52,7 @@ def test_publish_registers_promotes_and_records_lineage(bundles, sqlite_tracking
 
 def test_worse_candidate_becomes_challenger_and_champion_stays(bundles, sqlite_tracking_uri):
     publish(_request(bundles), sqlite_tracking_uri)
-    strict = PromotionPolicy(min_value=0.999)
+    strict = {"thresholds": {"roc_auc": 0.999}}
     result = publish(_request(bundles, policy=strict), sqlite_tracking_uri)
     client = MlflowClient(sqlite_tracking_uri)
     assert result.version == "2" and not result.decision.promoted
@@ -76,7 +60,8 @@ def test_worse_candidate_becomes_challenger_and_champion_stays(bundles, sqlite_t
     assert str(client.get_model_version_by_alias(NAME, "challenger").version) == "2"
     mv = client.get_model_version(NAME, "2")
     assert mv.tags[L.TAG_GATE_DECISION] == "reject"
-    assert "< threshold 0.999" in mv.tags[L.TAG_GATE_REASONS]
+    assert "< 0.999" in mv.tags[L.TAG_GATE_REASONS]
+    assert mv.tags[L.TAG_GATE_APPLIED] == "false"
     assert mv.tags[L.TAG_GATE_CHAMPION_AT_DECISION] == "1"
 
 
@@ -98,14 +83,18 @@ def test_failure_leaves_nothing_half_written(bundles, sqlite_tracking_uri, monke
     client = MlflowClient(sqlite_tracking_uri)
     original = getattr(MlflowClient, fail_at)
 
+    calls = []
+
     def broken(self, *args, **kwargs):
-        if fail_at == "set_registered_model_alias" and args[1] != "champion":
-            return original(self, *args, **kwargs)  # let challenger move, fail on champion
+        calls.append(args)
+        if fail_at == "set_registered_model_alias" and (args[1] != "champion" or len(calls) > 1):
+            return original(self, *args, **kwargs)  # fail the champion move once; undo works
         raise ConnectionError("server went away")
 
     monkeypatch.setattr(MlflowClient, fail_at, broken)
     with pytest.raises(RegistryError, match="server went away") as e:
-        publish(_request(bundles, policy=PromotionPolicy(max_regression=1.0)), sqlite_tracking_uri)
+        publish(_request(bundles, {"champion": {"roc_auc": {"max_regression": 1.0}}}),
+                sqlite_tracking_uri)
     monkeypatch.undo()
     assert "undone:" in str(e.value)
     versions = client.search_model_versions(f"name='{NAME}'")
@@ -115,6 +104,8 @@ def test_failure_leaves_nothing_half_written(bundles, sqlite_tracking_uri, monke
     failed = [r for r in runs if r.info.run_id != first.run_id]
     assert len(failed) == 1
     assert failed[0].info.status == "FAILED" and failed[0].info.lifecycle_stage == "deleted"
+    assert [e.version for e in read_history(client, NAME)] == ["1"]  # no entry for the failure
+    assert client.search_registered_models(f"name='{lock_name(NAME)}'") == []
 
 
 def test_failure_on_first_publish_removes_the_registered_model(bundles, sqlite_tracking_uri,
@@ -135,3 +126,65 @@ def test_unreachable_server_is_a_clear_error(bundles):
     with pytest.raises(RegistryError, match="cannot reach the MLflow tracking server") as e:
         publish(_request(bundles), f"http://127.0.0.1:{free_port()}")
     assert e.value.field == "mlflow_tracking_uri"
+
+
+def _aliases(client, name=NAME):
+    return {a: str(v) for a, v in client.get_registered_model(name).aliases.items()}
+
+
+def test_dry_run_records_the_full_decision_and_moves_nothing(bundles, sqlite_tracking_uri):
+    first = publish(_request(bundles), sqlite_tracking_uri)
+    client = MlflowClient(sqlite_tracking_uri)
+    result = publish(_request(bundles, {"mode": "dry_run"}), sqlite_tracking_uri)
+    assert result.decision.outcome == "promote" and result.decision.mode == "dry_run"
+    assert _aliases(client) == {"champion": first.version}  # no champion, no challenger move
+    mv = client.get_model_version(NAME, result.version)
+    assert (mv.tags[L.TAG_GATE_DECISION], mv.tags[L.TAG_GATE_MODE], mv.tags[L.TAG_GATE_APPLIED]) \
+        == ("promote", "dry_run", "false")
+    assert mv.tags[L.TAG_GATE_POLICY_HASH] == result.decision.policy.hash
+    assert mv.tags[L.TAG_GATE_CHAMPION_AT_DECISION] == first.version
+    record = mlflow.artifacts.load_dict(f"runs:/{result.run_id}/{L.ARTIFACT_DECISION}")
+    assert record["mode"] == "dry_run" and record["applied"] == "false"
+    assert {r["rule"] for r in record["rules"]} >= {"threshold.roc_auc", "champion.roc_auc",
+                                                    "lineage.git_commit"}
+    assert len(read_history(client, NAME)) == 1
+    assert "DRY RUN: would promote" in result.decision.to_markdown()
+
+
+def test_disabled_gate_registers_without_evaluating(bundles, sqlite_tracking_uri):
+    result = publish(_request(bundles, {"mode": "disabled"}), sqlite_tracking_uri)
+    client = MlflowClient(sqlite_tracking_uri)
+    assert result.decision.outcome == "skipped" and result.champion_version is None
+    assert _aliases(client) == {}
+    assert client.get_model_version(NAME, "1").tags[L.TAG_GATE_DECISION] == "skipped"
+
+
+def test_classical_baseline_is_registered_when_the_quantum_lift_is_short(bundles,
+                                                                         sqlite_tracking_uri):
+    policy = {"quantum": {"min_lift": {"roc_auc": 0.5}}}
+    result = publish(_request(bundles, policy), sqlite_tracking_uri)
+    mv = MlflowClient(sqlite_tracking_uri).get_model_version(NAME, result.version)
+    assert result.candidate_kind == "classical" and mv.tags[L.TAG_MODEL_KIND] == "classical"
+    assert "quantum lift below the policy's min_lift" in result.candidate_reason
+    q = bundles[2].info.evaluation.metrics["roc_auc"]
+    assert float(mv.tags["quantum.metric.roc_auc"]) == pytest.approx(q, abs=1e-6)
+    assert result.decision.promoted
+    assert "classical baseline registered instead" in mv.tags[L.TAG_GATE_REASONS]
+    rejecting = {"quantum": {"min_lift": {"roc_auc": 0.5}, "when_baseline_wins": "reject"}}
+    result = publish(_request(bundles, rejecting), sqlite_tracking_uri)
+    assert result.candidate_kind == "quantum" and result.decision.outcome == "reject"
+    assert result.decision.reasons[0].startswith("quantum roc_auc")
+
+
+def test_promotions_append_to_the_history(bundles, sqlite_tracking_uri):
+    client = MlflowClient(sqlite_tracking_uri)
+    publish(_request(bundles), sqlite_tracking_uri)
+    publish(_request(bundles, {"thresholds": {"roc_auc": 0.999}}), sqlite_tracking_uri)
+    third = publish(_request(bundles), sqlite_tracking_uri)
+    history = read_history(client, NAME)
+    assert [(e.version, e.previous, e.action) for e in history] == [
+        ("1", None, "promote"), ("3", "1", "promote")]
+    assert history[1].policy_hash == third.decision.policy.hash
+    assert history[1].run_id == third.run_id and history[1].actor == "pipeline:local"
+    assert client.get_model_version(NAME, "3").tags[L.TAG_GATE_APPLIED] == "true"
+    assert _aliases(client) == {"champion": "3"}  # v2's challenger alias cleared

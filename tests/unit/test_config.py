@@ -1,64 +1,11 @@
-"""The promotion gate's rules and the pipeline-parameter edge validation."""
+"""The pipeline parameters: loading, coercion and validation at the edge."""
 
 from __future__ import annotations
 
 import pytest
 
 from components.errors import BackendError, ConfigError
-from components.registry.gate import PROMOTE, REJECT, PromotionPolicy, evaluate_promotion
 from pipelines.config import PipelineConfig
-
-GOOD = {"roc_auc": 0.95, "accuracy": 0.9, "balanced_accuracy": 0.9, "f1": 0.9}
-
-
-def test_first_candidate_above_threshold_is_promoted():
-    d = evaluate_promotion(GOOD, PromotionPolicy())
-    assert d.outcome == PROMOTE and d.champion_version is None
-    assert [r.rule for r in d.rules] == ["threshold", "not_worse_than_champion", "not_fallback"]
-    assert "no current champion" in d.reasons
-
-
-def test_below_threshold_is_rejected_with_the_observed_value():
-    d = evaluate_promotion({**GOOD, "roc_auc": 0.8}, PromotionPolicy(min_value=0.9))
-    assert d.outcome == REJECT
-    assert d.reasons == ["roc_auc=0.8000 < threshold 0.9"]
-    assert "**FAIL**" in d.to_markdown()
-
-
-def test_worse_than_champion_is_rejected_and_tolerance_applies():
-    champ = {"roc_auc": 0.97}
-    d = evaluate_promotion(GOOD, PromotionPolicy(), champion_version="3", champion_metrics=champ)
-    assert d.outcome == REJECT and "champion v3 0.9700" in d.reasons[0]
-    d = evaluate_promotion(GOOD, PromotionPolicy(max_regression=0.05), champion_version="3",
-                           champion_metrics=champ)
-    assert d.outcome == PROMOTE
-
-
-def test_equal_to_champion_is_promoted():
-    d = evaluate_promotion(GOOD, PromotionPolicy(), champion_version="1",
-                           champion_metrics={"roc_auc": 0.95})
-    assert d.promoted
-
-
-def test_fallback_model_is_never_promoted():
-    d = evaluate_promotion(GOOD, PromotionPolicy(), fallback=True)
-    assert d.outcome == REJECT and "fell back" in d.reasons[0]
-
-
-@pytest.mark.parametrize("kwargs,field", [
-    ({"metric": "precision"}, "promotion_metric"), ({"min_value": 1.5}, "promotion_threshold"),
-    ({"max_regression": -0.1}, "max_regression"),
-])
-def test_policy_validation(kwargs, field):
-    with pytest.raises(ConfigError) as e:
-        PromotionPolicy(**kwargs)
-    assert e.value.field == field
-
-
-def test_policy_hash_is_stable_and_sensitive():
-    assert PromotionPolicy().hash == PromotionPolicy().hash
-    assert PromotionPolicy().hash != PromotionPolicy(min_value=0.91).hash
-
 
 # ---- pipeline configuration ---------------------------------------------------------
 
@@ -70,8 +17,8 @@ def test_defaults_validate():
 def test_set_overrides_are_typed(tmp_path):
     cfg_file = tmp_path / "c.yaml"
     cfg_file.write_text("n_qubits: 4\nquantum_enabled: false\ndataset: sklearn:wine\n")
-    cfg = PipelineConfig.load(cfg_file, ["n_qubits=6", "promotion_threshold=0.8", "seed=7"])
-    assert (cfg.n_qubits, cfg.quantum_enabled, cfg.promotion_threshold, cfg.seed) == (6, False, 0.8, 7)
+    cfg = PipelineConfig.load(cfg_file, ["n_qubits=6", "promotion_mode=dry_run", "seed=7"])
+    assert (cfg.n_qubits, cfg.quantum_enabled, cfg.promotion_mode, cfg.seed) == (6, False, "dry_run", 7)
     assert cfg.dataset == "sklearn:wine"
 
 
@@ -93,7 +40,8 @@ def test_bad_overrides_name_the_field(items, field, message):
     ({"dataset": "sklearn:mnist"}, "dataset"), ({"test_size": 1.0}, "test_size"),
     ({"impute": "zero"}, "impute"), ({"n_qubits": 40}, "n_qubits"),
     ({"bandwidth": 0.0}, "bandwidth"), ({"entanglement": "ring"}, "entanglement"),
-    ({"promotion_metric": "loss"}, "promotion_metric"),
+    ({"promotion_policy": "no/such/policy.yaml"}, "promotion_policy"),
+    ({"promotion_mode": "sometimes"}, "promotion_mode"),
     ({"registered_model_name": "bad/name"}, "registered_model_name"),
     ({"quantum_backend": "warp"}, "quantum_backend"),
     ({"quantum_backend": "qiskit-aer?noise=FakeNowhereV2"}, "quantum_backend"),

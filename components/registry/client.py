@@ -1,0 +1,93 @@
+"""The MLflow registry client the gate uses: fail-fast HTTP settings, reachability check, and
+the few reads every registry operation needs (champion, version tags, existence)."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from components.errors import RegistryError
+from components.registry import lineage as L
+
+#: MLflow retries a failing HTTP call 7 times with exponential backoff (minutes when the
+#: server is down). The gate must fail in seconds and undo, so unless the user set them:
+HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+                 "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+
+
+def registry_client(tracking_uri: str) -> Any:
+    """An ``MlflowClient`` for ``tracking_uri`` (fails fast; see :data:`HTTP_DEFAULTS`)."""
+    from mlflow import MlflowClient
+
+    for key, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    check_reachable(tracking_uri)
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def check_reachable(tracking_uri: str, attempts: int = 3, timeout_s: float = 5.0) -> None:
+    """Fail fast (seconds, not MLflow's minutes of HTTP retries) when an HTTP tracking server
+    does not answer ``/health``; other stores (``sqlite:``, ``file:``) need no check."""
+    import urllib.error
+    import urllib.request
+
+    if not tracking_uri.startswith(("http://", "https://")):
+        return
+    url = tracking_uri.rstrip("/") + "/health"
+    last: Exception | None = None
+    for attempt in range(attempts):
+        try:
+            with urllib.request.urlopen(url, timeout=timeout_s) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError) as exc:
+            last = exc
+        time.sleep(0.5 * (attempt + 1))
+    raise RegistryError(f"cannot reach the MLflow tracking server at "
+                        f"{L.redact_uri(tracking_uri)} ({last}); nothing was written",
+                        field="mlflow_tracking_uri")
+
+
+def is_not_found(exc: Exception) -> bool:
+    """An MLflow error meaning "no such model / version / alias" (stores word it apart)."""
+    text = str(exc).lower()
+    return ("RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", ""))
+            or "not found" in text or "does not exist" in text)
+
+
+def is_already_exists(exc: Exception) -> bool:
+    return ("RESOURCE_ALREADY_EXISTS" in str(getattr(exc, "error_code", ""))
+            or "already exists" in str(exc).lower())
+
+
+def alias_version(client: Any, name: str, alias: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException as exc:
+        if is_not_found(exc):
+            return None
+        raise
+
+
+def current_champion(client: Any, name: str) -> str | None:
+    return alias_version(client, name, L.ALIAS_CHAMPION)
+
+
+def registered_model_exists(client: Any, name: str) -> bool:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_registered_model(name)
+        return True
+    except MlflowException as exc:
+        if is_not_found(exc):
+            return False
+        raise
+
+
+def version_tags(client: Any, name: str, version: str) -> dict[str, str]:
+    return dict(client.get_model_version(name, str(version)).tags)

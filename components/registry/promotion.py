@@ -1,0 +1,204 @@
+"""Gate operations on the registry: decide and apply (pipeline and ``qubeflow promote``),
+roll back, and read the champion history. All alias moves happen inside a
+:class:`GateTransaction`, in this order:
+
+1. the plan (aliases' current targets, the history key) is journaled on the gate lock;
+2. the champion is re-read under the lock and the policy decides;
+3. the decision is written as version tags (``gate.applied=pending`` if an alias will move)
+   and as a JSON artifact, *before* any alias moves;
+4. the aliases move (champion: only if promoted and mode ``enabled``), the history entry is
+   appended, and ``gate.applied`` becomes ``true``;
+5. commit. Any failure before the commit rolls all of it back.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from components.errors import RegistryError
+from components.registry import lineage as L
+from components.registry.client import alias_version, current_champion, version_tags
+from components.registry.gate import Evidence, GateDecision, evaluate
+from components.registry.history import (
+    PROMOTE,
+    ROLLBACK,
+    HistoryEntry,
+    HistoryReport,
+    history_key,
+    next_seq,
+    parse_history,
+    read_history,
+    rollback_target,
+)
+from components.registry.policy import PromotionPolicy
+from components.registry.transaction import GateTransaction
+
+log = logging.getLogger(__name__)
+MAX_REASON = 500
+
+
+def cli_actor() -> str:
+    try:
+        user = getpass.getuser()
+    except Exception:  # no passwd entry (containers)
+        user = "unknown"
+    return f"cli:{user}@{socket.gethostname()}"
+
+
+def transaction(client: Any, name: str, policy: PromotionPolicy, actor: str) -> GateTransaction:
+    return GateTransaction(client, name, actor=actor,
+                           timeout_s=policy.concurrency.lock_timeout_seconds,
+                           lease_s=policy.concurrency.lock_lease_seconds)
+
+
+def decide_and_apply(txn: GateTransaction, version: str, policy: PromotionPolicy, *,
+                     actor: str, run_id: str | None, artifact_path: str) -> GateDecision:
+    """Steps 2-4 above for ``version`` inside ``txn`` (the caller commits)."""
+    client, name = txn.client, txn.model_name
+    champion = current_champion(client, name)
+    challenger = alias_version(client, name, L.ALIAS_CHALLENGER)
+    ev = Evidence.from_tags(version, version_tags(client, name, version))
+    champ = (Evidence.from_tags(champion, version_tags(client, name, champion)).metrics
+             if champion and champion != version else {})
+    decision = evaluate(policy, ev, model_name=name, champion_version=champion,
+                        champion_metrics=champ, actor=actor)
+    enabled = policy.mode == "enabled"
+    moves_champion = enabled and decision.promoted and champion != version
+    history = read_history(client, name) if moves_champion else []
+    key = history_key(next_seq(history)) if moves_champion else None
+    if moves_champion:
+        txn.plan_alias(L.ALIAS_CHAMPION, champion)
+        txn.plan(history_key=key)
+    if enabled and challenger != (None if decision.promoted else version):
+        txn.plan_alias(L.ALIAS_CHALLENGER, challenger)
+    decision.applied = ("pending" if moves_champion
+                        else "true" if enabled and decision.promoted else "false")
+    if champion == version and decision.promoted and enabled:
+        decision.extra["note"] = "candidate is already the champion; no alias moved"
+    decision.extra.update({"run_id": run_id or "", "challenger_version_at_decision":
+                           challenger})
+    _write_decision(client, decision, run_id, artifact_path)
+
+    if enabled and not decision.promoted:
+        txn.ensure_lock()
+        client.set_registered_model_alias(name, L.ALIAS_CHALLENGER, version)
+    if moves_champion:
+        txn.ensure_lock()
+        client.set_registered_model_alias(name, L.ALIAS_CHAMPION, version)
+        if challenger is not None:
+            client.delete_registered_model_alias(name, L.ALIAS_CHALLENGER)
+        entry = HistoryEntry(seq=next_seq(history), at=datetime.now(UTC).isoformat(),
+                             action=PROMOTE, version=version, previous=champion, actor=actor,
+                             reason="; ".join(decision.reasons)[:MAX_REASON],
+                             mode=policy.mode, policy_hash=policy.hash, run_id=run_id or "")
+        client.set_registered_model_tag(name, entry.key, entry.to_json())
+        decision.applied = "true"
+        _write_decision(client, decision, run_id, artifact_path)
+    return decision
+
+
+def _write_decision(client: Any, decision: GateDecision, run_id: str | None,
+                    artifact_path: str) -> None:
+    name, version = decision.model_name, decision.candidate_version
+    tags = {
+        L.TAG_GATE_APPLIED: decision.applied,  # first: a partial record never claims a move
+        L.TAG_GATE_DECISION: decision.outcome,
+        L.TAG_GATE_MODE: decision.mode,
+        L.TAG_GATE_REASONS: "; ".join(decision.reasons)[:4900],
+        L.TAG_GATE_POLICY_HASH: decision.policy.hash,
+        L.TAG_GATE_CHAMPION_AT_DECISION: decision.champion_version or "none",
+        L.TAG_GATE_DECIDED_AT: decision.decided_at,
+        L.TAG_GATE_ACTOR: decision.actor,
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+    if run_id:
+        client.log_dict(run_id, decision.to_dict(), artifact_path)
+
+
+# ---- by hand: promote, rollback, history -----------------------------------------------
+
+
+def promote_version(client: Any, name: str, version: str, policy: PromotionPolicy, *,
+                    actor: str | None = None) -> GateDecision:
+    """Evaluate an existing version under ``policy`` and apply the decision per its mode."""
+    actor = actor or cli_actor()
+    mv = client.get_model_version(name, str(version))
+    decided = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    path = f"gate/decisions/v{version}-{decided}.json"
+    if policy.mode == "disabled":
+        decision = evaluate(policy, Evidence.from_tags(str(version), dict(mv.tags)),
+                            model_name=name, champion_version=current_champion(client, name),
+                            actor=actor)
+        _write_decision(client, decision, mv.run_id, path)
+        return decision
+    with transaction(client, name, policy, actor) as txn:
+        txn.plan(action="promote", version=str(version))
+        decision = decide_and_apply(txn, str(version), policy, actor=actor,
+                                    run_id=mv.run_id, artifact_path=path)
+        txn.commit()
+    return decision
+
+
+@dataclass(frozen=True)
+class RollbackResult:
+    model_name: str
+    demoted: str
+    champion: str
+    entry: HistoryEntry
+
+
+def rollback_champion(client: Any, name: str, policy: PromotionPolicy, *,
+                      reason: str = "", actor: str | None = None) -> RollbackResult:
+    """Move ``champion`` back to the champion before the current one's last promotion, and
+    record it in the history."""
+    actor = actor or cli_actor()
+    with transaction(client, name, policy, actor) as txn:
+        champion = current_champion(client, name)
+        history = read_history(client, name)
+        target = rollback_target(history, champion)
+        client.get_model_version(name, target)  # still exists?
+        entry = HistoryEntry(seq=next_seq(history), at=datetime.now(UTC).isoformat(),
+                             action=ROLLBACK, version=target, previous=champion, actor=actor,
+                             reason=(reason or "manual rollback")[:MAX_REASON])
+        txn.plan(action="rollback", history_key=entry.key)
+        txn.plan_alias(L.ALIAS_CHAMPION, champion)
+        txn.ensure_lock()
+        client.set_registered_model_alias(name, L.ALIAS_CHAMPION, target)
+        client.set_registered_model_tag(name, entry.key, entry.to_json())
+        client.set_model_version_tag(name, str(champion), L.TAG_GATE_DEMOTED_AT, entry.at)
+        txn.commit()
+    log.info("rolled back %s: champion v%s -> v%s", name, champion, target)
+    return RollbackResult(name, str(champion), target, entry)
+
+
+def history_report(client: Any, name: str) -> HistoryReport:
+    """The history plus warnings when the registry disagrees with it."""
+    from components.registry.lock import lock_name
+    from components.registry.transaction import JOURNAL_TAG
+
+    try:
+        rm = client.get_registered_model(name)
+    except Exception as exc:
+        raise RegistryError(f"no registered model {name!r} ({exc})", field="--model") from None
+    entries = parse_history(dict(rm.tags))
+    champion = current_champion(client, name)
+    warnings = []
+    last = entries[-1].version if entries else None
+    if champion != last:
+        warnings.append(f"the champion alias points at {'v' + champion if champion else 'none'}"
+                        f" but the last recorded move made it "
+                        f"{'v' + last if last else 'none'}: it was moved outside the gate")
+    try:
+        lock = client.get_registered_model(lock_name(name))
+        if JOURNAL_TAG in (lock.tags or {}):
+            warnings.append("a gate transaction is in progress or was interrupted; the next "
+                            "gate rolls an interrupted one back once its lease expires")
+    except Exception:
+        pass
+    return HistoryReport(name, entries, champion, warnings)

@@ -1,0 +1,247 @@
+"""The gate against a real ``mlflow server``: concurrent promotions from parallel processes,
+the lock, the server stopped at the worst moments, rollback and history through the CLI."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from components.errors import RegistryError
+from components.registry import lineage as L
+from components.registry.client import current_champion, registry_client
+from components.registry.history import read_history
+from components.registry.lock import RegistryLock, lock_name
+from components.registry.policy import parse_policy
+from components.registry.promotion import history_report, promote_version
+from pipelines.mlflow_server import LocalMlflowServer
+
+pytestmark = pytest.mark.slow
+LINEAGE = {L.TAG_DATASET_SHA256: "ab" * 32, L.TAG_GIT_COMMIT: "deadbeef",
+           L.TAG_KFP_JOB_ID: "job-1", L.TAG_MODEL_KIND: "classical",
+           L.TAG_QUANTUM_ENABLED: "false"}
+POLICY = {"thresholds": {"roc_auc": 0.9}, "champion": {"roc_auc": {"max_regression": 0.0}},
+          "concurrency": {"lock_timeout_seconds": 60, "lock_lease_seconds": 30}}
+
+
+@pytest.fixture(scope="module")
+def logged_model(mlflow_server):
+    """One tiny logged model every test version points at (versions differ by their tags)."""
+    import mlflow
+    import mlflow.sklearn
+    from sklearn.linear_model import LogisticRegression
+
+    mlflow.set_tracking_uri(mlflow_server.uri)
+    mlflow.set_experiment("gate-tests")
+    with mlflow.start_run() as run:
+        info = mlflow.sklearn.log_model(LogisticRegression().fit([[0.0], [1.0]], [0, 1]),
+                                        name="model")
+    return run.info.run_id, info
+
+
+def make_versions(client, name: str, scores: list[float], logged) -> list[str]:
+    run_id, info = logged
+    client.create_registered_model(name)
+    out = []
+    for score in scores:
+        tags = {**LINEAGE, "metric.roc_auc": f"{score:.6f}", L.TAG_GATE_APPLIED: "pending"}
+        mv = client.create_model_version(name, info.model_uri, run_id=run_id, tags=tags,
+                                         model_id=info.model_id)
+        out.append(str(mv.version))
+    return out
+
+
+def cli(*args: str, uri: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args, "--tracking-uri", uri],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def write_policy(path: Path, data: dict) -> str:
+    import yaml
+
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+# ---- concurrency -----------------------------------------------------------------------
+
+
+def test_parallel_promotions_never_leave_the_worse_model_champion(mlflow_server, logged_model,
+                                                                   tmp_path):
+    client = registry_client(mlflow_server.uri)
+    name = "race-model"
+    scores = [0.92, 0.97, 0.94, 0.95, 0.93]
+    versions = make_versions(client, name, scores, logged_model)
+    policy = write_policy(tmp_path / "p.yaml", POLICY)
+    procs = [subprocess.Popen([sys.executable, "-m", "pipelines.cli", "promote", "--model", name,
+                               "--version", v, "--policy", policy, "--json",
+                               "--tracking-uri", mlflow_server.uri],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for v in versions]
+    results = [p.communicate(timeout=300) for p in procs]
+    codes = [p.returncode for p in procs]
+    assert set(codes) <= {0, 4}, [r[1][-2000:] for r in results]
+    decisions = [json.loads(out.strip().splitlines()[-1]) for out, _ in results]
+
+    best = versions[scores.index(max(scores))]
+    assert current_champion(client, name) == best
+    history = read_history(client, name)
+    # each move was decided against the champion it replaced: a chain, never a step down
+    for before, after in itertools.pairwise(history):
+        assert after.previous == before.version
+        assert scores[versions.index(after.version)] >= scores[versions.index(before.version)]
+    assert history[-1].version == best
+    moved = {e.version for e in history}
+    for v, d in zip(versions, decisions, strict=True):
+        tags = client.get_model_version(name, v).tags
+        assert tags[L.TAG_GATE_APPLIED] == ("true" if v in moved else "false"), (v, d)
+        assert tags[L.TAG_GATE_CHAMPION_AT_DECISION] == (d["champion_version_at_decision"]
+                                                         or "none")
+    assert client.search_registered_models(f"name='{lock_name(name)}'") == []
+
+
+def test_a_held_lock_blocks_a_second_gate_with_a_clear_error(mlflow_server, logged_model,
+                                                             tmp_path):
+    client = registry_client(mlflow_server.uri)
+    name = "locked-model"
+    (v1,) = make_versions(client, name, [0.95], logged_model)
+    policy = write_policy(tmp_path / "p.yaml", {**POLICY, "concurrency": {
+        "lock_timeout_seconds": 2, "lock_lease_seconds": 30}})
+    with RegistryLock(client, name, actor="nightly-run-41", lease_s=120):
+        proc = cli("promote", "--model", name, "--version", v1, "--policy", policy,
+                   uri=mlflow_server.uri)
+        assert proc.returncode == 2, proc.stderr
+        assert "is locked by nightly-run-41" in proc.stderr
+        assert L.TAG_GATE_DECISION not in client.get_model_version(name, v1).tags
+        assert current_champion(client, name) is None
+    proc = cli("promote", "--model", name, "--version", v1, "--policy", policy,
+               uri=mlflow_server.uri)
+    assert proc.returncode == 0, proc.stderr
+    assert current_champion(client, name) == v1
+
+
+# ---- rollback and history through the CLI ------------------------------------------------
+
+
+def test_rollback_and_history(mlflow_server, logged_model, tmp_path):
+    client = registry_client(mlflow_server.uri)
+    name = "history-model"
+    v1, v2, v3 = make_versions(client, name, [0.91, 0.95, 0.96], logged_model)
+    policy = write_policy(tmp_path / "p.yaml", POLICY)
+    for v in (v1, v2):
+        assert cli("promote", "--model", name, "--version", v, "--policy", policy,
+                   uri=mlflow_server.uri).returncode == 0
+    between = datetime.now(UTC).isoformat()
+    time.sleep(0.05)
+    assert cli("promote", "--model", name, "--version", v3, "--policy", policy,
+               uri=mlflow_server.uri).returncode == 0
+    proc = cli("rollback", "--model", name, "--reason", "drift alarm on v3", uri=mlflow_server.uri)
+    assert proc.returncode == 0, proc.stderr
+    assert f"v{v3} -> v{v2}" in proc.stdout
+    assert current_champion(client, name) == v2
+    assert L.TAG_GATE_DEMOTED_AT in client.get_model_version(name, v3).tags
+    assert cli("rollback", "--model", name, uri=mlflow_server.uri).returncode == 0
+    assert current_champion(client, name) == v1  # steps back again, does not toggle to v3
+    proc = cli("rollback", "--model", name, uri=mlflow_server.uri)
+    assert proc.returncode == 2 and "first champion" in proc.stderr
+
+    proc = cli("history", "--model", name, "--json", uri=mlflow_server.uri)
+    report = json.loads(proc.stdout)
+    assert [(e["action"], e["version"], e["previous"]) for e in report["history"]] == [
+        ("promote", v1, None), ("promote", v2, v1), ("promote", v3, v2),
+        ("rollback", v2, v3), ("rollback", v1, v2)]
+    assert report["history"][3]["reason"] == "drift alarm on v3"
+    assert report["history"][2]["policy_hash"] == parse_policy(POLICY).hash
+    assert report["warnings"] == []
+    text = cli("history", "--model", name, uri=mlflow_server.uri).stdout
+    assert "drift alarm on v3" in text and f"current champion: v{v1}" in text
+    at = cli("history", "--model", name, "--at", between, "--json", uri=mlflow_server.uri)
+    assert json.loads(at.stdout)["champion"] == v2
+
+
+# ---- the server stopped at the worst moments ----------------------------------------------
+
+
+class StopServerBefore:
+    """The real client, except that the server is stopped right before the first call of
+    ``method`` for which ``when(*args)`` holds (that call and everything after fail)."""
+
+    def __init__(self, client, server: LocalMlflowServer, method: str, when) -> None:
+        self._client, self._server, self._method, self._when = client, server, method, when
+        self.fired = False
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._client, name)
+        if name != self._method:
+            return attr
+
+        def call(*args, **kwargs):
+            if not self.fired and self._when(*args):
+                self.fired = True
+                self._server.stop()
+            return attr(*args, **kwargs)
+        return call
+
+
+@pytest.fixture
+def own_server(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    server = LocalMlflowServer(tmp_path / "mlflow").start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("moment,method,when", [
+    ("before the champion alias moves", "set_registered_model_alias",
+     lambda name, alias, version: alias == "champion"),
+    ("after the champion alias moved", "set_registered_model_tag",
+     lambda name, key, value: key.startswith("gate.history.")),
+])
+def test_server_outage_mid_gate_leaves_nothing_half_done(own_server, tmp_path, moment, method,
+                                                         when):
+    import mlflow
+    import mlflow.sklearn
+    from sklearn.linear_model import LogisticRegression
+
+    client = registry_client(own_server.uri)
+    mlflow.set_tracking_uri(own_server.uri)
+    mlflow.set_experiment("outage")
+    with mlflow.start_run() as run:
+        info = mlflow.sklearn.log_model(LogisticRegression().fit([[0.0], [1.0]], [0, 1]),
+                                        name="model")
+    name = "outage-model"
+    v1, v2, v3 = make_versions(client, name, [0.93, 0.96, 0.97], (run.info.run_id, info))
+    lease = {**POLICY, "concurrency": {"lock_timeout_seconds": 60, "lock_lease_seconds": 4}}
+    policy = parse_policy(lease)
+    promote_version(client, name, v1, policy)
+
+    flaky = StopServerBefore(client, own_server, method, when)
+    with pytest.raises(RegistryError, match="could not undo") as e:
+        promote_version(flaky, name, v2, policy)
+    assert flaky.fired and "next gate rolls it back" in str(e.value)
+
+    own_server.start()  # same store, same port
+    tags = client.get_model_version(name, v2).tags
+    assert tags[L.TAG_GATE_DECISION] == "promote"
+    assert tags[L.TAG_GATE_APPLIED] == "pending"  # recorded, never claimed as done
+    champion = current_champion(client, name)
+    assert champion == (v1 if moment.startswith("before") else v2)  # moved only with its record
+    assert [h.version for h in read_history(client, name)] == [v1]
+    report = history_report(client, name)
+    assert any("interrupted" in w for w in report.warnings)
+
+    time.sleep(4.5)  # the dead transaction's lease expires; the next gate rolls it back
+    decision = promote_version(client, name, v3, policy)
+    assert decision.champion_version == v1 and decision.promoted
+    assert client.get_model_version(name, v2).tags[L.TAG_GATE_APPLIED] == "aborted"
+    assert [(h.version, h.previous) for h in read_history(client, name)] == [(v1, None),
+                                                                            (v3, v1)]
+    assert current_champion(client, name) == v3
+    assert client.search_registered_models(f"name='{lock_name(name)}'") == []
+    assert history_report(client, name).warnings == []

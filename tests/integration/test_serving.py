@@ -1,0 +1,107 @@
+"""Serving the champion: ``models:/NAME@champion`` as a pyfunc in a fresh process, and
+``mlflow models serve --env-manager local`` answering ``/invocations`` on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from components.registry.publish import publish
+from pipelines.mlflow_server import _mlflow_executable, free_port
+from tests.support import publish_request
+
+pytestmark = pytest.mark.slow
+NAME = "serving-model"
+
+
+@pytest.fixture(scope="module")
+def champion(bundles, mlflow_server):
+    result = publish(publish_request(bundles, name=NAME), mlflow_server.uri)
+    assert result.decision.applied == "true"
+    split, _, quantum, _, _ = bundles
+    raw = split.test.drop(columns=["target"]).head(6)
+    return raw, [int(v) for v in quantum.load_model().predict(raw)]
+
+
+def _in_fresh_process(code: str, uri: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=300, cwd=cwd)
+
+
+def test_champion_loads_in_a_fresh_process_and_checks_the_signature(champion, mlflow_server,
+                                                                     tmp_path):
+    raw, expected = champion
+    rows = tmp_path / "rows.json"
+    raw.to_json(rows, orient="split")
+    load = ("import json, mlflow, pandas as pd; "
+            f"m = mlflow.pyfunc.load_model('models:/{NAME}@champion'); "
+            f"x = pd.read_json({str(rows)!r}, orient='split'); ")
+    ok = _in_fresh_process(load + "print(json.dumps([int(v) for v in m.predict(x)]))",
+                           mlflow_server.uri, tmp_path)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert json.loads(ok.stdout.strip().splitlines()[-1]) == expected
+
+    missing = _in_fresh_process(load + "m.predict(x.drop(columns=['mean radius']))",
+                                mlflow_server.uri, tmp_path)
+    assert missing.returncode != 0 and "mean radius" in missing.stderr
+    assert "missing inputs" in missing.stderr.lower()
+    wrong_type = _in_fresh_process(load + "x['mean texture'] = 'high'; m.predict(x)",
+                                   mlflow_server.uri, tmp_path)
+    assert wrong_type.returncode != 0 and "mean texture" in wrong_type.stderr
+
+
+def test_mlflow_models_serve_answers_invocations(champion, mlflow_server, tmp_path):
+    raw, expected = champion
+    port = free_port()
+    # the scoring server is started as `uvicorn`: the environment's bin/ must be on PATH
+    bindir = str(Path(sys.executable).parent)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server.uri,
+           "PATH": bindir + os.pathsep + os.environ.get("PATH", "")}
+    log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 (closed below)
+    proc = subprocess.Popen([*_mlflow_executable(), "models", "serve", "-m",
+                             f"models:/{NAME}@champion", "--env-manager", "local",
+                             "-h", "127.0.0.1", "-p", str(port), "--workers", "1"],
+                            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path,
+                            start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(base + "/ping", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("mlflow models serve did not come up: "
+                        + (tmp_path / "serve.log").read_text()[-3000:])
+
+        def invoke(frame):
+            body = json.dumps({"dataframe_split": json.loads(frame.to_json(orient="split"))})
+            req = urllib.request.Request(base + "/invocations", data=body.encode(),
+                                         headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                return json.loads(resp.read())
+
+        assert [int(v) for v in invoke(raw)["predictions"]] == expected
+        with pytest.raises(urllib.error.HTTPError) as e:
+            invoke(raw.drop(columns=["worst area"]))
+        assert e.value.code == 400 and "worst area" in e.value.read().decode()
+    finally:
+        import contextlib
+        import signal
+
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+        log.close()
