@@ -9,11 +9,18 @@ REGISTRY ?= ghcr.io/qubeflow
 TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 ARGS ?=
 PYTEST_ARGS ?=
+# Cluster settings compiled into every task (kfp-kubernetes).
+PULL_POLICY ?= IfNotPresent
+PULL_SECRETS ?=
 export QUBEFLOW_IMAGE_REGISTRY := $(REGISTRY)
 export QUBEFLOW_IMAGE_TAG := $(TAG)
+export QUBEFLOW_IMAGE_PULL_POLICY := $(PULL_POLICY)
+export QUBEFLOW_IMAGE_PULL_SECRETS := $(PULL_SECRETS)
+ENV ?= dev
+IMAGES_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test compile lint format bench mlflow-ui serve clean
+.PHONY: help venv run test compile images deploy lint format bench mlflow-ui serve clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -36,8 +43,15 @@ test: $(STAMP) ## Run the full test suite (unit, component, end-to-end against r
 compile: $(STAMP) ## Compile the pipeline to build/retraining.yaml (images from REGISTRY/TAG)
 	$(BIN)/qubeflow compile --out build
 
-lint: $(STAMP) ## Lint with ruff
+images: $(STAMP) ## Build the base and quantum images (docker, podman or buildah) as $(REGISTRY)/...:$(TAG); IMAGES_ARGS="--base-image X --ca-bundle F"
+	$(BIN)/python -m pipelines.images $(IMAGES_ARGS)
+
+deploy: ## Apply a Kustomize overlay to the current kube context: make deploy ENV=dev|prod
+	kubectl apply -k manifests/overlays/$(ENV)
+
+lint: $(STAMP) ## Lint Python (ruff) and Dockerfiles (hadolint)
 	$(BIN)/ruff check components pipelines tests benchmarks
+	$(BIN)/hadolint images/*/Dockerfile
 
 format: $(STAMP) ## Format with ruff
 	$(BIN)/ruff format components pipelines tests benchmarks

@@ -24,3 +24,11 @@ def image(name: str) -> str:
 BASE_IMAGE = image("qubeflow-base")
 #: Default image of the quantum step; the pipeline parameter ``quantum_image`` overrides it.
 QUANTUM_IMAGE = BASE_IMAGE
+
+#: Compile-time cluster settings for every task (the Makefile's PULL_POLICY / PULL_SECRETS).
+PULL_POLICY = os.environ.get("QUBEFLOW_IMAGE_PULL_POLICY", "IfNotPresent")
+PULL_SECRETS = [s.strip() for s in os.environ.get("QUBEFLOW_IMAGE_PULL_SECRETS", "").split(",")
+                if s.strip()]
+#: Image of each quantum backend family (``make images`` builds all of them).
+FAMILY_IMAGES = {"base": BASE_IMAGE, "qiskit": image("qubeflow-quantum-qiskit"),
+                 "pennylane": image("qubeflow-quantum-pennylane")}

@@ -5,6 +5,7 @@
     qubeflow backends [--json]                                    list quantum backends
     qubeflow estimate [--config FILE] [--set key=value ...] [--json]  quantum step's cost
     qubeflow params                                               list pipeline parameters
+    qubeflow submit --host URL [--experiment NAME] [--recurring CRON] [--set k=v ...] [--dry-run]
     qubeflow history  --model NAME [--at TIME] [--json]           champion history
     qubeflow promote  --model NAME --version V [--policy FILE] [--mode M]  gate a version by hand
     qubeflow rollback --model NAME [--reason TEXT]                champion back to the previous
@@ -158,6 +159,23 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     return 3 if estimate.refusals else 0
 
 
+def cmd_submit(args: argparse.Namespace) -> int:
+    """Compile and submit to a KFP cluster (``--dry-run``: print what would be sent)."""
+    from pipelines.config import PipelineConfig
+    from pipelines.submit import describe, prepare, submit
+
+    config = PipelineConfig.load(args.config, args.set)
+    sub = prepare(config, host=args.host or os.environ.get("KFP_HOST", ""),
+                  experiment=args.experiment, run_name=args.run_name,
+                  recurring=args.recurring, namespace=args.namespace, package=args.package)
+    if args.dry_run:
+        print(describe(sub))
+        return 0
+    ids = submit(sub)
+    print(json.dumps({**ids, "host": sub.host, "experiment": sub.experiment}, sort_keys=True))
+    return 0
+
+
 def cmd_params(args: argparse.Namespace) -> int:
     from pipelines.config import PipelineConfig
 
@@ -275,6 +293,21 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     est.add_argument("--json", action="store_true")
     est.set_defaults(func=cmd_estimate)
+
+    subm = sub.add_parser("submit", help="compile and submit to a Kubeflow Pipelines cluster")
+    subm.add_argument("--host", default="", help="KFP API endpoint (default $KFP_HOST)")
+    subm.add_argument("--experiment", default="qubeflow-retraining")
+    subm.add_argument("--run-name", default="", help="default retrain-$HOSTNAME")
+    subm.add_argument("--recurring", metavar="CRON",
+                      help="create a recurring run on this cron schedule instead of one run")
+    subm.add_argument("--namespace", help="Kubeflow profile namespace (multi-user KFP)")
+    subm.add_argument("--config", help="YAML file of pipeline parameters, or a directory of "
+                      "one file per parameter (a mounted ConfigMap)")
+    subm.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    subm.add_argument("--package", help="submit this compiled YAML instead of compiling")
+    subm.add_argument("--dry-run", action="store_true",
+                      help="validate, compile and print what would be submitted")
+    subm.set_defaults(func=cmd_submit)
 
     params = sub.add_parser("params", help="list pipeline parameters, types and defaults")
     params.set_defaults(func=cmd_params)

@@ -22,6 +22,8 @@ from components.registry import lineage as L
 from components.registry.policy import DEFAULT_POLICY
 
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
+_K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+_TOLERATION_KEYS = {"key", "operator", "value", "effect", "tolerationSeconds"}
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 MAX_RETRIES = 10
@@ -59,6 +61,13 @@ class PipelineConfig:
     # optional mode override (disabled | dry_run | enabled; empty = the policy file's mode)
     promotion_policy: str = DEFAULT_POLICY
     promotion_mode: str = ""
+    # cluster settings (kfp-kubernetes; the local runner ignores them): the Secrets exposed as
+    # env (IBM Quantum token to the quantum step only, S3 keys to the data step) and where the
+    # quantum step may be scheduled
+    quantum_secret_name: str = "qubeflow-ibm-quantum"
+    data_secret_name: str = "qubeflow-s3"
+    quantum_node_selector: dict = dataclasses.field(default_factory=dict)
+    quantum_tolerations: list = dataclasses.field(default_factory=list)
     # registry and lineage
     mlflow_tracking_uri: str = ""
     registered_model_name: str = L.DEFAULT_MODEL_NAME
@@ -86,8 +95,13 @@ class PipelineConfig:
     @classmethod
     def load(cls, path: str | Path | None = None, overrides: list[str] | None = None,
              ) -> PipelineConfig:
-        """Defaults, then a YAML file (a mapping of parameter names), then ``key=value``s."""
+        """Defaults, then a YAML file (a mapping of parameter names) or a directory of one
+        file per parameter (a mounted ConfigMap), then ``key=value``s."""
         values: dict[str, Any] = {}
+        if path and Path(path).is_dir():
+            values.update({f.name: f.read_text().strip() for f in sorted(Path(path).iterdir())
+                           if f.is_file() and not f.name.startswith(".")})
+            path = None
         if path:
             p = Path(path)
             if not p.is_file():
@@ -162,6 +176,23 @@ class PipelineConfig:
                               field="registered_model_name")
         if not self.experiment_name.strip():
             raise ConfigError("is empty", field="experiment_name")
+        if "@" in self.mlflow_tracking_uri.split("://", 1)[-1].split("/", 1)[0]:
+            raise ConfigError("must not carry credentials (user:password@); give them to the "
+                              "pods as MLFLOW_TRACKING_USERNAME/PASSWORD from a Secret",
+                              field="mlflow_tracking_uri")
+        for name in ("quantum_secret_name", "data_secret_name"):
+            if not _K8S_NAME.match(getattr(self, name)):
+                raise ConfigError(f"{getattr(self, name)!r} is not a Kubernetes Secret name",
+                                  field=name)
+        for key, value in self.quantum_node_selector.items():
+            if not isinstance(value, str) or not str(key).strip():
+                raise ConfigError(f"expected a mapping of label to string value, got "
+                                  f"{key!r}: {value!r}", field="quantum_node_selector")
+        for tol in self.quantum_tolerations:
+            if not isinstance(tol, dict) or not set(tol) <= _TOLERATION_KEYS:
+                raise ConfigError(f"each toleration is a mapping with keys from "
+                                  f"{sorted(_TOLERATION_KEYS)}, got {tol!r}",
+                                  field="quantum_tolerations")
         return self
 
     def pipeline_arguments(self) -> dict[str, Any]:
@@ -189,6 +220,16 @@ def _coerce(name: str, value: Any, typ: type) -> Any:
         if not as_float.is_integer():
             raise ConfigError(f"expected an integer, got {value!r}", field=name)
         return int(as_float)
+    if typ in (dict, list):
+        if isinstance(value, str):
+            try:
+                value = yaml.safe_load(value) if value.strip() else typ()
+            except yaml.YAMLError:
+                raise ConfigError(f"expected a YAML/JSON {typ.__name__}, got {value!r}",
+                                  field=name) from None
+        if not isinstance(value, typ):
+            raise ConfigError(f"expected a {typ.__name__}, got {value!r}", field=name)
+        return value
     if typ is float:
         try:
             return float(value)

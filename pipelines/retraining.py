@@ -16,9 +16,10 @@ quantum branch's registry step then registers the classical baseline, tagged
 summary.
 """
 
-from kfp import dsl
+from kfp import dsl, kubernetes
 
 from components.data.component import prepare_data
+from components.images import PULL_POLICY, PULL_SECRETS
 from components.quantum.component import train_quantum_model
 from components.quantum.fanout_components import (
     assemble_kernel,
@@ -32,6 +33,8 @@ from pipelines.config import PipelineConfig
 PIPELINE_NAME = "qubeflow-retraining"
 #: Kernel tiles computed at once (pods on a cluster, processes locally).
 KERNEL_TILE_PARALLELISM = 4
+#: Keys of the S3 Secret exposed to the data step (all optional).
+S3_SECRET_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL_S3")
 D = PipelineConfig()
 
 
@@ -61,6 +64,10 @@ def retraining_pipeline(
     kernel_tile_rows: int = D.kernel_tile_rows,
     promotion_policy: str = D.promotion_policy,
     promotion_mode: str = D.promotion_mode,
+    quantum_secret_name: str = D.quantum_secret_name,
+    data_secret_name: str = D.data_secret_name,
+    quantum_node_selector: dict = D.quantum_node_selector,
+    quantum_tolerations: list = D.quantum_tolerations,
     mlflow_tracking_uri: str = D.mlflow_tracking_uri,
     registered_model_name: str = D.registered_model_name,
     experiment_name: str = D.experiment_name,
@@ -76,6 +83,8 @@ def retraining_pipeline(
         min_samples_per_class=min_samples_per_class, impute=impute, seed=seed)
     prep.set_display_name("prepare data")
     prep.set_caching_options(False)  # the source (a file or an S3 object) may change in place
+    kubernetes.use_secret_as_env(prep, secret_name=data_secret_name, optional=True,
+                                 secret_key_to_env={k: k for k in S3_SECRET_KEYS})
     data = {k: prep.outputs[k] for k in ("train_data", "test_data", "preprocessor",
                                          "data_lineage")}
 
@@ -116,6 +125,13 @@ def retraining_pipeline(
             quantum_max_circuits=quantum_max_circuits, quantum_max_seconds=quantum_max_seconds)
         quantum.set_display_name("train quantum model")
         quantum.set_container_image(quantum_image)
+        # the IBM Quantum token reaches this step only, and only as env from its Secret
+        kubernetes.use_secret_as_env(
+            quantum, secret_name=quantum_secret_name, optional=True,
+            secret_key_to_env={"QISKIT_IBM_TOKEN": "QISKIT_IBM_TOKEN",
+                               "QISKIT_IBM_INSTANCE": "QISKIT_IBM_INSTANCE"})
+        kubernetes.add_node_selector_json(quantum, quantum_node_selector)
+        kubernetes.add_toleration_json(quantum, quantum_tolerations)
         register_quantum = register_model(**registry_args, quantum_model=quantum.outputs["model"])
         register_quantum.set_display_name("register and gate (quantum candidate)")
         register_quantum.set_caching_options(False)
@@ -123,4 +139,9 @@ def retraining_pipeline(
         register_classical = register_model(**registry_args)
         register_classical.set_display_name("register and gate (classical candidate)")
         register_classical.set_caching_options(False)
+    for task in (policy, prep, baseline, plan, block, kernel, quantum, register_quantum,
+                 register_classical):
+        kubernetes.set_image_pull_policy(task, PULL_POLICY)
+        if PULL_SECRETS:
+            kubernetes.set_image_pull_secrets(task, PULL_SECRETS)
     return dsl.OneOf(register_quantum.outputs["Output"], register_classical.outputs["Output"])

@@ -22,7 +22,7 @@ def test_compiled_pipeline_loads_back_with_all_parameters(tmp_path):
 
 
 def test_compiled_pipeline_has_the_quantum_branch_and_swappable_image(tmp_path):
-    ir = yaml.safe_load(compile_pipeline(tmp_path).read_text())
+    ir = _ir(tmp_path)
     root_tasks = ir["root"]["dag"]["tasks"]
     assert {"prepare-data", "train-classical-model"} <= set(root_tasks)
     nested = [t for comp in ir["components"].values() if "dag" in comp
@@ -41,7 +41,7 @@ def test_compiled_pipeline_has_the_quantum_branch_and_swappable_image(tmp_path):
 
 
 def test_nothing_trains_before_the_policy_is_checked(tmp_path):
-    ir = yaml.safe_load(compile_pipeline(tmp_path).read_text())
+    ir = _ir(tmp_path)
     root_tasks = ir["root"]["dag"]["tasks"]
     assert "check-promotion-policy" in root_tasks
     assert "check-promotion-policy" in root_tasks["train-classical-model"]["dependentTasks"]
@@ -51,6 +51,32 @@ def test_nothing_trains_before_the_policy_is_checked(tmp_path):
               for name, t in comp["dag"]["tasks"].items()}
     policy_in = nested["register-model"]["inputs"]["artifacts"]["promotion_policy"]
     assert "check-promotion-policy" in str(policy_in)
+
+
+def _ir(tmp_path):
+    return next(yaml.safe_load_all(compile_pipeline(tmp_path).read_text()))
+
+
+def test_kubernetes_settings_keep_the_ibm_token_on_the_quantum_step(tmp_path):
+    docs = list(yaml.safe_load_all(compile_pipeline(tmp_path).read_text()))
+    executors = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    with_ibm = {name for name, spec in executors.items()
+                for ref in spec.get("secretAsEnv", [])
+                if any(k["envVar"] == "QISKIT_IBM_TOKEN" for k in ref["keyToEnv"])}
+    assert with_ibm == {"exec-train-quantum-model"}
+    quantum = executors["exec-train-quantum-model"]
+    ibm = quantum["secretAsEnv"][0]
+    assert ibm["optional"] is True
+    assert ibm["secretNameParameter"]["componentInputParameter"].endswith("quantum_secret_name")
+    assert quantum["nodeSelector"]["nodeSelectorJson"]["componentInputParameter"].endswith(
+        "quantum_node_selector")
+    assert quantum["tolerations"][0]["tolerationJson"]["componentInputParameter"].endswith(
+        "quantum_tolerations")
+    s3 = executors["exec-prepare-data"]["secretAsEnv"][0]
+    assert {k["envVar"] for k in s3["keyToEnv"]} == {"AWS_ACCESS_KEY_ID",
+                                                      "AWS_SECRET_ACCESS_KEY",
+                                                      "AWS_ENDPOINT_URL_S3"}
+    assert all(spec["imagePullPolicy"] == "IfNotPresent" for spec in executors.values())
 
 
 def defaults_tag() -> str:
