@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.images import DOCKERFILES, ROOT, plan
+from pipelines.images import BOOTSTRAP_REF, DOCKERFILES, ROOT, plan
 
 DOCKERFILE_PATHS = [ROOT / p for p in DOCKERFILES.values()]
 
@@ -149,6 +149,9 @@ def test_base_image_builds_and_runs_a_component(tmp_path, breast_cancer):
                                 text=True, check=True).stdout.split()
     finally:
         subprocess.run([*store, "rm", ctr], capture_output=True)
+        # vfs layers are full copies: do not let repeated runs fill the disk
+        subprocess.run([*store, "rmi", image, BOOTSTRAP_REF], capture_output=True)
+        subprocess.run([*store, "rmi", "--prune"], capture_output=True)
     assert commit[1] == "10001" and commit[0] not in ("", "unknown")
     out = work / "out"
     assert (out / "train_data").exists() and (out / "preprocessor").exists()
