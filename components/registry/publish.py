@@ -285,6 +285,6 @@ def _discard_run(client: Any, run_id: str) -> str:
     with contextlib.suppress(Exception):
         mlflow.end_run("FAILED")
     try:
-        return rollback_journal(client, {"model": "-", "run_id": run_id, "owns_run": True})
+        return rollback_journal(client, {"run_id": run_id, "owns_run": True})
     except RegistryError as err:
         return str(err)

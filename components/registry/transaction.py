@@ -66,19 +66,17 @@ def rollback_journal(client: Any, journal: dict[str, Any]) -> str:
     name = journal.get("model", "")
     done: list[str] = []
     failed: list[str] = []
-    if not name:
-        return "nothing to undo"
     for alias in (L.ALIAS_CHAMPION, L.ALIAS_CHALLENGER):
         before = journal.get(f"{alias}_before")
-        if before is not None and journal.get(f"{alias}_planned"):
+        if name and before is not None and journal.get(f"{alias}_planned"):
             _attempt(done, failed, f"put {alias} back to "
                      f"{'none' if before == UNSET else 'v' + before}",
                      _restore_alias, client, name, alias, before)
-    if journal.get("history_key"):
+    if name and journal.get("history_key"):
         _attempt(done, failed, f"remove history entry {journal['history_key']}",
                  client.delete_registered_model_tag, name, journal["history_key"])
     run_id = journal.get("run_id")
-    if journal.get("owns_versions") and run_id:
+    if name and journal.get("owns_versions") and run_id:
         try:
             versions = [str(v.version) for v in client.search_model_versions(
                 f"name='{name}' and run_id='{run_id}'")]
@@ -87,14 +85,14 @@ def rollback_journal(client: Any, journal: dict[str, Any]) -> str:
             failed.append(f"find versions of run {run_id}: {exc}")
         for v in versions:
             _attempt(done, failed, f"delete version {v}", client.delete_model_version, name, v)
-    elif journal.get("version"):
+    elif name and journal.get("version"):
         _attempt(done, failed, f"mark v{journal['version']} decision aborted",
                  client.set_model_version_tag, name, journal["version"], L.TAG_GATE_APPLIED,
                  "aborted")
     if journal.get("owns_run") and run_id:
         _attempt(done, failed, "mark run FAILED", client.set_terminated, run_id, "FAILED")
         _attempt(done, failed, f"delete run {run_id}", client.delete_run, run_id)
-    if journal.get("created_model"):
+    if name and journal.get("created_model"):
         def drop_if_empty() -> None:
             if not client.search_model_versions(f"name='{name}'"):
                 client.delete_registered_model(name)

@@ -10,14 +10,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import (
-    accuracy_score,
-    balanced_accuracy_score,
-    confusion_matrix,
-    f1_score,
-    roc_auc_score,
-    roc_curve,
-)
 
 METRIC_NAMES = ("accuracy", "balanced_accuracy", "f1", "roc_auc")
 
@@ -53,6 +45,16 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 
 def evaluate_classifier(model: Any, x_test: Any, y_test: np.ndarray) -> Evaluation:
+    # imported here: METRIC_NAMES is read by light modules (the promotion policy, the CLI)
+    from sklearn.metrics import (
+        accuracy_score,
+        balanced_accuracy_score,
+        confusion_matrix,
+        f1_score,
+        roc_auc_score,
+        roc_curve,
+    )
+
     """Accuracy, balanced accuracy, F1, ROC AUC, confusion matrix (and ROC curve if binary)."""
     classes = np.asarray(model.classes_)
     y_pred = model.predict(x_test)
