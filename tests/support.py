@@ -24,3 +24,18 @@ def publish_request(bundles, policy: dict | None = None, *, name: str = "test-cl
                           policy=parse_policy(merged), params={"n_qubits": 4, "seed": 7},
                           lineage_tags={L.TAG_GIT_COMMIT: "abc123", L.TAG_KFP_JOB_ID: "job-1"},
                           profile_markdown="## profile\n", **kw)
+
+
+def log_tiny_model(tracking_uri: str, experiment: str):
+    """Log a one-feature LogisticRegression; returns (run_id, model info) for versions that
+    differ only by their tags."""
+    import mlflow
+    import mlflow.sklearn
+    from sklearn.linear_model import LogisticRegression
+
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment(experiment)
+    with mlflow.start_run() as run:
+        info = mlflow.sklearn.log_model(LogisticRegression().fit([[0.0], [1.0]], [0, 1]),
+                                        name="model")
+    return run.info.run_id, info

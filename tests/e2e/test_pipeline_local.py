@@ -216,19 +216,13 @@ def test_kernel_fan_out_through_parallel_for_equals_the_single_process_kernel(ml
 
 def test_dry_run_records_a_full_decision_and_leaves_aliases_untouched(mlflow_server, tmp_path):
     """The documented default policy in mode dry_run, against an existing champion."""
-    import mlflow
-    import mlflow.sklearn
-    from sklearn.linear_model import LogisticRegression
+    from tests.support import log_tiny_model
 
     name = "e2e-dry-run"
     client = MlflowClient(mlflow_server.uri)
-    mlflow.set_tracking_uri(mlflow_server.uri)
-    mlflow.set_experiment("e2e-dry-run-seed")
-    with mlflow.start_run() as run:
-        info = mlflow.sklearn.log_model(LogisticRegression().fit([[0.0], [1.0]], [0, 1]),
-                                        name="model")
+    run_id, info = log_tiny_model(mlflow_server.uri, "e2e-dry-run-seed")
     client.create_registered_model(name)
-    client.create_model_version(name, info.model_uri, run_id=run.info.run_id,
+    client.create_model_version(name, info.model_uri, run_id=run_id,
                                 tags={"metric.roc_auc": "0.5"}, model_id=info.model_id)
     client.set_registered_model_alias(name, L.ALIAS_CHAMPION, "1")
 

@@ -21,6 +21,7 @@ from components.registry.lock import RegistryLock, lock_name
 from components.registry.policy import parse_policy
 from components.registry.promotion import history_report, promote_version
 from pipelines.mlflow_server import LocalMlflowServer
+from tests.support import log_tiny_model
 
 pytestmark = pytest.mark.slow
 LINEAGE = {L.TAG_DATASET_SHA256: "ab" * 32, L.TAG_GIT_COMMIT: "deadbeef",
@@ -33,16 +34,7 @@ POLICY = {"thresholds": {"roc_auc": 0.9}, "champion": {"roc_auc": {"max_regressi
 @pytest.fixture(scope="module")
 def logged_model(mlflow_server):
     """One tiny logged model every test version points at (versions differ by their tags)."""
-    import mlflow
-    import mlflow.sklearn
-    from sklearn.linear_model import LogisticRegression
-
-    mlflow.set_tracking_uri(mlflow_server.uri)
-    mlflow.set_experiment("gate-tests")
-    with mlflow.start_run() as run:
-        info = mlflow.sklearn.log_model(LogisticRegression().fit([[0.0], [1.0]], [0, 1]),
-                                        name="model")
-    return run.info.run_id, info
+    return log_tiny_model(mlflow_server.uri, "gate-tests")
 
 
 def make_versions(client, name: str, scores: list[float], logged) -> list[str]:
@@ -205,18 +197,10 @@ def own_server(tmp_path, monkeypatch):
 ])
 def test_server_outage_mid_gate_leaves_nothing_half_done(own_server, tmp_path, moment, method,
                                                          when):
-    import mlflow
-    import mlflow.sklearn
-    from sklearn.linear_model import LogisticRegression
-
     client = registry_client(own_server.uri)
-    mlflow.set_tracking_uri(own_server.uri)
-    mlflow.set_experiment("outage")
-    with mlflow.start_run() as run:
-        info = mlflow.sklearn.log_model(LogisticRegression().fit([[0.0], [1.0]], [0, 1]),
-                                        name="model")
     name = "outage-model"
-    v1, v2, v3 = make_versions(client, name, [0.93, 0.96, 0.97], (run.info.run_id, info))
+    v1, v2, v3 = make_versions(client, name, [0.93, 0.96, 0.97],
+                               log_tiny_model(own_server.uri, "outage"))
     lease = {**POLICY, "concurrency": {"lock_timeout_seconds": 60, "lock_lease_seconds": 4}}
     policy = parse_policy(lease)
     promote_version(client, name, v1, policy)
