@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+#: The default policy, except that the quantum model is always the candidate.
+QUANTUM_CANDIDATE_POLICY = str(Path(__file__).resolve().parent / "policies"
+                               / "quantum-candidate.yaml")
+
 #: A policy that promotes the test bundles (4 qubits) and always registers the quantum model.
 TEST_POLICY = {"thresholds": {"roc_auc": 0.9}, "champion": {"roc_auc": {"max_regression": 0.0}},
                "quantum": {"min_lift": {}}, "concurrency": {"lock_timeout_seconds": 20,

@@ -179,11 +179,13 @@ def quantum_lift(policy: PromotionPolicy, quantum: dict[str, float],
 
 
 def baseline_wins(policy: PromotionPolicy, quantum: dict[str, float],
-                  classical: dict[str, float]) -> bool:
-    """True when the policy says to register the classical baseline instead of the quantum
-    model (its lift rules fail and ``when_baseline_wins: register_classical``)."""
-    return (policy.quantum.when_baseline_wins == "register_classical"
-            and not all(r.passed for r in quantum_lift(policy, quantum, classical)))
+                  classical: dict[str, float]) -> list[str]:
+    """The failing lift rules' details when the policy says to register the classical
+    baseline instead of the quantum model (``when_baseline_wins: register_classical``);
+    empty when the quantum model stays the candidate."""
+    if policy.quantum.when_baseline_wins != "register_classical":
+        return []
+    return [r.detail for r in quantum_lift(policy, quantum, classical) if not r.passed]
 
 
 def _thresholds(policy: PromotionPolicy, ev: Evidence) -> list[RuleResult]:

@@ -30,7 +30,7 @@ from components.data.sources import DatasetSource
 from components.errors import RegistryError
 from components.registry import lineage as L
 from components.registry.client import registered_model_exists, registry_client
-from components.registry.gate import GateDecision, baseline_wins, quantum_lift
+from components.registry.gate import GateDecision, baseline_wins
 from components.registry.policy import PromotionPolicy
 from components.registry.promotion import decide_and_apply, transaction
 from components.registry.transaction import rollback_journal
@@ -117,16 +117,18 @@ def _dataset_input(frame: pd.DataFrame, src: DatasetSource, label: str, split: s
 
 
 def choose_candidate(policy: PromotionPolicy, quantum: ModelBundle | None,
-                     baseline: ModelBundle) -> ModelBundle:
+                     baseline: ModelBundle) -> tuple[ModelBundle, str]:
     """The quantum model, unless the policy registers the classical baseline when the
-    quantum model does not reach the required lift over it."""
+    quantum model does not reach the required lift over it; and why the baseline, if so."""
     if quantum is None:
-        return baseline
-    if baseline_wins(policy, quantum.info.evaluation.metrics, baseline.info.evaluation.metrics):
-        log.info("quantum lift below the policy's min_lift: registering the classical "
-                 "baseline as the candidate")
-        return baseline
-    return quantum
+        return baseline, ""
+    failing = baseline_wins(policy, quantum.info.evaluation.metrics,
+                            baseline.info.evaluation.metrics)
+    if failing:
+        reason = "quantum lift below the policy's min_lift: " + "; ".join(failing)
+        log.info("%s: registering the classical baseline as the candidate", reason)
+        return baseline, reason
+    return quantum, ""
 
 
 def publish(req: PublishRequest, tracking_uri: str) -> PublishResult:
@@ -135,7 +137,7 @@ def publish(req: PublishRequest, tracking_uri: str) -> PublishResult:
     from mlflow.models import infer_signature
 
     # Everything that can fail without touching MLflow happens first.
-    candidate = choose_candidate(req.policy, req.quantum, req.baseline)
+    candidate, candidate_reason = choose_candidate(req.policy, req.quantum, req.baseline)
     model = candidate.load_model()
     x_example = req.test.drop(columns=[req.label_column]).head(5)
     signature = infer_signature(x_example, model.predict(x_example))
@@ -224,16 +226,7 @@ def publish(req: PublishRequest, tracking_uri: str) -> PublishResult:
                          tracking_uri, {k: v for k, v in run_tags.items()
                                         if k.startswith("quantum.")},
                          candidate_kind=candidate.info.kind,
-                         candidate_reason=_candidate_reason(req, candidate))
-
-
-def _candidate_reason(req: PublishRequest, candidate: ModelBundle) -> str:
-    if req.quantum is None or candidate is req.quantum:
-        return ""
-    failing = [r.detail for r in quantum_lift(req.policy, req.quantum.info.evaluation.metrics,
-                                              req.baseline.info.evaluation.metrics)
-               if not r.passed]
-    return "quantum lift below the policy's min_lift: " + "; ".join(failing)
+                         candidate_reason=candidate_reason)
 
 
 def _log_run(req: PublishRequest, candidate: ModelBundle, model: Any, signature: Any,

@@ -15,6 +15,7 @@ from components.registry import lineage as L
 from pipelines.config import PipelineConfig
 from pipelines.local import PipelineRunError, run_locally
 from tests.conftest import SECRET_TOKEN
+from tests.support import QUANTUM_CANDIDATE_POLICY as QUANTUM_CANDIDATE
 
 pytestmark = pytest.mark.e2e
 
@@ -27,10 +28,6 @@ def tiny_csv(breast_cancer, tmp_path_factory):
     path = tmp_path_factory.mktemp("data") / "tiny.csv"
     frame.to_csv(path, index=False)
     return str(path)
-
-
-#: The default policy, but the quantum model is always the candidate (these tests are about it).
-QUANTUM_CANDIDATE = str(Path(__file__).resolve().parents[1] / "policies" / "quantum-candidate.yaml")
 
 
 def _run(server, tmp_path, name, csv, **changes):

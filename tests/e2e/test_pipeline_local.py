@@ -18,12 +18,9 @@ from components.errors import ConfigError
 from components.registry import lineage as L
 from pipelines.config import PipelineConfig
 from pipelines.local import PipelineRunError, run_locally
+from tests.support import QUANTUM_CANDIDATE_POLICY as QUANTUM_CANDIDATE
 
 pytestmark = pytest.mark.e2e
-
-
-#: The default policy, but the quantum model is always the candidate.
-QUANTUM_CANDIDATE = str(Path(__file__).resolve().parents[1] / "policies" / "quantum-candidate.yaml")
 
 
 def _config(server, name: str, **changes) -> PipelineConfig:
