@@ -44,13 +44,14 @@ compile: $(STAMP) ## Compile the pipeline to build/retraining.yaml (images from 
 	$(BIN)/qubeflow compile --out build
 
 images: $(STAMP) ## Build the base and quantum images (docker, podman or buildah) as $(REGISTRY)/...:$(TAG); IMAGES_ARGS="--base-image X --ca-bundle F"
-	$(BIN)/python -m pipelines.images $(IMAGES_ARGS)
+	$(BIN)/python -m pipelines.image_build $(IMAGES_ARGS)
 
 deploy: ## Apply a Kustomize overlay to the current kube context: make deploy ENV=dev|prod
 	kubectl apply -k manifests/overlays/$(ENV)
 
-lint: $(STAMP) ## Lint Python (ruff) and Dockerfiles (hadolint)
+lint: $(STAMP) ## Lint: ruff, the import-layer contracts (import-linter), hadolint
 	$(BIN)/ruff check components pipelines tests benchmarks
+	$(BIN)/lint-imports
 	$(BIN)/hadolint images/*/Dockerfile
 
 format: $(STAMP) ## Format with ruff

@@ -101,7 +101,7 @@ def work_qml(x: np.ndarray, repeats: int, statevector: bool) -> tuple[np.ndarray
 
 
 def _fmap(q: int):
-    from components.quantum.feature_maps import FeatureMap
+    from components.feature_maps import FeatureMap
 
     return FeatureMap("zz", q, reps=REPS, entanglement=ENTANGLEMENT)
 

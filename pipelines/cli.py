@@ -29,21 +29,6 @@ from typing import Any
 from components.errors import ConfigError, QubeflowError
 from components.runtime import setup_logging
 
-COMPILED_NAME = "retraining.yaml"
-
-
-def compile_pipeline(out_dir: str | Path) -> Path:
-    """Compile the retraining pipeline to KFP IR YAML (what the KFP UI uploads)."""
-    from kfp import compiler
-
-    from pipelines.retraining import retraining_pipeline
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / COMPILED_NAME
-    compiler.Compiler().compile(retraining_pipeline, str(path))
-    return path
-
 
 def _fmt_metrics(summary: dict[str, Any]) -> list[str]:
     metrics = summary.get("metrics", {})
@@ -122,6 +107,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
+    from pipelines.retraining import compile_pipeline
+
     path = compile_pipeline(args.out)
     print(f"wrote {path}")
     return 0

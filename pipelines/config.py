@@ -17,8 +17,8 @@ from typing import Any
 import yaml
 
 from components.errors import ConfigError
-from components.images import QUANTUM_IMAGE
-from components.registry import lineage as L
+from components.image_refs import QUANTUM_IMAGE
+from components.registry import mlflow_names as names
 from components.registry.policy import DEFAULT_POLICY
 
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
@@ -70,8 +70,8 @@ class PipelineConfig:
     quantum_tolerations: list = dataclasses.field(default_factory=list)
     # registry and lineage
     mlflow_tracking_uri: str = ""
-    registered_model_name: str = L.DEFAULT_MODEL_NAME
-    experiment_name: str = L.DEFAULT_EXPERIMENT
+    registered_model_name: str = names.DEFAULT_MODEL_NAME
+    experiment_name: str = names.DEFAULT_EXPERIMENT
     git_commit: str = ""
 
     # ---- construction -------------------------------------------------------------
@@ -127,14 +127,14 @@ class PipelineConfig:
     # ---- validation ---------------------------------------------------------------
     def validate(self) -> PipelineConfig:
         """Raise ConfigError naming the first invalid parameter; return self when valid."""
-        from components.data.prepare import PrepareOptions
         from components.data.sources import BUILTIN_DATASETS
         from components.data.validation import IMPUTE_STRATEGIES
         from components.quantum.backends import get_backend, parse_backend_name
         from components.quantum.budget import QuantumBudget
         from components.quantum.tiles import plan_tiles
         from components.registry.policy import load_policy
-        from components.training.quantum_step import QuantumOptions
+        from components.steps.prepare_data.step import PrepareOptions
+        from components.steps.train_quantum.step import QuantumOptions
 
         if not self.dataset.strip():
             raise ConfigError("is empty", field="dataset")

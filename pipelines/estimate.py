@@ -11,8 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from components.feature_maps import FeatureMap
 from components.quantum.budget import WorkEstimate
-from components.quantum.feature_maps import FeatureMap
 from pipelines.config import PipelineConfig
 
 

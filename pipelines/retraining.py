@@ -16,62 +16,76 @@ quantum branch's registry step then registers the classical baseline, tagged
 summary.
 """
 
-from kfp import dsl, kubernetes
+from pathlib import Path
 
-from components.data.component import prepare_data
-from components.images import PULL_POLICY, PULL_SECRETS
-from components.quantum.component import train_quantum_model
-from components.quantum.fanout_components import (
+from kfp import compiler, dsl, kubernetes
+from kfp.dsl import pipeline_context
+
+from components.image_refs import PULL_POLICY, PULL_SECRETS
+from components.steps.check_policy.component import check_promotion_policy
+from components.steps.kernel_tiles.component import (
     assemble_kernel,
     compute_kernel_tile,
     plan_kernel_tiles,
 )
-from components.registry.component import check_promotion_policy, register_model
-from components.training.component import train_classical_model
+from components.steps.prepare_data.component import prepare_data
+from components.steps.register_model.component import register_model
+from components.steps.train_classical.component import train_classical_model
+from components.steps.train_quantum.component import train_quantum_model
 from pipelines.config import PipelineConfig
 
 PIPELINE_NAME = "qubeflow-retraining"
+COMPILED_NAME = "retraining.yaml"
 #: Kernel tiles computed at once (pods on a cluster, processes locally).
 KERNEL_TILE_PARALLELISM = 4
 #: Keys of the S3 Secret exposed to the data step (all optional).
 S3_SECRET_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL_S3")
-D = PipelineConfig()
+DEFAULTS = PipelineConfig()
+
+
+def apply_cluster_settings(tasks) -> None:
+    """Compile-time image-pull settings on every task of the pipeline (each new task gets
+    them without being listed anywhere)."""
+    for task in tasks:
+        kubernetes.set_image_pull_policy(task, PULL_POLICY)
+        if PULL_SECRETS:
+            kubernetes.set_image_pull_secrets(task, PULL_SECRETS)
 
 
 @dsl.pipeline(name=PIPELINE_NAME,
               description="Hybrid quantum-classical retraining with MLflow registry promotion.")
 def retraining_pipeline(
-    dataset: str = D.dataset,
-    label_column: str = D.label_column,
-    test_size: float = D.test_size,
-    min_samples_per_class: int = D.min_samples_per_class,
-    impute: str = D.impute,
-    seed: int = D.seed,
-    n_qubits: int = D.n_qubits,
-    feature_map: str = D.feature_map,
-    reps: int = D.reps,
-    entanglement: str = D.entanglement,
-    bandwidth: float = D.bandwidth,
-    quantum_enabled: bool = D.quantum_enabled,
-    quantum_backend: str = D.quantum_backend,
-    quantum_image: str = D.quantum_image,
-    quantum_fallback: str = D.quantum_fallback,
-    quantum_max_retries: int = D.quantum_max_retries,
-    quantum_max_shots: int = D.quantum_max_shots,
-    quantum_max_circuits: int = D.quantum_max_circuits,
-    quantum_max_seconds: float = D.quantum_max_seconds,
-    kernel_fanout_min_rows: int = D.kernel_fanout_min_rows,
-    kernel_tile_rows: int = D.kernel_tile_rows,
-    promotion_policy: str = D.promotion_policy,
-    promotion_mode: str = D.promotion_mode,
-    quantum_secret_name: str = D.quantum_secret_name,
-    data_secret_name: str = D.data_secret_name,
-    quantum_node_selector: dict = D.quantum_node_selector,
-    quantum_tolerations: list = D.quantum_tolerations,
-    mlflow_tracking_uri: str = D.mlflow_tracking_uri,
-    registered_model_name: str = D.registered_model_name,
-    experiment_name: str = D.experiment_name,
-    git_commit: str = D.git_commit,
+    dataset: str = DEFAULTS.dataset,
+    label_column: str = DEFAULTS.label_column,
+    test_size: float = DEFAULTS.test_size,
+    min_samples_per_class: int = DEFAULTS.min_samples_per_class,
+    impute: str = DEFAULTS.impute,
+    seed: int = DEFAULTS.seed,
+    n_qubits: int = DEFAULTS.n_qubits,
+    feature_map: str = DEFAULTS.feature_map,
+    reps: int = DEFAULTS.reps,
+    entanglement: str = DEFAULTS.entanglement,
+    bandwidth: float = DEFAULTS.bandwidth,
+    quantum_enabled: bool = DEFAULTS.quantum_enabled,
+    quantum_backend: str = DEFAULTS.quantum_backend,
+    quantum_image: str = DEFAULTS.quantum_image,
+    quantum_fallback: str = DEFAULTS.quantum_fallback,
+    quantum_max_retries: int = DEFAULTS.quantum_max_retries,
+    quantum_max_shots: int = DEFAULTS.quantum_max_shots,
+    quantum_max_circuits: int = DEFAULTS.quantum_max_circuits,
+    quantum_max_seconds: float = DEFAULTS.quantum_max_seconds,
+    kernel_fanout_min_rows: int = DEFAULTS.kernel_fanout_min_rows,
+    kernel_tile_rows: int = DEFAULTS.kernel_tile_rows,
+    promotion_policy: str = DEFAULTS.promotion_policy,
+    promotion_mode: str = DEFAULTS.promotion_mode,
+    quantum_secret_name: str = DEFAULTS.quantum_secret_name,
+    data_secret_name: str = DEFAULTS.data_secret_name,
+    quantum_node_selector: dict = DEFAULTS.quantum_node_selector,
+    quantum_tolerations: list = DEFAULTS.quantum_tolerations,
+    mlflow_tracking_uri: str = DEFAULTS.mlflow_tracking_uri,
+    registered_model_name: str = DEFAULTS.registered_model_name,
+    experiment_name: str = DEFAULTS.experiment_name,
+    git_commit: str = DEFAULTS.git_commit,
 ) -> str:
     policy = check_promotion_policy(promotion_policy=promotion_policy,
                                     promotion_mode=promotion_mode)
@@ -139,9 +153,14 @@ def retraining_pipeline(
         register_classical = register_model(**registry_args)
         register_classical.set_display_name("register and gate (classical candidate)")
         register_classical.set_caching_options(False)
-    for task in (policy, prep, baseline, plan, block, kernel, quantum, register_quantum,
-                 register_classical):
-        kubernetes.set_image_pull_policy(task, PULL_POLICY)
-        if PULL_SECRETS:
-            kubernetes.set_image_pull_secrets(task, PULL_SECRETS)
+    apply_cluster_settings(pipeline_context.Pipeline.get_default_pipeline().tasks.values())
     return dsl.OneOf(register_quantum.outputs["Output"], register_classical.outputs["Output"])
+
+
+def compile_pipeline(out_dir: str | Path) -> Path:
+    """Compile the retraining pipeline to KFP IR YAML (what the KFP UI uploads)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / COMPILED_NAME
+    compiler.Compiler().compile(retraining_pipeline, str(path))
+    return path

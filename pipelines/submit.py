@@ -61,8 +61,8 @@ def prepare(config: PipelineConfig, *, host: str, experiment: str = DEFAULT_EXPE
             run_name: str = "", recurring: str | None = None, namespace: str | None = None,
             package: str | None = None, out_dir: str | Path | None = None) -> Submission:
     """Validate ``config`` and compile (unless ``package`` is given): what would be sent."""
-    from components.images import BASE_IMAGE
-    from pipelines.cli import compile_pipeline
+    from components.image_refs import BASE_IMAGE
+    from pipelines.retraining import compile_pipeline
 
     if not host.strip():
         raise ConfigError("is empty (the KFP API endpoint, e.g. "

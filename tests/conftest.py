@@ -145,8 +145,8 @@ def bundles(tmp_path_factory, prepared_small):
     """(split, dataset source, quantum bundle, classical bundle, calibration snapshot) trained
     once on 4 qubits."""
     from components.data.sources import load_table
-    from components.training.quantum_step import QuantumOptions, run_quantum_step
-    from components.training.train import train_classical
+    from components.steps.train_classical.step import train_classical
+    from components.steps.train_quantum.step import QuantumOptions, run_quantum_step
 
     split, pre = prepared_small
     root = tmp_path_factory.mktemp("bundles")

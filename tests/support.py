@@ -17,7 +17,7 @@ TEST_POLICY = {"thresholds": {"roc_auc": 0.9}, "champion": {"roc_auc": {"max_reg
 def publish_request(bundles, policy: dict | None = None, *, name: str = "test-classifier",
                     **kw):
     """A PublishRequest for the test bundles under ``TEST_POLICY`` updated with ``policy``."""
-    from components.registry import lineage as L
+    from components.registry import mlflow_names as names
     from components.registry.policy import parse_policy
     from components.registry.publish import PublishRequest
 
@@ -28,7 +28,7 @@ def publish_request(bundles, policy: dict | None = None, *, name: str = "test-cl
                           quantum_enabled=True, quantum_backend="statevector", dataset=source,
                           train=split.train, test=split.test, label_column="target",
                           policy=parse_policy(merged), params={"n_qubits": 4, "seed": 7},
-                          lineage_tags={L.TAG_GIT_COMMIT: "abc123", L.TAG_KFP_JOB_ID: "job-1"},
+                          lineage_tags={names.TAG_GIT_COMMIT: "abc123", names.TAG_KFP_JOB_ID: "job-1"},
                           profile_markdown="## profile\n", **kw)
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import yaml
 from kfp.components import load_component_from_file
 
-from pipelines.cli import compile_pipeline
 from pipelines.config import PipelineConfig
+from pipelines.retraining import compile_pipeline
 
 
 def test_compiled_pipeline_loads_back_with_all_parameters(tmp_path):
@@ -80,7 +80,7 @@ def test_kubernetes_settings_keep_the_ibm_token_on_the_quantum_step(tmp_path):
 
 
 def defaults_tag() -> str:
-    from components.images import TAG
+    from components.image_refs import TAG
 
     return TAG
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.images import BOOTSTRAP_REF, DOCKERFILES, ROOT, plan
+from pipelines.image_build import BOOTSTRAP_REF, DOCKERFILES, ROOT, plan
 
 DOCKERFILE_PATHS = [ROOT / p for p in DOCKERFILES.values()]
 
@@ -46,7 +46,7 @@ def test_dockerfile_rules(path):
 
 
 def _compiled_images(env: dict[str, str], out: Path) -> set[str]:
-    code = ("from pipelines.cli import compile_pipeline; import sys; "
+    code = ("from pipelines.retraining import compile_pipeline; import sys; "
             f"print(compile_pipeline({str(out)!r}))")
     path = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**os.environ, **env}, check=True, cwd=ROOT).stdout.strip()
@@ -112,7 +112,7 @@ def test_base_image_builds_and_runs_a_component(tmp_path, breast_cancer):
     registry, tag = "localhost/qubeflow-test", "ci"
     env = {**os.environ, "QUBEFLOW_IMAGE_REGISTRY": registry, "QUBEFLOW_IMAGE_TAG": tag}
     ca = "/etc/ssl/certs/ca-certificates.crt"
-    build = subprocess.run([sys.executable, "-m", "pipelines.images", "--builder", "buildah",
+    build = subprocess.run([sys.executable, "-m", "pipelines.image_build", "--builder", "buildah",
                             "--family", "base", "--bootstrap-base",
                             *(["--ca-bundle", ca] if Path(ca).is_file() else [])],
                            capture_output=True, text=True, env=env, cwd=ROOT, timeout=2400)
@@ -125,7 +125,7 @@ def test_base_image_builds_and_runs_a_component(tmp_path, breast_cancer):
     os.chmod(work, 0o777)
     os.chmod(work / "out", 0o777)
     ir = next(yaml.safe_load_all((Path(subprocess.run(
-        [sys.executable, "-c", "from pipelines.cli import compile_pipeline; "
+        [sys.executable, "-c", "from pipelines.retraining import compile_pipeline; "
          f"print(compile_pipeline({str(tmp_path)!r}))"], capture_output=True, text=True,
         env=env, cwd=ROOT, check=True).stdout.strip())).read_text()))
     container = ir["deploymentSpec"]["executors"]["exec-prepare-data"]["container"]

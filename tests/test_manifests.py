@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.images import FAMILY_IMAGES
+from components.image_refs import FAMILY_IMAGES
 from pipelines.config import PipelineConfig
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -27,11 +27,11 @@ from urllib.parse import parse_qsl
 import numpy as np
 
 from components.errors import BackendError
+from components.feature_maps import FeatureMap
 from components.quantum import statevector as sv
 from components.quantum.budget import WorkEstimate
 from components.quantum.calibration import exact_simulator_snapshot
 from components.quantum.execution import ExecutionContext
-from components.quantum.feature_maps import FeatureMap
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from components.errors import BackendError
+from components.feature_maps import FeatureMap
 from components.quantum.backends import BackendName, ExactStatevectorBackend
 from components.quantum.execution import ExecutionContext
-from components.quantum.feature_maps import FeatureMap
 from components.quantum.statevector import check_inputs
 
 #: Rows per broadcast call (bounds the device's working memory).

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from components.errors import BackendError
+from components.feature_maps import FeatureMap
 from components.quantum import calibration as cal
 from components.quantum import statevector as sv
 from components.quantum.backends import BackendName, ExactStatevectorBackend
@@ -51,7 +52,6 @@ from components.quantum.execution import (
     wait_for_job,
 )
 from components.quantum.failures import QuantumStepFailure
-from components.quantum.feature_maps import FeatureMap
 
 log = logging.getLogger(__name__)
 

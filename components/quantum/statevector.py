@@ -22,7 +22,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from components.quantum.feature_maps import FeatureMap
+from components.feature_maps import FeatureMap
 
 log = logging.getLogger(__name__)
 

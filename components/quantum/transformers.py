@@ -21,8 +21,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from components.feature_maps import FeatureMap
 from components.quantum.backends import QuantumBackend, get_backend
-from components.quantum.feature_maps import FeatureMap
 
 
 class _FeatureMapParams(BaseEstimator):

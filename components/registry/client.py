@@ -8,7 +8,8 @@ import time
 from typing import Any
 
 from components.errors import RegistryError
-from components.registry import lineage as L
+from components.registry import lineage
+from components.registry import mlflow_names as names
 
 #: MLflow retries a failing HTTP call 7 times with exponential backoff (minutes when the
 #: server is down). The gate must fail in seconds and undo, so unless the user set them:
@@ -46,7 +47,7 @@ def check_reachable(tracking_uri: str, attempts: int = 3, timeout_s: float = 5.0
             last = exc
         time.sleep(0.5 * (attempt + 1))
     raise RegistryError(f"cannot reach the MLflow tracking server at "
-                        f"{L.redact_uri(tracking_uri)} ({last}); nothing was written",
+                        f"{lineage.redact_uri(tracking_uri)} ({last}); nothing was written",
                         field="mlflow_tracking_uri")
 
 
@@ -74,7 +75,7 @@ def alias_version(client: Any, name: str, alias: str) -> str | None:
 
 
 def current_champion(client: Any, name: str) -> str | None:
-    return alias_version(client, name, L.ALIAS_CHAMPION)
+    return alias_version(client, name, names.ALIAS_CHAMPION)
 
 
 def registered_model_exists(client: Any, name: str) -> bool:

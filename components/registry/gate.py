@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from components.registry import lineage as L
+from components.registry import mlflow_names as names
 from components.registry.policy import PromotionPolicy
 
 PROMOTE = "promote"
@@ -31,9 +31,9 @@ SKIPPED = "skipped"
 #: Backend kinds whose calibration ages (exact and ideal shot simulators have none).
 CALIBRATED_KINDS = ("hardware", "hardware-emulation", "noisy-simulator")
 #: Where each required lineage item lives on the model version.
-LINEAGE_TAGS = {"dataset_digest": L.TAG_DATASET_SHA256,
-                "calibration_hash": L.TAG_QUANTUM_CALIBRATION_HASH,
-                "git_commit": L.TAG_GIT_COMMIT, "pipeline_run_id": L.TAG_KFP_JOB_ID}
+LINEAGE_TAGS = {"dataset_digest": names.TAG_DATASET_SHA256,
+                "calibration_hash": names.TAG_QUANTUM_CALIBRATION_HASH,
+                "git_commit": names.TAG_GIT_COMMIT, "pipeline_run_id": names.TAG_KFP_JOB_ID}
 _MISSING = {"", "unknown", "none"}
 
 
@@ -75,15 +75,15 @@ class Evidence:
                         continue
             return out
 
-        return cls(version=str(version), kind=tags.get(L.TAG_MODEL_KIND, "classical"),
-                   metrics=metrics(L.TAG_METRIC_PREFIX),
-                   baseline_metrics=metrics(L.TAG_BASELINE_METRIC_PREFIX),
-                   quantum_metrics=metrics(L.TAG_QUANTUM_METRIC_PREFIX),
-                   quantum_enabled=tags.get(L.TAG_QUANTUM_ENABLED) == "true",
-                   fallback=tags.get(L.TAG_QUANTUM_FALLBACK) == "true",
-                   fallback_reason=tags.get(L.TAG_QUANTUM_FALLBACK_REASON, ""),
-                   backend_kind=tags.get(L.TAG_QUANTUM_BACKEND_KIND, ""),
-                   calibration_time=tags.get(L.TAG_QUANTUM_CALIBRATION_TIME, ""),
+        return cls(version=str(version), kind=tags.get(names.TAG_MODEL_KIND, "classical"),
+                   metrics=metrics(names.TAG_METRIC_PREFIX),
+                   baseline_metrics=metrics(names.TAG_BASELINE_METRIC_PREFIX),
+                   quantum_metrics=metrics(names.TAG_QUANTUM_METRIC_PREFIX),
+                   quantum_enabled=tags.get(names.TAG_QUANTUM_ENABLED) == "true",
+                   fallback=tags.get(names.TAG_QUANTUM_FALLBACK) == "true",
+                   fallback_reason=tags.get(names.TAG_QUANTUM_FALLBACK_REASON, ""),
+                   backend_kind=tags.get(names.TAG_QUANTUM_BACKEND_KIND, ""),
+                   calibration_time=tags.get(names.TAG_QUANTUM_CALIBRATION_TIME, ""),
                    lineage={item: tags.get(tag, "") for item, tag in LINEAGE_TAGS.items()})
 
 

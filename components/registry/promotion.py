@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from components.errors import RegistryError
-from components.registry import lineage as L
+from components.registry import mlflow_names as names
 from components.registry.client import alias_version, current_champion, version_tags
 from components.registry.gate import Evidence, GateDecision, evaluate
 from components.registry.history import (
@@ -61,7 +61,7 @@ def decide_and_apply(txn: GateTransaction, version: str, policy: PromotionPolicy
     """Steps 2-4 above for ``version`` inside ``txn`` (the caller commits)."""
     client, name = txn.client, txn.model_name
     champion = current_champion(client, name)
-    challenger = alias_version(client, name, L.ALIAS_CHALLENGER)
+    challenger = alias_version(client, name, names.ALIAS_CHALLENGER)
     ev = Evidence.from_tags(version, version_tags(client, name, version))
     champ = (Evidence.from_tags(champion, version_tags(client, name, champion)).metrics
              if champion and champion != version else {})
@@ -72,10 +72,10 @@ def decide_and_apply(txn: GateTransaction, version: str, policy: PromotionPolicy
     history = read_history(client, name) if moves_champion else []
     key = history_key(next_seq(history)) if moves_champion else None
     if moves_champion:
-        txn.plan_alias(L.ALIAS_CHAMPION, champion)
+        txn.plan_alias(names.ALIAS_CHAMPION, champion)
         txn.plan(history_key=key)
     if enabled and challenger != (None if decision.promoted else version):
-        txn.plan_alias(L.ALIAS_CHALLENGER, challenger)
+        txn.plan_alias(names.ALIAS_CHALLENGER, challenger)
     decision.applied = ("pending" if moves_champion
                         else "true" if enabled and decision.promoted else "false")
     if champion == version and decision.promoted and enabled:
@@ -86,12 +86,12 @@ def decide_and_apply(txn: GateTransaction, version: str, policy: PromotionPolicy
 
     if enabled and not decision.promoted:
         txn.ensure_lock()
-        client.set_registered_model_alias(name, L.ALIAS_CHALLENGER, version)
+        client.set_registered_model_alias(name, names.ALIAS_CHALLENGER, version)
     if moves_champion:
         txn.ensure_lock()
-        client.set_registered_model_alias(name, L.ALIAS_CHAMPION, version)
+        client.set_registered_model_alias(name, names.ALIAS_CHAMPION, version)
         if challenger is not None:
-            client.delete_registered_model_alias(name, L.ALIAS_CHALLENGER)
+            client.delete_registered_model_alias(name, names.ALIAS_CHALLENGER)
         entry = HistoryEntry(seq=next_seq(history), at=datetime.now(UTC).isoformat(),
                              action=PROMOTE, version=version, previous=champion, actor=actor,
                              reason="; ".join(decision.reasons)[:MAX_REASON],
@@ -106,14 +106,14 @@ def _write_decision(client: Any, decision: GateDecision, run_id: str | None,
                     artifact_path: str) -> None:
     name, version = decision.model_name, decision.candidate_version
     tags = {
-        L.TAG_GATE_APPLIED: decision.applied,  # first: a partial record never claims a move
-        L.TAG_GATE_DECISION: decision.outcome,
-        L.TAG_GATE_MODE: decision.mode,
-        L.TAG_GATE_REASONS: "; ".join(decision.reasons)[:4900],
-        L.TAG_GATE_POLICY_HASH: decision.policy.hash,
-        L.TAG_GATE_CHAMPION_AT_DECISION: decision.champion_version or "none",
-        L.TAG_GATE_DECIDED_AT: decision.decided_at,
-        L.TAG_GATE_ACTOR: decision.actor,
+        names.TAG_GATE_APPLIED: decision.applied,  # first: a partial record never claims a move
+        names.TAG_GATE_DECISION: decision.outcome,
+        names.TAG_GATE_MODE: decision.mode,
+        names.TAG_GATE_REASONS: "; ".join(decision.reasons)[:4900],
+        names.TAG_GATE_POLICY_HASH: decision.policy.hash,
+        names.TAG_GATE_CHAMPION_AT_DECISION: decision.champion_version or "none",
+        names.TAG_GATE_DECIDED_AT: decision.decided_at,
+        names.TAG_GATE_ACTOR: decision.actor,
     }
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
@@ -167,11 +167,11 @@ def rollback_champion(client: Any, name: str, policy: PromotionPolicy, *,
                              action=ROLLBACK, version=target, previous=champion, actor=actor,
                              reason=(reason or "manual rollback")[:MAX_REASON])
         txn.plan(action="rollback", history_key=entry.key)
-        txn.plan_alias(L.ALIAS_CHAMPION, champion)
+        txn.plan_alias(names.ALIAS_CHAMPION, champion)
         txn.ensure_lock()
-        client.set_registered_model_alias(name, L.ALIAS_CHAMPION, target)
+        client.set_registered_model_alias(name, names.ALIAS_CHAMPION, target)
         client.set_registered_model_tag(name, entry.key, entry.to_json())
-        client.set_model_version_tag(name, str(champion), L.TAG_GATE_DEMOTED_AT, entry.at)
+        client.set_model_version_tag(name, str(champion), names.TAG_GATE_DEMOTED_AT, entry.at)
         txn.commit()
     log.info("rolled back %s: champion v%s -> v%s", name, champion, target)
     return RollbackResult(name, str(champion), target, entry)

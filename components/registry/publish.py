@@ -28,7 +28,8 @@ import pandas as pd
 
 from components.data.sources import DatasetSource
 from components.errors import RegistryError
-from components.registry import lineage as L
+from components.registry import lineage
+from components.registry import mlflow_names as names
 from components.registry.client import registered_model_exists, registry_client
 from components.registry.gate import GateDecision, baseline_wins
 from components.registry.policy import PromotionPolicy
@@ -64,7 +65,7 @@ class PublishRequest:
     params: dict[str, Any] = field(default_factory=dict)
     lineage_tags: dict[str, str] = field(default_factory=dict)
     profile_markdown: str = ""
-    experiment: str = L.DEFAULT_EXPERIMENT
+    experiment: str = names.DEFAULT_EXPERIMENT
     fallback: bool = False
     fallback_reason: str | None = None
     #: Calibration snapshot of the quantum step (None when the quantum step was off).
@@ -89,8 +90,8 @@ class PublishResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "experiment_id": self.experiment_id,
-                "fallback": self.quantum_tags.get(L.TAG_QUANTUM_FALLBACK) == "true",
-                "fallback_reason": self.quantum_tags.get(L.TAG_QUANTUM_FALLBACK_REASON),
+                "fallback": self.quantum_tags.get(names.TAG_QUANTUM_FALLBACK) == "true",
+                "fallback_reason": self.quantum_tags.get(names.TAG_QUANTUM_FALLBACK_REASON),
                 "quantum_tags": self.quantum_tags,
                 "model_name": self.model_name, "model_version": self.version,
                 "model_uri": self.model_uri, "candidate_kind": self.candidate_kind,
@@ -98,7 +99,7 @@ class PublishResult:
                 "decision": self.decision.outcome, "gate_mode": self.decision.mode,
                 "gate_applied": self.decision.applied, "gate_headline": self.decision.headline(),
                 "policy_hash": self.decision.policy.hash, "reasons": self.decision.reasons, "champion_version": self.champion_version,
-                "metrics": self.metrics, "tracking_uri": L.redact_uri(self.tracking_uri)}
+                "metrics": self.metrics, "tracking_uri": lineage.redact_uri(self.tracking_uri)}
 
 
 def _serving_requirements() -> list[str]:
@@ -145,7 +146,7 @@ def publish(req: PublishRequest, tracking_uri: str) -> PublishResult:
     metrics = {"classical": req.baseline.info.evaluation.metrics}
     if req.quantum is not None:
         metrics["quantum"] = req.quantum.info.evaluation.metrics
-    actor = f"pipeline:{req.lineage_tags.get(L.TAG_KFP_JOB_NAME) or 'local'}"
+    actor = f"pipeline:{req.lineage_tags.get(names.TAG_KFP_JOB_NAME) or 'local'}"
 
     client = registry_client(tracking_uri)
     mlflow.set_tracking_uri(tracking_uri)
@@ -153,24 +154,24 @@ def publish(req: PublishRequest, tracking_uri: str) -> PublishResult:
         experiment = mlflow.set_experiment(req.experiment)
     except Exception as exc:
         raise RegistryError(f"cannot reach the MLflow tracking server at "
-                            f"{L.redact_uri(tracking_uri)}: {exc}",
+                            f"{lineage.redact_uri(tracking_uri)}: {exc}",
                             field="mlflow_tracking_uri") from exc
 
     run_tags = {
-        L.TAG_QUANTUM_ENABLED: str(req.quantum_enabled).lower(),
-        L.TAG_QUANTUM_BACKEND: req.quantum_backend if req.quantum_enabled else "none",
-        L.TAG_MODEL_KIND: candidate.info.kind,
-        L.TAG_DATASET_URI: req.dataset.uri,
-        L.TAG_DATASET_SHA256: req.dataset.sha256,
-        **L.quantum_tags(req.calibration, fallback=req.fallback,
+        names.TAG_QUANTUM_ENABLED: str(req.quantum_enabled).lower(),
+        names.TAG_QUANTUM_BACKEND: req.quantum_backend if req.quantum_enabled else "none",
+        names.TAG_MODEL_KIND: candidate.info.kind,
+        names.TAG_DATASET_URI: req.dataset.uri,
+        names.TAG_DATASET_SHA256: req.dataset.sha256,
+        **lineage.quantum_tags(req.calibration, fallback=req.fallback,
                          fallback_reason=req.fallback_reason,
                          serving_backend=(req.quantum.info.params.get("serving_backend")
                                           if req.quantum is not None
                                           and candidate is req.quantum else None)),
-        **{L.TAG_VERSIONS_PREFIX + k: v for k, v in L.package_versions().items()},
+        **{names.TAG_VERSIONS_PREFIX + k: v for k, v in lineage.package_versions().items()},
         **req.lineage_tags,
     }
-    run_name = req.lineage_tags.get(L.TAG_KFP_JOB_NAME) or f"retrain-{int(time.time())}"
+    run_name = req.lineage_tags.get(names.TAG_KFP_JOB_NAME) or f"retrain-{int(time.time())}"
     run = mlflow.start_run(run_name=run_name, tags=run_tags)
     run_id = run.info.run_id
     try:
@@ -182,16 +183,16 @@ def publish(req: PublishRequest, tracking_uri: str) -> PublishResult:
 
     version_tags = {
         **{k: v for k, v in run_tags.items()
-           if k.startswith("quantum.") or k in (L.TAG_MODEL_KIND, L.TAG_DATASET_URI,
-                                                L.TAG_DATASET_SHA256)},
+           if k.startswith("quantum.") or k in (names.TAG_MODEL_KIND, names.TAG_DATASET_URI,
+                                                names.TAG_DATASET_SHA256)},
         **req.lineage_tags,
-        **{L.TAG_METRIC_PREFIX + k: f"{v:.6f}" for k, v in cand_metrics.items()},
-        **{L.TAG_BASELINE_METRIC_PREFIX + k: f"{v:.6f}"
+        **{names.TAG_METRIC_PREFIX + k: f"{v:.6f}" for k, v in cand_metrics.items()},
+        **{names.TAG_BASELINE_METRIC_PREFIX + k: f"{v:.6f}"
            for k, v in req.baseline.info.evaluation.metrics.items()},
-        L.TAG_GATE_APPLIED: "pending",
+        names.TAG_GATE_APPLIED: "pending",
     }
     if req.quantum is not None and candidate is not req.quantum:
-        version_tags.update({L.TAG_QUANTUM_METRIC_PREFIX + k: f"{v:.6f}"
+        version_tags.update({names.TAG_QUANTUM_METRIC_PREFIX + k: f"{v:.6f}"
                              for k, v in req.quantum.info.evaluation.metrics.items()})
     txn = transaction(client, req.model_name, req.policy, actor)
     try:
@@ -206,10 +207,10 @@ def publish(req: PublishRequest, tracking_uri: str) -> PublishResult:
                                               model_id=info.model_id)
             version = str(mv.version)
             txn.plan(version=version)
-            client.set_tag(run_id, L.TAG_REGISTERED_VERSION, version)
+            client.set_tag(run_id, names.TAG_REGISTERED_VERSION, version)
             decision = decide_and_apply(txn, version, req.policy, actor=actor, run_id=run_id,
-                                        artifact_path=L.ARTIFACT_DECISION)
-            client.set_tag(run_id, L.TAG_GATE_DECISION, decision.outcome)
+                                        artifact_path=names.ARTIFACT_DECISION)
+            client.set_tag(run_id, names.TAG_GATE_DECISION, decision.outcome)
             mlflow.end_run("FINISHED")
             txn.commit()
     except BaseException as exc:
@@ -252,18 +253,18 @@ def _log_run(req: PublishRequest, candidate: ModelBundle, model: Any, signature:
         tmpdir = Path(tmp)
         for bundle in [b for b in (req.quantum, req.baseline) if b is not None]:
             for png in bundle.plots:
-                mlflow.log_artifact(str(png), f"{L.ARTIFACT_PLOTS}/{bundle.info.kind}")
+                mlflow.log_artifact(str(png), f"{names.ARTIFACT_PLOTS}/{bundle.info.kind}")
             mlflow.log_dict(bundle.info.to_dict(), f"bundles/{bundle.info.kind}.json")
         evals = {b.info.kind: b.info.evaluation for b in (req.quantum, req.baseline) if b}
         roc = roc_png(evals, tmpdir / "roc_comparison.png", "ROC: quantum vs. classical")
         if roc is not None:
-            mlflow.log_artifact(str(roc), L.ARTIFACT_PLOTS)
+            mlflow.log_artifact(str(roc), names.ARTIFACT_PLOTS)
     if req.profile_markdown:
-        mlflow.log_text(req.profile_markdown, L.ARTIFACT_PROFILE)
+        mlflow.log_text(req.profile_markdown, names.ARTIFACT_PROFILE)
     if req.calibration is not None:
-        mlflow.log_dict(req.calibration, L.ARTIFACT_CALIBRATION)
+        mlflow.log_dict(req.calibration, names.ARTIFACT_CALIBRATION)
     info = mlflow.sklearn.log_model(
-        model, name=L.ARTIFACT_MODEL, signature=signature, input_example=x_example,
+        model, name=names.ARTIFACT_MODEL, signature=signature, input_example=x_example,
         serialization_format="skops", skops_trusted_types=SKOPS_TRUSTED_TYPES,
         pip_requirements=_serving_requirements(),
         code_paths=[str(Path(__file__).resolve().parents[1])])

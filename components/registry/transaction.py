@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import Any
 
 from components.errors import RegistryError
-from components.registry import lineage as L
+from components.registry import mlflow_names as names
 from components.registry.client import is_not_found
 from components.registry.lock import RegistryLock
 
@@ -66,7 +66,7 @@ def rollback_journal(client: Any, journal: dict[str, Any]) -> str:
     name = journal.get("model", "")
     done: list[str] = []
     failed: list[str] = []
-    for alias in (L.ALIAS_CHAMPION, L.ALIAS_CHALLENGER):
+    for alias in (names.ALIAS_CHAMPION, names.ALIAS_CHALLENGER):
         before = journal.get(f"{alias}_before")
         if name and before is not None and journal.get(f"{alias}_planned"):
             _attempt(done, failed, f"put {alias} back to "
@@ -87,7 +87,7 @@ def rollback_journal(client: Any, journal: dict[str, Any]) -> str:
             _attempt(done, failed, f"delete version {v}", client.delete_model_version, name, v)
     elif name and journal.get("version"):
         _attempt(done, failed, f"mark v{journal['version']} decision aborted",
-                 client.set_model_version_tag, name, journal["version"], L.TAG_GATE_APPLIED,
+                 client.set_model_version_tag, name, journal["version"], names.TAG_GATE_APPLIED,
                  "aborted")
     if journal.get("owns_run") and run_id:
         _attempt(done, failed, "mark run FAILED", client.set_terminated, run_id, "FAILED")

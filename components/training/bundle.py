@@ -11,11 +11,15 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import joblib
 
 from components.training.metrics import Evaluation
+
+if TYPE_CHECKING:
+    from components.data.preprocessing import Split
+    from components.training.models import TrainedModel
 
 MODEL_FILE = "model.joblib"
 INFO_FILE = "bundle.json"
@@ -71,3 +75,22 @@ def load_bundle(path: str | Path) -> ModelBundle:
     if not info_path.is_file():
         raise FileNotFoundError(f"{root} is not a model bundle (no {INFO_FILE})")
     return ModelBundle(root, BundleInfo.from_dict(json.loads(info_path.read_text())))
+
+
+def save_trained(trained: TrainedModel, split: Split, out_dir: str | Path,
+                 quantum: dict[str, Any] | None = None) -> ModelBundle:
+    """Save a trained model as a bundle with its plots (confusion matrix, ROC, kernel)."""
+    from components.training import plots
+
+    info = BundleInfo(kind=trained.kind, evaluation=trained.evaluation, params=trained.params,
+                      train_seconds=trained.train_seconds,
+                      feature_columns=split.feature_columns, label_column=split.label_column,
+                      quantum=quantum or {})
+    bundle = save_bundle(out_dir, trained.model, info)
+    pdir = bundle.path / PLOTS_DIR
+    title = f"{trained.kind} model"
+    plots.confusion_matrix_png(trained.evaluation, pdir / "confusion_matrix.png", title)
+    plots.roc_png({trained.kind: trained.evaluation}, pdir / "roc.png", f"ROC: {title}")
+    if trained.gram is not None and trained.y_train is not None:
+        plots.kernel_heatmap_png(trained.gram, trained.y_train, pdir / "kernel_heatmap.png")
+    return bundle

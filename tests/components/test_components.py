@@ -10,11 +10,12 @@ import pytest
 from kfp import dsl
 from mlflow import MlflowClient
 
-from components.data.component import prepare_data
 from components.errors import DataValidationError
-from components.quantum.component import train_quantum_model
-from components.registry.component import check_promotion_policy, register_model
-from components.training.component import train_classical_model
+from components.steps.check_policy.component import check_promotion_policy
+from components.steps.prepare_data.component import prepare_data
+from components.steps.register_model.component import register_model
+from components.steps.train_classical.component import train_classical_model
+from components.steps.train_quantum.component import train_quantum_model
 
 
 def _art(cls, root: Path, name: str):
@@ -189,12 +190,12 @@ def test_fan_out_components_plan_compute_assemble_and_train_on_the_result(traine
     """The three fan-out components chained by hand, as ParallelFor runs them."""
     import numpy as np
 
-    from components.quantum.fanout_components import (
+    from components.quantum.tiles import load_kernel
+    from components.steps.kernel_tiles.component import (
         assemble_kernel,
         compute_kernel_tile,
         plan_kernel_tiles,
     )
-    from components.quantum.tiles import load_kernel
 
     data, _, single = trained
     tiles = plan_kernel_tiles.python_func(

@@ -11,7 +11,7 @@ import pytest
 from mlflow import MlflowClient
 from sklearn.model_selection import train_test_split
 
-from components.registry import lineage as L
+from components.registry import mlflow_names as names
 from pipelines.config import PipelineConfig
 from pipelines.local import PipelineRunError, run_locally
 from tests.conftest import SECRET_TOKEN
@@ -38,7 +38,7 @@ def _run(server, tmp_path, name, csv, **changes):
 
 
 def _calibration(client, run_id):
-    path = client.download_artifacts(run_id, L.ARTIFACT_CALIBRATION)
+    path = client.download_artifacts(run_id, names.ARTIFACT_CALIBRATION)
     with open(path) as fh:
         return json.load(fh)
 
@@ -57,28 +57,28 @@ def test_each_backend_family_trains_and_registers_with_calibration(mlflow_server
     client = MlflowClient(mlflow_server.uri)
     mv = client.get_model_version(name, s["model_version"])
     tags = mv.tags
-    assert tags[L.TAG_QUANTUM_BACKEND] == backend and tags[L.TAG_MODEL_KIND] == "quantum"
-    assert tags[L.TAG_QUANTUM_FALLBACK] == "false"
-    assert tags[L.TAG_QUANTUM_BACKEND_KIND] == kind
+    assert tags[names.TAG_QUANTUM_BACKEND] == backend and tags[names.TAG_MODEL_KIND] == "quantum"
+    assert tags[names.TAG_QUANTUM_FALLBACK] == "false"
+    assert tags[names.TAG_QUANTUM_BACKEND_KIND] == kind
     cal = _calibration(client, s["run_id"])
-    assert tags[L.TAG_QUANTUM_CALIBRATION_HASH] == cal["calibration_hash"]
-    assert tags[L.TAG_QUANTUM_SHOTS] == str(cal["execution"]["shots"])
-    assert tags[L.TAG_QUANTUM_CIRCUIT_DEPTH] == str(cal["execution"]["circuit_depth"])
+    assert tags[names.TAG_QUANTUM_CALIBRATION_HASH] == cal["calibration_hash"]
+    assert tags[names.TAG_QUANTUM_SHOTS] == str(cal["execution"]["shots"])
+    assert tags[names.TAG_QUANTUM_CIRCUIT_DEPTH] == str(cal["execution"]["circuit_depth"])
     if kind == "exact-simulator":
-        assert cal["calibration"] is None and tags[L.TAG_QUANTUM_SHOTS] == "0"
-        assert tags[L.TAG_QUANTUM_CALIBRATION_TIME] == "none (exact-simulator)"
+        assert cal["calibration"] is None and tags[names.TAG_QUANTUM_SHOTS] == "0"
+        assert tags[names.TAG_QUANTUM_CALIBRATION_TIME] == "none (exact-simulator)"
         assert cal["simulator"]["device"] == "lightning.qubit"
     else:  # that device's calibration, as of its snapshot date
         assert cal["backend"]["name"] == "fake_manila" and cal["backend"]["num_qubits"] == 5
-        assert tags[L.TAG_QUANTUM_CALIBRATION_TIME].startswith("2024-05-27")
+        assert tags[names.TAG_QUANTUM_CALIBRATION_TIME].startswith("2024-05-27")
         assert cal["calibration"]["qubits"]["0"]["t1_s"] > 0
         assert "cx" in cal["calibration"]["gates"]
-        assert tags[L.TAG_QUANTUM_SHOTS] == "256"
-        assert tags[L.TAG_QUANTUM_SERVING_BACKEND] == "statevector"
+        assert tags[names.TAG_QUANTUM_SHOTS] == "256"
+        assert tags[names.TAG_QUANTUM_SERVING_BACKEND] == "statevector"
         jobs = cal["execution"]["jobs"]
         assert len(jobs) == 2 and sum(j["circuits"] for j in jobs) == 60 * 59 // 2 + 20 * 60
     run = client.get_run(s["run_id"])
-    assert run.data.tags[L.TAG_QUANTUM_CALIBRATION_HASH] == cal["calibration_hash"]
+    assert run.data.tags[names.TAG_QUANTUM_CALIBRATION_HASH] == cal["calibration_hash"]
 
 
 def test_unavailable_ibm_backend_falls_back_succeeds_and_says_why(mlflow_server, tmp_path,
@@ -90,10 +90,10 @@ def test_unavailable_ibm_backend_falls_back_succeeds_and_says_why(mlflow_server,
     assert s["fallback_reason"].startswith("auth: no IBM Quantum credentials")
     assert set(s["metrics"]) == {"classical"} and s["decision"] == "reject"
     tags = MlflowClient(mlflow_server.uri).get_model_version(name, s["model_version"]).tags
-    assert tags[L.TAG_QUANTUM_FALLBACK] == "true" and tags[L.TAG_MODEL_KIND] == "classical"
-    assert tags[L.TAG_QUANTUM_FALLBACK_REASON] == s["fallback_reason"]
-    assert tags[L.TAG_QUANTUM_BACKEND] == "ibm:ibm_brisbane"
-    assert "fell back" in tags[L.TAG_GATE_REASONS]
+    assert tags[names.TAG_QUANTUM_FALLBACK] == "true" and tags[names.TAG_MODEL_KIND] == "classical"
+    assert tags[names.TAG_QUANTUM_FALLBACK_REASON] == s["fallback_reason"]
+    assert tags[names.TAG_QUANTUM_BACKEND] == "ibm:ibm_brisbane"
+    assert "fell back" in tags[names.TAG_GATE_REASONS]
 
 
 def test_fallback_fail_mode_fails_the_run_naming_the_cause_and_writes_nothing(
@@ -123,9 +123,9 @@ def test_injected_service_faults_fall_back_in_a_real_run_without_leaking_the_tok
     assert s["fallback"] is True and s["fallback_reason"].startswith(f"{reason}: ")
     client = MlflowClient(mlflow_server.uri)
     mv = client.get_model_version(name, s["model_version"])
-    assert mv.tags[L.TAG_QUANTUM_FALLBACK] == "true"
-    assert mv.tags[L.TAG_QUANTUM_FALLBACK_REASON].startswith(f"{reason}: ")
-    assert mv.tags[L.TAG_GATE_DECISION] == "reject"  # a fallback is never promoted
+    assert mv.tags[names.TAG_QUANTUM_FALLBACK] == "true"
+    assert mv.tags[names.TAG_QUANTUM_FALLBACK_REASON].startswith(f"{reason}: ")
+    assert mv.tags[names.TAG_GATE_DECISION] == "reject"  # a fallback is never promoted
     # The token was in the environment of every step: it is nowhere in what they left.
     run = client.get_run(s["run_id"])
     written = json.dumps([run.data.params, run.data.tags, mv.tags])

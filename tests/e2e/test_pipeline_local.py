@@ -15,7 +15,7 @@ import pytest
 from mlflow import MlflowClient
 
 from components.errors import ConfigError
-from components.registry import lineage as L
+from components.registry import mlflow_names as names
 from pipelines.config import PipelineConfig
 from pipelines.local import PipelineRunError, run_locally
 from tests.support import QUANTUM_CANDIDATE_POLICY as QUANTUM_CANDIDATE
@@ -39,19 +39,19 @@ def test_default_pipeline_registers_a_champion_that_serves_raw_rows(mlflow_serve
     assert s["metrics"]["classical"]["roc_auc"] > 0.95
 
     client = MlflowClient(mlflow_server.uri)
-    champion = client.get_model_version_by_alias(name, L.ALIAS_CHAMPION)
+    champion = client.get_model_version_by_alias(name, names.ALIAS_CHAMPION)
     assert champion.version == "1"
     tags = champion.tags
-    assert tags[L.TAG_QUANTUM_ENABLED] == "true" and tags[L.TAG_QUANTUM_BACKEND] == "statevector"
-    assert tags[L.TAG_MODEL_KIND] == "quantum" and tags[L.TAG_GATE_DECISION] == "promote"
-    assert tags[L.TAG_QUANTUM_FALLBACK] == "false"
-    assert tags[L.TAG_QUANTUM_BACKEND_KIND] == "exact-simulator"
-    assert len(tags[L.TAG_QUANTUM_CALIBRATION_HASH]) == 64
-    assert tags[L.TAG_KFP_JOB_NAME].startswith("qubeflow-retraining-")
-    assert tags[L.TAG_GIT_COMMIT]
+    assert tags[names.TAG_QUANTUM_ENABLED] == "true" and tags[names.TAG_QUANTUM_BACKEND] == "statevector"
+    assert tags[names.TAG_MODEL_KIND] == "quantum" and tags[names.TAG_GATE_DECISION] == "promote"
+    assert tags[names.TAG_QUANTUM_FALLBACK] == "false"
+    assert tags[names.TAG_QUANTUM_BACKEND_KIND] == "exact-simulator"
+    assert len(tags[names.TAG_QUANTUM_CALIBRATION_HASH]) == 64
+    assert tags[names.TAG_KFP_JOB_NAME].startswith("qubeflow-retraining-")
+    assert tags[names.TAG_GIT_COMMIT]
     run = client.get_run(s["run_id"])
     assert run.data.params["dataset"] == "sklearn:breast_cancer"
-    assert run.data.tags[L.TAG_KFP_TASK] == "register-model"
+    assert run.data.tags[names.TAG_KFP_TASK] == "register-model"
     assert {i.dataset.name for i in run.inputs.dataset_inputs} == {"breast_cancer-train",
                                                                    "breast_cancer-test"}
 
@@ -79,11 +79,11 @@ def test_quantum_disabled_skips_the_quantum_step(mlflow_server, tmp_path):
     result = run_locally(_config(mlflow_server, name, quantum_enabled=False), state_dir=tmp_path)
     assert set(result.summary["metrics"]) == {"classical"}
     mv = MlflowClient(mlflow_server.uri).get_model_version(name, result.summary["model_version"])
-    assert mv.tags[L.TAG_QUANTUM_ENABLED] == "false"
-    assert mv.tags[L.TAG_QUANTUM_BACKEND] == "none"
-    assert mv.tags[L.TAG_MODEL_KIND] == "classical"
-    assert mv.tags[L.TAG_QUANTUM_FALLBACK] == "false"  # off is not a fallback
-    assert L.TAG_QUANTUM_CALIBRATION_HASH not in mv.tags
+    assert mv.tags[names.TAG_QUANTUM_ENABLED] == "false"
+    assert mv.tags[names.TAG_QUANTUM_BACKEND] == "none"
+    assert mv.tags[names.TAG_MODEL_KIND] == "classical"
+    assert mv.tags[names.TAG_QUANTUM_FALLBACK] == "false"  # off is not a fallback
+    assert names.TAG_QUANTUM_CALIBRATION_HASH not in mv.tags
     assert not list(Path(result.pipeline_root).glob("*/train-quantum-model"))
     artifacts = MlflowClient(mlflow_server.uri).list_artifacts(result.summary["run_id"])
     assert "calibration" not in {a.path for a in artifacts}
@@ -156,7 +156,7 @@ def test_s3_dataset_runs_through_the_pipeline(mlflow_server, tmp_path, s3_bucket
     result = run_locally(_config(mlflow_server, name, dataset=f"s3://{s3_bucket}/bc.parquet",
                                  n_qubits=4), state_dir=tmp_path)
     mv = MlflowClient(mlflow_server.uri).get_model_version(name, result.summary["model_version"])
-    assert mv.tags[L.TAG_DATASET_URI] == f"s3://{s3_bucket}/bc.parquet"
+    assert mv.tags[names.TAG_DATASET_URI] == f"s3://{s3_bucket}/bc.parquet"
     run = MlflowClient(mlflow_server.uri).get_run(result.summary["run_id"])
     assert "testing-secret" not in json.dumps({**run.data.params, **run.data.tags})
 
@@ -181,9 +181,9 @@ def test_cli_run_prints_json_last_and_fails_with_exit_code(mlflow_server, tmp_pa
 def test_kernel_fan_out_through_parallel_for_equals_the_single_process_kernel(mlflow_server,
                                                                               tmp_path):
     """426 train rows, tiles of 150 rows: 3 Gram tiles + 1 test tile as ParallelFor tasks."""
-    from components.data.prepare import load_prepared
+    from components.data.prepared import load_prepared
+    from components.feature_maps import FeatureMap
     from components.quantum import statevector as sv
-    from components.quantum.feature_maps import FeatureMap
     from components.quantum.tiles import load_kernel
 
     name = "e2e-fanout"
@@ -221,7 +221,7 @@ def test_dry_run_records_a_full_decision_and_leaves_aliases_untouched(mlflow_ser
     client.create_registered_model(name)
     client.create_model_version(name, info.model_uri, run_id=run_id,
                                 tags={"metric.roc_auc": "0.5"}, model_id=info.model_id)
-    client.set_registered_model_alias(name, L.ALIAS_CHAMPION, "1")
+    client.set_registered_model_alias(name, names.ALIAS_CHAMPION, "1")
 
     result = run_locally(_config(mlflow_server, name, promotion_mode="dry_run"),
                          state_dir=tmp_path)
@@ -229,11 +229,11 @@ def test_dry_run_records_a_full_decision_and_leaves_aliases_untouched(mlflow_ser
     assert s["gate_mode"] == "dry_run" and s["gate_applied"] == "false"
     assert s["decision"] == "promote" and s["champion_version"] == "1"
     aliases = {a: str(v) for a, v in client.get_registered_model(name).aliases.items()}
-    assert aliases == {L.ALIAS_CHAMPION: "1"}  # no champion move, no challenger
+    assert aliases == {names.ALIAS_CHAMPION: "1"}  # no champion move, no challenger
     mv = client.get_model_version(name, s["model_version"])
-    assert mv.tags[L.TAG_GATE_MODE] == "dry_run" and mv.tags[L.TAG_GATE_APPLIED] == "false"
-    assert mv.tags[L.TAG_GATE_CHAMPION_AT_DECISION] == "1"
-    record = json.loads(Path(client.download_artifacts(s["run_id"], L.ARTIFACT_DECISION))
+    assert mv.tags[names.TAG_GATE_MODE] == "dry_run" and mv.tags[names.TAG_GATE_APPLIED] == "false"
+    assert mv.tags[names.TAG_GATE_CHAMPION_AT_DECISION] == "1"
+    record = json.loads(Path(client.download_artifacts(s["run_id"], names.ARTIFACT_DECISION))
                         .read_text())
     rules = {r["rule"]: r for r in record["rules"]}
     assert rules["champion.roc_auc"]["threshold"] == pytest.approx(0.5)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from components.errors import RegistryError
-from components.registry import lineage as L
+from components.registry import mlflow_names as names
 from components.registry.client import current_champion, registry_client
 from components.registry.history import read_history
 from components.registry.lock import RegistryLock, lock_name
@@ -24,9 +24,9 @@ from pipelines.mlflow_server import LocalMlflowServer
 from tests.support import log_tiny_model
 
 pytestmark = pytest.mark.slow
-LINEAGE = {L.TAG_DATASET_SHA256: "ab" * 32, L.TAG_GIT_COMMIT: "deadbeef",
-           L.TAG_KFP_JOB_ID: "job-1", L.TAG_MODEL_KIND: "classical",
-           L.TAG_QUANTUM_ENABLED: "false"}
+LINEAGE = {names.TAG_DATASET_SHA256: "ab" * 32, names.TAG_GIT_COMMIT: "deadbeef",
+           names.TAG_KFP_JOB_ID: "job-1", names.TAG_MODEL_KIND: "classical",
+           names.TAG_QUANTUM_ENABLED: "false"}
 POLICY = {"thresholds": {"roc_auc": 0.9}, "champion": {"roc_auc": {"max_regression": 0.0}},
           "concurrency": {"lock_timeout_seconds": 60, "lock_lease_seconds": 30}}
 
@@ -42,7 +42,7 @@ def make_versions(client, name: str, scores: list[float], logged) -> list[str]:
     client.create_registered_model(name)
     out = []
     for score in scores:
-        tags = {**LINEAGE, "metric.roc_auc": f"{score:.6f}", L.TAG_GATE_APPLIED: "pending"}
+        tags = {**LINEAGE, "metric.roc_auc": f"{score:.6f}", names.TAG_GATE_APPLIED: "pending"}
         mv = client.create_model_version(name, info.model_uri, run_id=run_id, tags=tags,
                                          model_id=info.model_id)
         out.append(str(mv.version))
@@ -92,8 +92,8 @@ def test_parallel_promotions_never_leave_the_worse_model_champion(mlflow_server,
     moved = {e.version for e in history}
     for v, d in zip(versions, decisions, strict=True):
         tags = client.get_model_version(name, v).tags
-        assert tags[L.TAG_GATE_APPLIED] == ("true" if v in moved else "false"), (v, d)
-        assert tags[L.TAG_GATE_CHAMPION_AT_DECISION] == (d["champion_version_at_decision"]
+        assert tags[names.TAG_GATE_APPLIED] == ("true" if v in moved else "false"), (v, d)
+        assert tags[names.TAG_GATE_CHAMPION_AT_DECISION] == (d["champion_version_at_decision"]
                                                          or "none")
     assert client.search_registered_models(f"name='{lock_name(name)}'") == []
 
@@ -110,7 +110,7 @@ def test_a_held_lock_blocks_a_second_gate_with_a_clear_error(mlflow_server, logg
                    uri=mlflow_server.uri)
         assert proc.returncode == 2, proc.stderr
         assert "is locked by nightly-run-41" in proc.stderr
-        assert L.TAG_GATE_DECISION not in client.get_model_version(name, v1).tags
+        assert names.TAG_GATE_DECISION not in client.get_model_version(name, v1).tags
         assert current_champion(client, name) is None
     proc = cli("promote", "--model", name, "--version", v1, "--policy", policy,
                uri=mlflow_server.uri)
@@ -137,7 +137,7 @@ def test_rollback_and_history(mlflow_server, logged_model, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert f"v{v3} -> v{v2}" in proc.stdout
     assert current_champion(client, name) == v2
-    assert L.TAG_GATE_DEMOTED_AT in client.get_model_version(name, v3).tags
+    assert names.TAG_GATE_DEMOTED_AT in client.get_model_version(name, v3).tags
     assert cli("rollback", "--model", name, uri=mlflow_server.uri).returncode == 0
     assert current_champion(client, name) == v1  # steps back again, does not toggle to v3
     proc = cli("rollback", "--model", name, uri=mlflow_server.uri)
@@ -212,8 +212,8 @@ def test_server_outage_mid_gate_leaves_nothing_half_done(own_server, tmp_path, m
 
     own_server.start()  # same store, same port
     tags = client.get_model_version(name, v2).tags
-    assert tags[L.TAG_GATE_DECISION] == "promote"
-    assert tags[L.TAG_GATE_APPLIED] == "pending"  # recorded, never claimed as done
+    assert tags[names.TAG_GATE_DECISION] == "promote"
+    assert tags[names.TAG_GATE_APPLIED] == "pending"  # recorded, never claimed as done
     champion = current_champion(client, name)
     assert champion == (v1 if moment.startswith("before") else v2)  # moved only with its record
     assert [h.version for h in read_history(client, name)] == [v1]
@@ -223,7 +223,7 @@ def test_server_outage_mid_gate_leaves_nothing_half_done(own_server, tmp_path, m
     time.sleep(4.5)  # the dead transaction's lease expires; the next gate rolls it back
     decision = promote_version(client, name, v3, policy)
     assert decision.champion_version == v1 and decision.promoted
-    assert client.get_model_version(name, v2).tags[L.TAG_GATE_APPLIED] == "aborted"
+    assert client.get_model_version(name, v2).tags[names.TAG_GATE_APPLIED] == "aborted"
     assert [(h.version, h.previous) for h in read_history(client, name)] == [(v1, None),
                                                                             (v3, v1)]
     assert current_champion(client, name) == v3

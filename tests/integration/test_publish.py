@@ -8,7 +8,7 @@ import pytest
 from mlflow import MlflowClient
 
 from components.errors import RegistryError
-from components.registry import lineage as L
+from components.registry import mlflow_names as names
 from components.registry.history import read_history
 from components.registry.lock import lock_name
 from components.registry.publish import publish
@@ -29,16 +29,16 @@ def test_publish_registers_promotes_and_records_lineage(bundles, sqlite_tracking
     with pytest.raises(mlflow.exceptions.MlflowException):
         client.get_model_version_by_alias(NAME, "challenger")  # cleared on promotion
     mv = client.get_model_version(NAME, "1")
-    assert mv.tags[L.TAG_GATE_DECISION] == "promote"
-    assert mv.tags[L.TAG_QUANTUM_BACKEND] == "statevector"
-    assert mv.tags[L.TAG_MODEL_KIND] == "quantum"
-    assert mv.tags[L.TAG_GIT_COMMIT] == "abc123"
+    assert mv.tags[names.TAG_GATE_DECISION] == "promote"
+    assert mv.tags[names.TAG_QUANTUM_BACKEND] == "statevector"
+    assert mv.tags[names.TAG_MODEL_KIND] == "quantum"
+    assert mv.tags[names.TAG_GIT_COMMIT] == "abc123"
     assert float(mv.tags["metric.roc_auc"]) == pytest.approx(
         bundles[2].info.evaluation.metrics["roc_auc"], abs=1e-6)
     run = client.get_run(result.run_id)
     assert run.info.status == "FINISHED"
-    assert run.data.tags[L.TAG_QUANTUM_ENABLED] == "true"
-    assert run.data.tags[L.TAG_DATASET_URI] == "sklearn:breast_cancer"
+    assert run.data.tags[names.TAG_QUANTUM_ENABLED] == "true"
+    assert run.data.tags[names.TAG_DATASET_URI] == "sklearn:breast_cancer"
     assert run.data.tags["versions.scikit-learn"]
     assert {"quantum.roc_auc", "classical.roc_auc", "quantum.train_seconds"} <= set(run.data.metrics)
     assert run.data.params["n_qubits"] == "4"
@@ -46,7 +46,7 @@ def test_publish_registers_promotes_and_records_lineage(bundles, sqlite_tracking
     assert contexts == ["testing", "training"]
     artifacts = {a.path for a in client.list_artifacts(result.run_id, "plots/quantum")}
     assert "plots/quantum/kernel_heatmap.png" in artifacts
-    decision = mlflow.artifacts.load_dict(f"runs:/{result.run_id}/{L.ARTIFACT_DECISION}")
+    decision = mlflow.artifacts.load_dict(f"runs:/{result.run_id}/{names.ARTIFACT_DECISION}")
     assert decision["outcome"] == "promote" and decision["candidate_version"] == "1"
 
 
@@ -59,10 +59,10 @@ def test_worse_candidate_becomes_challenger_and_champion_stays(bundles, sqlite_t
     assert str(client.get_model_version_by_alias(NAME, "champion").version) == "1"
     assert str(client.get_model_version_by_alias(NAME, "challenger").version) == "2"
     mv = client.get_model_version(NAME, "2")
-    assert mv.tags[L.TAG_GATE_DECISION] == "reject"
-    assert "< 0.999" in mv.tags[L.TAG_GATE_REASONS]
-    assert mv.tags[L.TAG_GATE_APPLIED] == "false"
-    assert mv.tags[L.TAG_GATE_CHAMPION_AT_DECISION] == "1"
+    assert mv.tags[names.TAG_GATE_DECISION] == "reject"
+    assert "< 0.999" in mv.tags[names.TAG_GATE_REASONS]
+    assert mv.tags[names.TAG_GATE_APPLIED] == "false"
+    assert mv.tags[names.TAG_GATE_CHAMPION_AT_DECISION] == "1"
 
 
 def test_champion_model_predicts_raw_rows_as_pyfunc(bundles, sqlite_tracking_uri):
@@ -139,11 +139,11 @@ def test_dry_run_records_the_full_decision_and_moves_nothing(bundles, sqlite_tra
     assert result.decision.outcome == "promote" and result.decision.mode == "dry_run"
     assert _aliases(client) == {"champion": first.version}  # no champion, no challenger move
     mv = client.get_model_version(NAME, result.version)
-    assert (mv.tags[L.TAG_GATE_DECISION], mv.tags[L.TAG_GATE_MODE], mv.tags[L.TAG_GATE_APPLIED]) \
+    assert (mv.tags[names.TAG_GATE_DECISION], mv.tags[names.TAG_GATE_MODE], mv.tags[names.TAG_GATE_APPLIED]) \
         == ("promote", "dry_run", "false")
-    assert mv.tags[L.TAG_GATE_POLICY_HASH] == result.decision.policy.hash
-    assert mv.tags[L.TAG_GATE_CHAMPION_AT_DECISION] == first.version
-    record = mlflow.artifacts.load_dict(f"runs:/{result.run_id}/{L.ARTIFACT_DECISION}")
+    assert mv.tags[names.TAG_GATE_POLICY_HASH] == result.decision.policy.hash
+    assert mv.tags[names.TAG_GATE_CHAMPION_AT_DECISION] == first.version
+    record = mlflow.artifacts.load_dict(f"runs:/{result.run_id}/{names.ARTIFACT_DECISION}")
     assert record["mode"] == "dry_run" and record["applied"] == "false"
     assert {r["rule"] for r in record["rules"]} >= {"threshold.roc_auc", "champion.roc_auc",
                                                     "lineage.git_commit"}
@@ -156,7 +156,7 @@ def test_disabled_gate_registers_without_evaluating(bundles, sqlite_tracking_uri
     client = MlflowClient(sqlite_tracking_uri)
     assert result.decision.outcome == "skipped" and result.champion_version is None
     assert _aliases(client) == {}
-    assert client.get_model_version(NAME, "1").tags[L.TAG_GATE_DECISION] == "skipped"
+    assert client.get_model_version(NAME, "1").tags[names.TAG_GATE_DECISION] == "skipped"
 
 
 def test_classical_baseline_is_registered_when_the_quantum_lift_is_short(bundles,
@@ -164,12 +164,12 @@ def test_classical_baseline_is_registered_when_the_quantum_lift_is_short(bundles
     policy = {"quantum": {"min_lift": {"roc_auc": 0.5}}}
     result = publish(_request(bundles, policy), sqlite_tracking_uri)
     mv = MlflowClient(sqlite_tracking_uri).get_model_version(NAME, result.version)
-    assert result.candidate_kind == "classical" and mv.tags[L.TAG_MODEL_KIND] == "classical"
+    assert result.candidate_kind == "classical" and mv.tags[names.TAG_MODEL_KIND] == "classical"
     assert "quantum lift below the policy's min_lift" in result.candidate_reason
     q = bundles[2].info.evaluation.metrics["roc_auc"]
     assert float(mv.tags["quantum.metric.roc_auc"]) == pytest.approx(q, abs=1e-6)
     assert result.decision.promoted
-    assert "classical baseline registered instead" in mv.tags[L.TAG_GATE_REASONS]
+    assert "classical baseline registered instead" in mv.tags[names.TAG_GATE_REASONS]
     rejecting = {"quantum": {"min_lift": {"roc_auc": 0.5}, "when_baseline_wins": "reject"}}
     result = publish(_request(bundles, rejecting), sqlite_tracking_uri)
     assert result.candidate_kind == "quantum" and result.decision.outcome == "reject"
@@ -186,5 +186,5 @@ def test_promotions_append_to_the_history(bundles, sqlite_tracking_uri):
         ("1", None, "promote"), ("3", "1", "promote")]
     assert history[1].policy_hash == third.decision.policy.hash
     assert history[1].run_id == third.run_id and history[1].actor == "pipeline:local"
-    assert client.get_model_version(NAME, "3").tags[L.TAG_GATE_APPLIED] == "true"
+    assert client.get_model_version(NAME, "3").tags[names.TAG_GATE_APPLIED] == "true"
     assert _aliases(client) == {"champion": "3"}  # v2's challenger alias cleared

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from components.errors import BackendError
+from components.feature_maps import FeatureMap
 from components.quantum import statevector as sv
 from components.quantum.backends import get_backend, list_backends
 from components.quantum.budget import QuantumBudget, WorkEstimate
 from components.quantum.execution import ExecutionContext
 from components.quantum.failures import QuantumStepFailure
-from components.quantum.feature_maps import FeatureMap
 from components.quantum.qiskit_backends import fake_backend
 
 EXACT = ["statevector", "pennylane:default.qubit", "pennylane:lightning.qubit", "qiskit-aer"]

@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from components.data.prepare import PrepareOptions, prepare
 from components.data.preprocessing import fit_preprocessor, stratified_split
 from components.data.sources import load_table
 from components.data.validation import DataRequirements, validate_table
 from components.errors import ConfigError, DataSourceError, DataValidationError
+from components.steps.prepare_data.step import PrepareOptions, prepare
 
 
 def _frame(n: int = 60, n_features: int = 5, seed: int = 0) -> pd.DataFrame:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from components.errors import ConfigError, RegistryError
-from components.registry import lineage as L
+from components.registry import mlflow_names as names
 from components.registry.gate import PROMOTE, REJECT, SKIPPED, Evidence, baseline_wins, evaluate
 from components.registry.history import (
     HistoryEntry,
@@ -19,22 +19,22 @@ from components.registry.history import (
 from components.registry.policy import DEFAULT_POLICY, load_policy, parse_policy
 
 GOOD = {"roc_auc": 0.95, "accuracy": 0.9, "balanced_accuracy": 0.9, "f1": 0.9}
-LINEAGE = {L.TAG_DATASET_SHA256: "ab" * 32, L.TAG_GIT_COMMIT: "deadbeef",
-           L.TAG_KFP_JOB_ID: "job-1", L.TAG_QUANTUM_CALIBRATION_HASH: "cafe"}
+LINEAGE = {names.TAG_DATASET_SHA256: "ab" * 32, names.TAG_GIT_COMMIT: "deadbeef",
+           names.TAG_KFP_JOB_ID: "job-1", names.TAG_QUANTUM_CALIBRATION_HASH: "cafe"}
 
 
 def tags(metrics=GOOD, *, kind="quantum", baseline=None, quantum_metrics=None, enabled=True,
          fallback=False, backend_kind="exact-simulator", calibrated=None, **extra) -> dict:
-    out = {L.TAG_MODEL_KIND: kind, L.TAG_QUANTUM_ENABLED: str(enabled).lower(),
-           L.TAG_QUANTUM_FALLBACK: str(fallback).lower(),
-           L.TAG_QUANTUM_BACKEND_KIND: backend_kind, **LINEAGE}
+    out = {names.TAG_MODEL_KIND: kind, names.TAG_QUANTUM_ENABLED: str(enabled).lower(),
+           names.TAG_QUANTUM_FALLBACK: str(fallback).lower(),
+           names.TAG_QUANTUM_BACKEND_KIND: backend_kind, **LINEAGE}
     out.update({f"metric.{k}": f"{v:.6f}" for k, v in metrics.items()})
     out.update({f"baseline.metric.{k}": f"{v:.6f}" for k, v in (baseline or metrics).items()})
     out.update({f"quantum.metric.{k}": f"{v:.6f}" for k, v in (quantum_metrics or {}).items()})
     if fallback:
-        out[L.TAG_QUANTUM_FALLBACK_REASON] = "unavailable: HTTP 503"
+        out[names.TAG_QUANTUM_FALLBACK_REASON] = "unavailable: HTTP 503"
     if calibrated is not None:
-        out[L.TAG_QUANTUM_CALIBRATION_TIME] = calibrated
+        out[names.TAG_QUANTUM_CALIBRATION_TIME] = calibrated
     out.update(extra)
     return out
 
@@ -191,9 +191,9 @@ def test_calibration_age_applies_to_devices_and_noisy_simulators_only():
 
 
 @pytest.mark.parametrize("item,tag", [
-    ("dataset_digest", L.TAG_DATASET_SHA256), ("calibration_hash",
-                                               L.TAG_QUANTUM_CALIBRATION_HASH),
-    ("git_commit", L.TAG_GIT_COMMIT), ("pipeline_run_id", L.TAG_KFP_JOB_ID)])
+    ("dataset_digest", names.TAG_DATASET_SHA256), ("calibration_hash",
+                                               names.TAG_QUANTUM_CALIBRATION_HASH),
+    ("git_commit", names.TAG_GIT_COMMIT), ("pipeline_run_id", names.TAG_KFP_JOB_ID)])
 def test_missing_lineage_rejects(item, tag):
     d = decide(**{tag: ""})
     assert not d.promoted and d.reasons == [f"{item} MISSING ({tag})"]
@@ -207,7 +207,7 @@ def test_missing_lineage_rejects(item, tag):
 
 
 def test_classical_models_need_no_calibration_hash():
-    d = decide(kind="classical", enabled=False, **{L.TAG_QUANTUM_CALIBRATION_HASH: ""})
+    d = decide(kind="classical", enabled=False, **{names.TAG_QUANTUM_CALIBRATION_HASH: ""})
     assert d.promoted and "not applicable" in rule(d, "lineage.calibration_hash").detail
 
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from components.errors import ConfigError
+from components.feature_maps import FeatureMap
 from components.quantum import statevector as sv
 from components.quantum.backends import get_backend, is_exact_backend
-from components.quantum.feature_maps import FeatureMap
 from components.quantum.tiles import (
     KernelTile,
     assemble,

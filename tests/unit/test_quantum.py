@@ -12,6 +12,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
 
 from components.errors import BackendError, ConfigError
+from components.feature_maps import FeatureMap
 from components.quantum import statevector as sv
 from components.quantum.backends import (
     StatevectorBackend,
@@ -19,7 +20,6 @@ from components.quantum.backends import (
     list_backends,
     parse_backend_name,
 )
-from components.quantum.feature_maps import FeatureMap
 from components.quantum.transformers import (
     FidelityKernel,
     ProjectedQuantumFeatures,

@@ -10,7 +10,8 @@ import pytest
 
 from components.quantum.budget import QuantumBudget
 from components.quantum.failures import QuantumStepFailure, classify, redact_secrets
-from components.training.quantum_step import QuantumOptions, load_outcome, run_quantum_step
+from components.steps.train_quantum.step import QuantumOptions, run_quantum_step
+from components.training.quantum_outcome import load_outcome
 from tests.conftest import SECRET_TOKEN
 
 
@@ -193,8 +194,8 @@ def test_estimate_cli_prints_cost_and_exits_3_when_over_budget(capsys):
 
 
 def test_hardware_device_time_is_budgeted_before_anything_runs():
+    from components.feature_maps import FeatureMap
     from components.quantum.execution import ExecutionContext
-    from components.quantum.feature_maps import FeatureMap
     from components.quantum.qiskit_backends import IBMRuntimeBackend, LocalTestingService
 
     fmap = FeatureMap("zz", 3)

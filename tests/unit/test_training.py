@@ -9,11 +9,11 @@ import pytest
 
 from components.data.preprocessing import fit_preprocessor, stratified_split
 from components.data.sources import load_table
+from components.steps.train_classical.step import train_classical
+from components.steps.train_quantum.step import QuantumOptions, run_quantum_step
 from components.training.bundle import load_bundle
 from components.training.metrics import METRIC_NAMES
 from components.training.models import fit_classical_baseline, fit_quantum_kernel_model
-from components.training.quantum_step import QuantumOptions, run_quantum_step
-from components.training.train import train_classical
 
 
 def test_quantum_and_classical_models_on_the_same_split(prepared_small):

@@ -1,43 +1,14 @@
-"""The training steps: fit a model, evaluate it, draw its plots and save it as a bundle.
-
-``train_classical`` is what the classical KFP component calls; the quantum component calls
-:func:`components.training.quantum_step.run_quantum_step`, which saves with ``save_trained``.
-"""
+"""What the training steps show in the Kubeflow UI: KFP ``Metrics``, ``ClassificationMetrics``
+and ``HTML`` outputs filled from a model bundle (or, after a quantum fallback, the reason)."""
 
 from __future__ import annotations
 
 import html
-import logging
 from pathlib import Path
 from typing import Any
 
-from components.data.preprocessing import Split
 from components.training import plots
-from components.training.bundle import PLOTS_DIR, BundleInfo, ModelBundle, save_bundle
-from components.training.models import TrainedModel, fit_classical_baseline
-
-log = logging.getLogger(__name__)
-
-
-def save_trained(trained: TrainedModel, split: Split, out_dir: str | Path,
-          quantum: dict[str, Any] | None = None) -> ModelBundle:
-    info = BundleInfo(kind=trained.kind, evaluation=trained.evaluation, params=trained.params,
-                      train_seconds=trained.train_seconds,
-                      feature_columns=split.feature_columns, label_column=split.label_column,
-                      quantum=quantum or {})
-    bundle = save_bundle(out_dir, trained.model, info)
-    pdir = bundle.path / PLOTS_DIR
-    title = f"{trained.kind} model"
-    plots.confusion_matrix_png(trained.evaluation, pdir / "confusion_matrix.png", title)
-    plots.roc_png({trained.kind: trained.evaluation}, pdir / "roc.png", f"ROC: {title}")
-    if trained.gram is not None and trained.y_train is not None:
-        plots.kernel_heatmap_png(trained.gram, trained.y_train, pdir / "kernel_heatmap.png")
-    return bundle
-
-
-def train_classical(split: Split, preprocessor: Any, out_dir: str | Path, *,
-                    seed: int = 42) -> ModelBundle:
-    return save_trained(fit_classical_baseline(split, preprocessor, seed=seed), split, out_dir)
+from components.training.bundle import ModelBundle
 
 
 def metrics_table_html(bundle: ModelBundle) -> str:

@@ -7,22 +7,23 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from components.data.prepare import load_prepared
+from components.data.prepared import load_prepared
 from components.data.sources import DatasetSource
 from components.data.validation import DataProfile
 from components.errors import ConfigError
-from components.registry import lineage as L
+from components.registry import lineage
+from components.registry import mlflow_names as names
 from components.registry.policy import PromotionPolicy, parse_policy
 from components.registry.publish import PublishRequest, PublishResult, publish
 from components.training.bundle import load_bundle
-from components.training.quantum_step import load_outcome
+from components.training.quantum_outcome import load_outcome
 
 
 @dataclass(frozen=True)
 class RegisterOptions:
     mlflow_tracking_uri: str
-    registered_model_name: str = L.DEFAULT_MODEL_NAME
-    experiment_name: str = L.DEFAULT_EXPERIMENT
+    registered_model_name: str = names.DEFAULT_MODEL_NAME
+    experiment_name: str = names.DEFAULT_EXPERIMENT
     quantum_enabled: bool = True
     quantum_backend: str = "statevector"
     #: The validated policy (normalised JSON from the check-promotion-policy step).
@@ -62,10 +63,10 @@ def register_model(options: RegisterOptions, *, train_path: str, test_path: str,
     if outcome is not None:
         params = {**params, **outcome.settings}
     profile = DataProfile(**data_lineage["profile"])
-    lineage_tags = {L.TAG_GIT_COMMIT: options.git_commit or L.git_commit()}
-    for tag, value in ((L.TAG_KFP_JOB_NAME, options.kfp_job_name),
-                       (L.TAG_KFP_JOB_ID, options.kfp_job_id),
-                       (L.TAG_KFP_TASK, options.kfp_task_name)):
+    lineage_tags = {names.TAG_GIT_COMMIT: options.git_commit or lineage.git_commit()}
+    for tag, value in ((names.TAG_KFP_JOB_NAME, options.kfp_job_name),
+                       (names.TAG_KFP_JOB_ID, options.kfp_job_id),
+                       (names.TAG_KFP_TASK, options.kfp_task_name)):
         if value:
             lineage_tags[tag] = value
     req = PublishRequest(
@@ -75,7 +76,7 @@ def register_model(options: RegisterOptions, *, train_path: str, test_path: str,
         dataset=DatasetSource(**data_lineage["source"]), train=split.train, test=split.test,
         label_column=split.label_column, policy=policy, params=params,
         lineage_tags=lineage_tags, profile_markdown=profile.to_markdown(),
-        experiment=options.experiment_name or L.DEFAULT_EXPERIMENT,
+        experiment=options.experiment_name or names.DEFAULT_EXPERIMENT,
         fallback=bool(outcome and outcome.fallback),
         fallback_reason=outcome.reason if outcome is not None else None,
         calibration=outcome.calibration if outcome is not None else None)

@@ -1,9 +1,9 @@
-"""KFP component: the classical baseline (thin wrapper over ``components.training.train``)."""
+"""KFP component: the classical baseline (thin wrapper over ``components.steps.train_classical.step``)."""
 
 from kfp import dsl
 from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
 
-from components.images import BASE_IMAGE
+from components.image_refs import BASE_IMAGE
 
 
 @dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
@@ -19,9 +19,10 @@ def train_classical_model(
     report: Output[HTML],
 ):
     """RBF-kernel SVC with a small cross-validated grid, on the same split and features."""
-    from components.data.prepare import load_prepared
+    from components.data.prepared import load_prepared
     from components.runtime import task
-    from components.training.train import train_classical, write_kfp_outputs
+    from components.steps.outputs import write_kfp_outputs
+    from components.steps.train_classical.step import train_classical
 
     with task("train-classical-model"):
         split, pre, _ = load_prepared(train_data.path, test_data.path, preprocessor.path,

@@ -1,5 +1,5 @@
 """KFP component: the quantum step (thin wrapper over
-``components.training.quantum_step.run_quantum_step``).
+``components.steps.train_quantum.step.run_quantum_step``).
 
 Its container image is a pipeline parameter, so the backend family's image can be swapped
 without recompiling. When the backend fails, times out or is over budget, the step still
@@ -11,7 +11,7 @@ with ``quantum.fallback=true``.
 from kfp import dsl
 from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
 
-from components.images import QUANTUM_IMAGE
+from components.image_refs import QUANTUM_IMAGE
 
 
 @dsl.component(base_image=QUANTUM_IMAGE, install_kfp_package=False)
@@ -38,12 +38,12 @@ def train_quantum_model(
 ):
     """SVC on the fidelity quantum kernel of a feature map evaluated on ``quantum_backend``,
     within the budget; falls back to the classical path (and says why) when it cannot."""
-    from components.data.prepare import load_prepared
+    from components.data.prepared import load_prepared
     from components.quantum.budget import QuantumBudget
     from components.quantum.tiles import load_kernel
     from components.runtime import task
-    from components.training.quantum_step import QuantumOptions, run_quantum_step
-    from components.training.train import write_fallback_outputs, write_kfp_outputs
+    from components.steps.outputs import write_fallback_outputs, write_kfp_outputs
+    from components.steps.train_quantum.step import QuantumOptions, run_quantum_step
 
     with task("train-quantum-model"):
         split, pre, _ = load_prepared(train_data.path, test_data.path, preprocessor.path,

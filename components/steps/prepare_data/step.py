@@ -6,20 +6,16 @@ plain paths so tests can call it directly.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import joblib
-import pandas as pd
-
+from components.data.prepared import save_prepared
 from components.data.preprocessing import Split, fit_preprocessor, stratified_split
 from components.data.sources import DatasetSource, load_table
 from components.data.validation import DataProfile, DataRequirements, validate_table
 from components.errors import ConfigError
-from components.quantum.feature_maps import FeatureMap
+from components.feature_maps import FeatureMap
 
 log = logging.getLogger(__name__)
 
@@ -84,17 +80,7 @@ def prepare_dataset(options: PrepareOptions, *, train_path: str, test_path: str,
                     preprocessor_path: str, lineage_path: str) -> PreparedData:
     """Run :func:`prepare` and write train/test Parquet, the preprocessor and lineage JSON."""
     data = prepare(options)
-    data.split.train.to_parquet(train_path, index=False)
-    data.split.test.to_parquet(test_path, index=False)
-    joblib.dump(data.preprocessor, preprocessor_path)
-    Path(lineage_path).write_text(json.dumps(data.lineage(options), indent=2, default=str))
+    save_prepared(data.split, data.preprocessor, data.lineage(options), train_path=train_path,
+                  test_path=test_path, preprocessor_path=preprocessor_path,
+                  lineage_path=lineage_path)
     return data
-
-
-def load_prepared(train_path: str, test_path: str, preprocessor_path: str,
-                  lineage_path: str) -> tuple[Split, Any, dict[str, Any]]:
-    """Read back what :func:`prepare_dataset` wrote (used by the training and registry steps)."""
-    lineage = json.loads(Path(lineage_path).read_text())
-    label = lineage["profile"]["label_column"]
-    split = Split(pd.read_parquet(train_path), pd.read_parquet(test_path), label)
-    return split, joblib.load(preprocessor_path), lineage

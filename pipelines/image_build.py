@@ -1,6 +1,6 @@
 """``make images``: build every image family with whichever builder exists.
 
-    python -m pipelines.images [--family base ...] [--builder docker|podman|buildah]
+    python -m pipelines.image_build [--family base ...] [--builder docker|podman|buildah]
                                [--base-image IMAGE] [--ca-bundle FILE] [--dry-run]
 
 Tags come from the same ``QUBEFLOW_IMAGE_REGISTRY``/``QUBEFLOW_IMAGE_TAG`` the compiled
@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from components.images import FAMILY_IMAGES
+from components.image_refs import FAMILY_IMAGES
 
 ROOT = Path(__file__).resolve().parents[1]
 #: family -> Dockerfile (built in this order: the quantum families start from base).

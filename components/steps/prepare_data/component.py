@@ -1,9 +1,9 @@
-"""KFP component: data prep (thin wrapper over ``components.data.prepare``)."""
+"""KFP component: data prep (thin wrapper over ``components.steps.prepare_data.step``)."""
 
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Markdown, Metrics, Model, Output
 
-from components.images import BASE_IMAGE
+from components.image_refs import BASE_IMAGE
 
 
 @dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
@@ -30,8 +30,8 @@ def prepare_data(
     scale and reduce it to ``n_qubits`` angles (preprocessing fitted on train only)."""
     from pathlib import Path
 
-    from components.data.prepare import PrepareOptions, prepare_dataset
     from components.runtime import task
+    from components.steps.prepare_data.step import PrepareOptions, prepare_dataset
 
     with task("prepare-data"):
         options = PrepareOptions(

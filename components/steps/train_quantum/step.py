@@ -13,25 +13,22 @@ use) and, when a backend was reached, ``calibration.json``; on success also the 
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from components.data.preprocessing import Split
 from components.errors import ConfigError
+from components.feature_maps import FeatureMap
 from components.quantum.budget import QuantumBudget
 from components.quantum.execution import ExecutionContext, RetryPolicy
-from components.quantum.failures import QuantumStepFailure, classify
-from components.quantum.feature_maps import FeatureMap
-from components.training.bundle import ModelBundle
+from components.quantum.failures import classify
+from components.training.quantum_outcome import QuantumOutcome, save_outcome
 
 log = logging.getLogger(__name__)
 
 FALLBACK_MODES = ("classical", "fail")
-OUTCOME_FILE = "quantum_outcome.json"
-CALIBRATION_FILE = "calibration.json"
 
 
 @dataclass(frozen=True)
@@ -54,29 +51,6 @@ class QuantumOptions:
                               field="quantum_max_retries")
 
 
-@dataclass
-class QuantumOutcome:
-    status: str  # "ok" | "fallback"
-    backend: str
-    reason: str | None = None  # "<code>: <message>" when status == "fallback"
-    estimate: dict[str, Any] | None = None
-    seconds: float = 0.0
-    #: The step's guard settings (logged as MLflow params by the registry step).
-    settings: dict[str, Any] = field(default_factory=dict)
-    calibration: dict[str, Any] | None = None
-    bundle: ModelBundle | None = None
-
-    @property
-    def fallback(self) -> bool:
-        return self.status == "fallback"
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("bundle")
-        data.pop("calibration")
-        return data
-
-
 def run_quantum_step(split: Split, preprocessor: Any, out_dir: str | Path,
                      options: QuantumOptions,
                      precomputed: tuple[Any, Any] | None = None) -> QuantumOutcome:
@@ -84,7 +58,7 @@ def run_quantum_step(split: Split, preprocessor: Any, out_dir: str | Path,
 
     ``precomputed`` (train Gram, test kernel) comes from the pipeline's kernel fan-out."""
     from components.quantum.backends import get_backend
-    from components.training.train import save_trained
+    from components.training.bundle import save_trained
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -129,35 +103,10 @@ def run_quantum_step(split: Split, preprocessor: Any, out_dir: str | Path,
             except Exception as snap_exc:
                 log.warning("no calibration snapshot after the failure: %s", snap_exc)
         if options.fallback == "fail":
-            _write(out, outcome)
+            save_outcome(out, outcome)
             raise failure from exc
         log.warning("quantum step failed on %s (%s); FALLING BACK to the classical model",
                     options.backend, failure.summary)
     outcome.seconds = round(clock.elapsed, 3)
-    _write(out, outcome)
-    return outcome
-
-
-def _write(out: Path, outcome: QuantumOutcome) -> None:
-    (out / OUTCOME_FILE).write_text(json.dumps(outcome.to_dict(), indent=2, sort_keys=True))
-    if outcome.calibration is not None:
-        (out / CALIBRATION_FILE).write_text(json.dumps(outcome.calibration, indent=2,
-                                                       sort_keys=True))
-
-
-def load_outcome(path: str | Path) -> QuantumOutcome:
-    """Read a quantum step's output directory (the registry step's view of it)."""
-    from components.training.bundle import INFO_FILE, load_bundle
-
-    root = Path(path)
-    outcome_path = root / OUTCOME_FILE
-    if not outcome_path.is_file():
-        raise QuantumStepFailure("error", f"{root} holds no {OUTCOME_FILE}",
-                                 field="quantum_model")
-    data = json.loads(outcome_path.read_text())
-    cal_path = root / CALIBRATION_FILE
-    data["calibration"] = json.loads(cal_path.read_text()) if cal_path.is_file() else None
-    outcome = QuantumOutcome(**data)
-    if outcome.status == "ok" and (root / INFO_FILE).is_file():
-        outcome.bundle = load_bundle(root)
+    save_outcome(out, outcome)
     return outcome

@@ -1,31 +1,26 @@
 """KFP components that fan the exact kernel out into row tiles (``dsl.ParallelFor``) and
-assemble it again (thin wrappers over ``components.quantum.tiles``)."""
+assemble it again (thin wrappers over :mod:`components.steps.kernel_tiles.step`)."""
 
 
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Model, Output
 
-from components.images import BASE_IMAGE, QUANTUM_IMAGE
+from components.image_refs import BASE_IMAGE, QUANTUM_IMAGE
 
 
 @dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
 def plan_kernel_tiles(data_lineage: Input[Artifact], quantum_backend: str,
                       kernel_fanout_min_rows: int, kernel_tile_rows: int) -> list[dict]:
     """Row tiles of the train Gram and test kernel; one "none" tile when not fanning out."""
-    import json
-    from pathlib import Path
-
-    from components.quantum.backends import is_exact_backend
-    from components.quantum.tiles import plan_tiles
     from components.runtime import task
+    from components.steps.kernel_tiles.step import plan, read_sizes
 
     with task("plan-kernel-tiles") as log:
-        lineage = json.loads(Path(data_lineage.path).read_text())
-        tiles = plan_tiles(lineage["n_train"], lineage["n_test"],
-                           exact=is_exact_backend(quantum_backend),
-                           min_rows=kernel_fanout_min_rows, tile_rows=kernel_tile_rows)
+        tiles = plan(data_lineage.path, quantum_backend, min_rows=kernel_fanout_min_rows,
+                     tile_rows=kernel_tile_rows)
+        n_train, n_test = read_sizes(data_lineage.path)
         log.info("kernel plan: %d tile(s) of up to %d rows for %d train x %d test rows%s",
-                 len(tiles), kernel_tile_rows, lineage["n_train"], lineage["n_test"],
+                 len(tiles), kernel_tile_rows, n_train, n_test,
                  "" if tiles[0].part != "none" else " (no fan-out)")
         return [t.to_dict() for t in tiles]
 
@@ -44,23 +39,16 @@ def compute_kernel_tile(
     block: Output[Artifact],
 ):
     """One tile: its rows' kernel values against every train row."""
-    from components.data.prepare import load_prepared
-    from components.quantum.backends import get_backend
-    from components.quantum.feature_maps import FeatureMap
-    from components.quantum.tiles import KernelTile, compute_tile, save_block
+    from components.quantum.tiles import KernelTile, save_block
     from components.runtime import task
+    from components.steps.kernel_tiles.step import compute
 
     with task("compute-kernel-tile"):
         spec = KernelTile.from_dict(tile)
-        values = None
-        if spec.part != "none":
-            split, pre, _ = load_prepared(train_data.path, test_data.path, preprocessor.path,
-                                          data_lineage.path)
-            x_train = pre.transform(split.xy("train")[0])
-            x_test = pre.transform(split.xy("test")[0])
-            fmap = FeatureMap(kind=feature_map, n_qubits=x_train.shape[1], reps=reps,
-                              entanglement=entanglement)
-            values = compute_tile(spec, get_backend(quantum_backend), fmap, x_train, x_test)
+        values = compute(spec, train_path=train_data.path, test_path=test_data.path,
+                         preprocessor_path=preprocessor.path, lineage_path=data_lineage.path,
+                         feature_map=feature_map, reps=reps, entanglement=entanglement,
+                         quantum_backend=quantum_backend)
         save_block(block.path, spec, values)
         block.metadata.update({"part": spec.part, "start": spec.start, "stop": spec.stop})
 
@@ -69,16 +57,13 @@ def compute_kernel_tile(
 def assemble_kernel(blocks: Input[list[Artifact]], data_lineage: Input[Artifact],
                     kernel: Output[Artifact]):
     """The train Gram and test kernel from every tile (or a "no fan-out" marker)."""
-    import json
-    from pathlib import Path
-
-    from components.quantum.tiles import assemble, load_block, save_kernel
+    from components.quantum.tiles import load_block, save_kernel
     from components.runtime import task
+    from components.steps.kernel_tiles.step import assemble_blocks
 
     with task("assemble-kernel") as log:
-        lineage = json.loads(Path(data_lineage.path).read_text())
         parts = [load_block(b.path) for b in blocks]
-        kernels = assemble(parts, lineage["n_train"], lineage["n_test"])
+        kernels = assemble_blocks(parts, data_lineage.path)
         save_kernel(kernel.path, kernels, len(parts))
         kernel.metadata.update({"fanout": kernels is not None, "tiles": len(parts)})
         if kernels is not None:

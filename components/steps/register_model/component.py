@@ -1,33 +1,10 @@
-"""KFP components of the promotion gate (thin wrappers over ``components.registry``):
-``check_promotion_policy`` validates the policy before any training starts, and
-``register_model`` logs, registers and gates the candidate in MLflow."""
+"""KFP component: log, register and gate the candidate in MLflow (thin wrapper over
+:mod:`components.steps.register_model.step`)."""
 
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Markdown, Model, Output
 
-from components.images import BASE_IMAGE
-
-
-@dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
-def check_promotion_policy(promotion_policy: str, promotion_mode: str,
-                           policy: Output[Artifact]) -> str:
-    """Load and validate the promotion policy file (``promotion_mode`` overrides its mode);
-    write it normalised, so the registry step applies exactly what was checked. Returns the
-    policy hash."""
-    import json
-    from pathlib import Path
-
-    from components.registry.policy import load_policy
-    from components.runtime import task
-
-    with task("check-promotion-policy"):
-        loaded = load_policy(promotion_policy, mode=promotion_mode)
-        Path(policy.path).write_text(json.dumps(loaded.to_dict(), indent=2, sort_keys=True))
-        policy.metadata.update({"policy_hash": loaded.hash, "mode": loaded.mode,
-                                "rules": loaded.summary()})
-        print(f"[qubeflow] promotion policy {loaded.hash} (mode {loaded.mode}): "
-              f"{loaded.summary()}", flush=True)
-        return loaded.hash
+from components.image_refs import BASE_IMAGE
 
 
 @dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
@@ -57,9 +34,9 @@ def register_model(
     import json
     from pathlib import Path
 
-    from components.registry.register import RegisterOptions
-    from components.registry.register import register_model as register
     from components.runtime import task
+    from components.steps.register_model.step import RegisterOptions
+    from components.steps.register_model.step import register_model as register
 
     with task("register-model"):
         policy_json = Path(promotion_policy.path).read_text()

@@ -1,0 +1,47 @@
+"""Every name Qubeflow writes to MLflow, in one place (the README documents them): run and
+model-version tags, aliases, default experiment and model names, artifact paths."""
+
+# Run and model-version tags.
+TAG_QUANTUM_ENABLED = "quantum.enabled"
+TAG_QUANTUM_BACKEND = "quantum.backend"
+TAG_QUANTUM_FALLBACK = "quantum.fallback"  # true | false
+TAG_QUANTUM_FALLBACK_REASON = "quantum.fallback_reason"  # "<reason code>: <message>"
+TAG_QUANTUM_BACKEND_KIND = "quantum.backend_kind"  # exact-simulator | noisy-simulator | ...
+TAG_QUANTUM_CALIBRATION_HASH = "quantum.calibration_hash"
+TAG_QUANTUM_CALIBRATION_TIME = "quantum.calibration_time"  # device calibration timestamp
+TAG_QUANTUM_SHOTS = "quantum.shots"  # 0 for exact backends
+TAG_QUANTUM_CIRCUIT_DEPTH = "quantum.circuit_depth"  # transpiled compute-uncompute depth
+TAG_QUANTUM_SERVING_BACKEND = "quantum.serving_backend"  # what the registered model uses
+TAG_MODEL_KIND = "model.kind"  # quantum | classical
+TAG_DATASET_URI = "dataset.uri"
+TAG_DATASET_SHA256 = "dataset.sha256"
+TAG_GIT_COMMIT = "git.commit"
+TAG_KFP_JOB_NAME = "kfp.pipeline_job_name"
+TAG_KFP_JOB_ID = "kfp.pipeline_job_id"
+TAG_KFP_TASK = "kfp.task_name"
+TAG_REGISTERED_VERSION = "registry.version"
+TAG_VERSIONS_PREFIX = "versions."  # versions.<package> = x.y.z
+# Model-version tags written by the gate.
+TAG_GATE_DECISION = "gate.decision"  # promote | reject
+TAG_GATE_REASONS = "gate.reasons"
+TAG_GATE_POLICY_HASH = "gate.policy_hash"
+TAG_GATE_CHAMPION_AT_DECISION = "gate.champion_at_decision"
+TAG_GATE_DECIDED_AT = "gate.decided_at"
+TAG_GATE_MODE = "gate.mode"  # disabled | dry_run | enabled
+TAG_GATE_APPLIED = "gate.applied"  # true | false | pending | aborted: did the alias move
+TAG_GATE_ACTOR = "gate.actor"  # pipeline:<job> | cli:<user>@<host>
+TAG_GATE_DEMOTED_AT = "gate.rolled_back_at"  # set on a champion demoted by a rollback
+TAG_METRIC_PREFIX = "metric."  # candidate's held-out metrics, read back when it is champion
+TAG_BASELINE_METRIC_PREFIX = "baseline.metric."  # the same run's classical baseline
+TAG_QUANTUM_METRIC_PREFIX = "quantum.metric."  # the quantum model's, when it was not registered
+
+ALIAS_CHAMPION = "champion"
+ALIAS_CHALLENGER = "challenger"
+DEFAULT_EXPERIMENT = "qubeflow-retraining"
+DEFAULT_MODEL_NAME = "qubeflow-classifier"
+# Artifact paths inside the MLflow run.
+ARTIFACT_MODEL = "model"
+ARTIFACT_PLOTS = "plots"
+ARTIFACT_DECISION = "gate/decision.json"
+ARTIFACT_PROFILE = "data/profile.md"
+ARTIFACT_CALIBRATION = "calibration/calibration.json"
