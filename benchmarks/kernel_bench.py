@@ -109,7 +109,7 @@ def _fmap(q: int):
 def work_pl_square(x: np.ndarray, repeats: int, device: str) -> tuple[np.ndarray, dict]:
     import pennylane as qml
 
-    from components.quantum.pennylane_backend import apply_feature_map
+    from components.quantum.backends.pennylane.device import apply_feature_map
 
     q, fmap = x.shape[1], _fmap(x.shape[1])
     dev = qml.device(device, wires=q)
@@ -134,7 +134,7 @@ def work_pl_square(x: np.ndarray, repeats: int, device: str) -> tuple[np.ndarray
 def work_pl_bcast(x: np.ndarray, repeats: int) -> tuple[np.ndarray, dict]:
     import pennylane as qml
 
-    from components.quantum.pennylane_backend import apply_feature_map
+    from components.quantum.backends.pennylane.device import apply_feature_map
 
     fmap = _fmap(x.shape[1])
     dev = qml.device("default.qubit", wires=x.shape[1])

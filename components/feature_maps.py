@@ -1,7 +1,7 @@
 """Parameterised feature-map circuits, described once and realised by every backend.
 
 ``FeatureMap`` is a small value object (kind, qubits, reps, entanglement). The exact engine
-(:mod:`components.quantum.statevector`) evaluates it with NumPy; ``to_qiskit`` builds the same
+(:mod:`components.quantum.statevector`) evaluates it with NumPy; ``components.quantum.backends.qiskit.circuits.feature_map_circuit`` builds the same
 circuit for Qiskit-based backends and for cross-checks against qiskit-machine-learning.
 
 Kinds
@@ -68,7 +68,7 @@ class FeatureMap:
         return asdict(self)
 
     def gates(self) -> list[tuple[str, tuple[int, ...]]]:
-        """The circuit as (gate, qubits), in order: the same gates ``to_qiskit().decompose()``
+        """The circuit as (gate, qubits), in order: the same gates ``feature_map_circuit(fmap).decompose()``
         has, without needing qiskit (used for the circuit depth in lineage)."""
         if self.kind == "angle":
             return [(f"r{self.rotation}", (q,)) for q in range(self.n_qubits)]
@@ -90,16 +90,3 @@ class FeatureMap:
 
     def two_qubit_gates(self) -> int:
         return sum(1 for _, qubits in self.gates() if len(qubits) == 2)
-
-    def to_qiskit(self) -> Any:
-        """The parameterised Qiskit circuit (imports qiskit lazily)."""
-        from qiskit.circuit import ParameterVector, QuantumCircuit
-        from qiskit.circuit.library import zz_feature_map
-
-        if self.kind == "zz":
-            return zz_feature_map(self.n_qubits, reps=self.reps, entanglement=self.entanglement)
-        x = ParameterVector("x", self.n_qubits)
-        qc = QuantumCircuit(self.n_qubits, name="AngleEmbedding")
-        for i in range(self.n_qubits):
-            (qc.ry if self.rotation == "y" else qc.rx)(x[i], i)
-        return qc

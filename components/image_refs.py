@@ -29,6 +29,9 @@ QUANTUM_IMAGE = BASE_IMAGE
 PULL_POLICY = os.environ.get("QUBEFLOW_IMAGE_PULL_POLICY", "IfNotPresent")
 PULL_SECRETS = [s.strip() for s in os.environ.get("QUBEFLOW_IMAGE_PULL_SECRETS", "").split(",")
                 if s.strip()]
-#: Image of each quantum backend family (``make images`` builds all of them).
-FAMILY_IMAGES = {"base": BASE_IMAGE, "qiskit": image("qubeflow-quantum-qiskit"),
-                 "pennylane": image("qubeflow-quantum-pennylane")}
+
+
+def extra_image(extra: str) -> str:
+    """The image of a backend family's pip extra (``BackendFamily.extra``); "base" or "" is
+    the base image."""
+    return BASE_IMAGE if extra in ("", "base") else image(f"qubeflow-quantum-{extra}")

@@ -18,13 +18,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from components.image_refs import FAMILY_IMAGES
+from components.image_refs import BASE_IMAGE, extra_image
 
 ROOT = Path(__file__).resolve().parents[1]
-#: family -> Dockerfile (built in this order: the quantum families start from base).
-DOCKERFILES = {"base": "images/base/Dockerfile",
-               "qiskit": "images/quantum-qiskit/Dockerfile",
-               "pennylane": "images/quantum-pennylane/Dockerfile"}
+BASE_DOCKERFILE = "images/base/Dockerfile"
+#: One parametrised Dockerfile for every quantum image (build arg QUBEFLOW_EXTRA).
+QUANTUM_DOCKERFILE = "images/quantum/Dockerfile"
 BUILDERS = ("docker", "podman", "buildah")
 #: Where a CA bundle is mounted during the build (pip reads PIP_CERT).
 CA_MOUNT = "/run/qubeflow-ca.crt"
@@ -35,6 +34,18 @@ class BuildPlan:
     family: str
     ref: str
     command: list[str]
+
+
+def image_families() -> list[str]:
+    """"base" then the pip extra of every registered backend family (built in this order:
+    the quantum images start from base)."""
+    from components.quantum.backends import image_extras
+
+    return ["base", *image_extras()]
+
+
+def dockerfile(family: str) -> str:
+    return BASE_DOCKERFILE if family == "base" else QUANTUM_DOCKERFILE
 
 
 def detect_builder() -> str:
@@ -58,7 +69,7 @@ def _git_commit() -> str:
 def plan(builder: str, families: list[str], *, base_image: str | None = None,
          ca_bundle: str | None = None) -> list[BuildPlan]:
     args = ["--build-arg", f"GIT_COMMIT={_git_commit()}",
-            "--build-arg", f"QUBEFLOW_BASE_IMAGE={FAMILY_IMAGES['base']}"]
+            "--build-arg", f"QUBEFLOW_BASE_IMAGE={BASE_IMAGE}"]
     if base_image:
         args += ["--build-arg", f"BASE_IMAGE={base_image}"]
     if ca_bundle:
@@ -70,10 +81,11 @@ def plan(builder: str, families: list[str], *, base_image: str | None = None,
     else:
         head = [builder, "build"]
     out = []
-    for family in [f for f in DOCKERFILES if f in families]:
-        ref = FAMILY_IMAGES[family]
-        out.append(BuildPlan(family, ref, [*head, "-f", DOCKERFILES[family], "-t", ref,
-                                           *args, "."]))
+    for family in [f for f in image_families() if f in families]:
+        ref = extra_image(family)
+        extra = [] if family == "base" else ["--build-arg", f"QUBEFLOW_EXTRA={family}"]
+        out.append(BuildPlan(family, ref, [*head, "-f", dockerfile(family), "-t", ref,
+                                           *args, *extra, "."]))
     return out
 
 
@@ -109,7 +121,7 @@ def bootstrap_base(ref: str = BOOTSTRAP_REF, mirror: str = "http://deb.debian.or
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make images", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--family", action="append", choices=list(DOCKERFILES),
+    parser.add_argument("--family", action="append", choices=image_families(),
                         help="build only these (repeatable; default all)")
     parser.add_argument("--builder", choices=BUILDERS, help="default: the first that works")
     parser.add_argument("--base-image", help="OS/Python base, e.g. an internal mirror")
@@ -124,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.bootstrap_base and not args.dry_run:
         print(f"# bootstrapping {BOOTSTRAP_REF} with debootstrap", flush=True)
         base_image = bootstrap_base()
-    for step in plan(builder, args.family or list(DOCKERFILES), base_image=base_image,
+    for step in plan(builder, args.family or image_families(), base_image=base_image,
                      ca_bundle=args.ca_bundle):
         print(f"# {step.family}: {step.ref}\n{' '.join(step.command)}", flush=True)
         if not args.dry_run:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.image_refs import FAMILY_IMAGES
+from components.image_refs import BASE_IMAGE
 from pipelines.config import PipelineConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,7 +74,7 @@ def test_images_are_pinned_and_ours_match_make_images(rendered):
             assert re.search(r":[\w][\w.-]*$|@sha256:", image), f"{name}: {image} has no tag"
             assert not image.endswith(":latest"), f"{name}: {image}"
             if "qubeflow-base" in image:
-                assert image == FAMILY_IMAGES["base"]  # REGISTRY/TAG of make images/compile
+                assert image == BASE_IMAGE  # REGISTRY/TAG of make images/compile
 
 
 def test_every_container_has_requests_and_limits(rendered):

@@ -33,15 +33,19 @@ from typing import Any
 from components.versions import installed_versions
 
 SCHEMA = "qubeflow.calibration/v1"
-SDK_PACKAGES = ("qiskit", "qiskit-aer", "qiskit-ibm-runtime", "pennylane", "pennylane-lightning",
-                "numpy", "qubeflow")
+#: Always recorded; each backend family adds its SDK packages (its ``BackendFamily``).
+CORE_PACKAGES = ("numpy", "qubeflow")
 #: Instructions that are not gates (no calibration worth recording).
 _NON_GATES = {"measure", "barrier", "delay", "reset", "if_else", "for_loop", "switch_case",
               "while_loop", "box"}
 
 
 def sdk_versions() -> dict[str, str]:
-    return {**installed_versions(*SDK_PACKAGES), "python": platform.python_version()}
+    """Installed versions of every registered family's SDK, numpy, qubeflow and Python."""
+    from components.quantum.backends import sdk_packages  # the registry imports this module
+
+    packages = (*sdk_packages(), *CORE_PACKAGES)
+    return {**installed_versions(*dict.fromkeys(packages)), "python": platform.python_version()}
 
 
 def content_hash(data: Any) -> str:

@@ -23,6 +23,7 @@ written anywhere.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from components.errors import BackendError
 
@@ -73,30 +74,48 @@ def _status_code(exc: BaseException) -> int | None:
     return code if isinstance(code, int) else None
 
 
+#: Family classifiers (each backend family registers its SDK's exceptions, see
+#: :class:`components.quantum.backends.registry.BackendFamily`), tried before the generic rules.
+_CLASSIFIERS: list[Callable[[BaseException], QuantumStepFailure | None]] = []
+
+
+def register_classifier(fn: Callable[[BaseException], QuantumStepFailure | None]) -> None:
+    if fn not in _CLASSIFIERS:
+        _CLASSIFIERS.append(fn)
+
+
+def exception_names(exc: BaseException) -> set[str]:
+    """The class names of ``exc``'s type and its bases (SDKs are matched by name, so their
+    packages need not be importable to classify)."""
+    return {c.__name__ for c in type(exc).__mro__}
+
+
+def http_failure(exc: BaseException, text: str) -> QuantumStepFailure | None:
+    """``auth`` for HTTP 401/403, ``unavailable`` (transient) for 408/429/5xx, else None."""
+    code = _status_code(exc)
+    if code in (401, 403):
+        return QuantumStepFailure("auth", text)
+    if code in _TRANSIENT_HTTP:
+        return QuantumStepFailure("unavailable", text, transient=True)
+    return None
+
+
 def classify(exc: BaseException) -> QuantumStepFailure:
-    """Map an exception from a backend SDK (or our own code) to a :class:`QuantumStepFailure`."""
+    """Map an exception from a backend SDK (or our own code) to a :class:`QuantumStepFailure`:
+    the families' classifiers first, then generic network, timeout and HTTP rules."""
     if isinstance(exc, QuantumStepFailure):
         return exc
-    name = type(exc).__name__
-    names = {c.__name__ for c in type(exc).__mro__}
-    text = f"{name}: {exc}"
-    code = _status_code(exc)
-
-    if names & {"AccountNotFoundError", "InvalidAccountError", "IBMNotAuthorizedError"} \
-            or code in (401, 403):
-        return QuantumStepFailure("auth", text)
-    if names & {"RuntimeJobTimeoutError", "RuntimeJobMaxTimeoutError", "TimeoutError"}:
+    for fn in _CLASSIFIERS:
+        failure = fn(exc)
+        if failure is not None:
+            return failure
+    names = exception_names(exc)
+    text = f"{type(exc).__name__}: {exc}"
+    failure = http_failure(exc, text)
+    if failure is not None:
+        return failure
+    if "TimeoutError" in names:
         return QuantumStepFailure("timeout", text)
-    if names & {"TranspilerError", "CircuitTooWideForTarget"}:
-        return QuantumStepFailure("transpile", text)
-    if names & {"RuntimeJobFailureError", "RuntimeInvalidStateError", "AerError"}:
-        return QuantumStepFailure("job_failed", text)
-    if names & {"IBMBackendApiError", "IBMBackendApiProtocolError", "ConnectionError",
-                "RequestsApiError", "IBMRuntimeError", "IBMBackendError",
-                "ConnectTimeout", "ReadTimeout"} or code in _TRANSIENT_HTTP:
-        if code is not None and code not in _TRANSIENT_HTTP:
-            return QuantumStepFailure("error", text)
+    if names & {"ConnectionError", "ConnectTimeout", "ReadTimeout"}:
         return QuantumStepFailure("unavailable", text, transient=True)
-    if "QiskitError" in names and "qubits" in str(exc).lower():
-        return QuantumStepFailure("transpile", text)  # e.g. more qubits than the device has
     return QuantumStepFailure("error", text)

@@ -11,9 +11,8 @@ from pathlib import Path
 from components.registry import mlflow_names as names
 from components.versions import installed_versions
 
-TRACKED_PACKAGES = ("qubeflow", "kfp", "mlflow", "scikit-learn", "numpy", "pandas", "scipy",
-                    "qiskit", "qiskit-aer", "qiskit-ibm-runtime", "pennylane",
-                    "pennylane-lightning")
+#: Recorded on every run; the backend families add their SDKs (``BackendFamily.sdk_packages``).
+CORE_PACKAGES = ("qubeflow", "kfp", "mlflow", "scikit-learn", "numpy", "pandas", "scipy")
 GIT_COMMIT_ENV = "QUBEFLOW_GIT_COMMIT"
 
 
@@ -41,7 +40,9 @@ def quantum_tags(calibration: dict | None, *, fallback: bool, fallback_reason: s
 
 
 def package_versions() -> dict[str, str]:
-    return installed_versions(*TRACKED_PACKAGES)
+    from components.quantum.backends import sdk_packages
+
+    return installed_versions(*dict.fromkeys((*CORE_PACKAGES, *sdk_packages())))
 
 
 def git_commit(start: str | Path | None = None) -> str:

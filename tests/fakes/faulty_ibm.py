@@ -20,12 +20,9 @@ import os
 from typing import Any
 
 from components.quantum.backends import BackendFamily, BackendName, register_backend
+from components.quantum.backends.qiskit.ibm import IBMRuntimeBackend, LocalTestingService
+from components.quantum.backends.qiskit.options import common_options
 from components.quantum.execution import ExecutionContext, RetryPolicy
-from components.quantum.qiskit_backends import (
-    IBMRuntimeBackend,
-    LocalTestingService,
-    common_options,
-)
 
 FAULTS = ("invalid_token", "unavailable", "flaky", "job_failure", "timeout")
 DEVICE = "FakeManilaV2"

@@ -13,10 +13,11 @@ from components.errors import BackendError
 from components.feature_maps import FeatureMap
 from components.quantum import statevector as sv
 from components.quantum.backends import get_backend, list_backends
+from components.quantum.backends.qiskit.circuits import feature_map_circuit
+from components.quantum.backends.qiskit.devices import fake_backend
 from components.quantum.budget import QuantumBudget, WorkEstimate
 from components.quantum.execution import ExecutionContext
 from components.quantum.failures import QuantumStepFailure
-from components.quantum.qiskit_backends import fake_backend
 
 EXACT = ["statevector", "pennylane:default.qubit", "pennylane:lightning.qubit", "qiskit-aer"]
 MAPS = [FeatureMap("zz", 3, reps=2, entanglement="linear"),
@@ -196,7 +197,7 @@ def test_backends_are_listed_with_usability_and_details(monkeypatch):
 
 @pytest.mark.parametrize("fmap", MAPS, ids=lambda f: f"{f.kind}-{f.n_qubits}-{f.entanglement}")
 def test_feature_map_depth_without_qiskit_matches_qiskit(fmap):
-    qc = fmap.to_qiskit().decompose()
+    qc = feature_map_circuit(fmap).decompose()
     assert fmap.depth() == qc.depth()
     assert fmap.two_qubit_gates() == sum(1 for i in qc.data if i.operation.num_qubits == 2)
 

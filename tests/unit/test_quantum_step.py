@@ -195,8 +195,8 @@ def test_estimate_cli_prints_cost_and_exits_3_when_over_budget(capsys):
 
 def test_hardware_device_time_is_budgeted_before_anything_runs():
     from components.feature_maps import FeatureMap
+    from components.quantum.backends.qiskit.ibm import IBMRuntimeBackend, LocalTestingService
     from components.quantum.execution import ExecutionContext
-    from components.quantum.qiskit_backends import IBMRuntimeBackend, LocalTestingService
 
     fmap = FeatureMap("zz", 3)
     ctx = ExecutionContext(clock=QuantumBudget(max_seconds=60).start())

@@ -1,13 +1,16 @@
-"""Quantum backends behind one interface, chosen by name.
+"""The backend interface and the registry of backend families, chosen by name.
 
 A backend name is ``family[:target][?key=value&...]``, e.g. ``statevector``,
 ``pennylane:default.qubit``, ``qiskit-aer?noise=FakeManilaV2``, ``ibm:ibm_brisbane``.
-Families register a factory with :func:`register_backend`; :func:`get_backend` parses the
-name and builds the backend; :func:`list_backends` says which are usable here and why not.
+Each family registers, in one :class:`BackendFamily`, everything the rest of Qubeflow needs to
+know about it: its factory, whether a name is exact (statevectors, so the kernel may fan out)
+or shot-based, how its SDK's exceptions map to failure reasons, the SDK packages recorded in
+lineage, and the pip extra (= container image) it needs. Nothing else names a family.
+:func:`get_backend` parses a name and builds the backend; :func:`list_backends` says which
+families are usable here and why not.
 
-Families: ``statevector`` (here), ``pennylane`` (:mod:`.pennylane_backend`), ``qiskit-aer``,
-``ibm`` and ``ibm-local`` (:mod:`.qiskit_backends`). The optional SDKs are imported only when
-their family is used.
+The built-in families live one per folder beside this module (``statevector/``,
+``pennylane/``, ``qiskit/``); their SDKs are imported only when the family is used.
 
 More families plug in without forking: ``QUBEFLOW_BACKEND_PLUGINS=pkg.module[,other]`` names
 modules that call :func:`register_backend` when imported (the test suite uses this to inject
@@ -28,10 +31,9 @@ import numpy as np
 
 from components.errors import BackendError
 from components.feature_maps import FeatureMap
-from components.quantum import statevector as sv
 from components.quantum.budget import WorkEstimate
-from components.quantum.calibration import exact_simulator_snapshot
 from components.quantum.execution import ExecutionContext
+from components.quantum.failures import QuantumStepFailure, register_classifier
 
 
 @dataclass(frozen=True)
@@ -90,77 +92,27 @@ class QuantumBackend(Protocol):
         ...
 
 
-class ExactStatevectorBackend:
-    """Base for exact backends: subclasses give ``statevectors``; the kernel is one tiled
-    matrix product of them, the projected features come from the same states."""
-
-    exact = True
-    family = ""
-    simulator = ""
-
-    def __init__(self, name: str, ctx: ExecutionContext | None = None,
-                 tile_bytes: int = sv.DEFAULT_TILE_BYTES) -> None:
-        self.name = name
-        self.ctx = ctx or ExecutionContext()
-        self.tile_bytes = tile_bytes
-
-    def statevectors(self, fmap: FeatureMap, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-    def kernel(self, fmap: FeatureMap, x: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
-        what = f"{self.name} {'train Gram' if y is None else 'kernel vs. reference'}"
-        self.ctx.clock.check_time(what)
-        sx = self.statevectors(fmap, x)
-        sy = None if y is None else self.statevectors(fmap, y)
-        return sv.fidelity_kernel(sx, sy, tile_bytes=self.tile_bytes,
-                                  progress=self._progress(what))
-
-    def _progress(self, what: str) -> sv.ProgressFn:
-        logger = sv.ProgressLogger(what)
-
-        def report(done: int, total: int) -> None:
-            logger(done, total)
-            self.ctx.clock.check_time(what)
-        return report
-
-    def expectations(self, fmap: FeatureMap, x: np.ndarray) -> np.ndarray:
-        return sv.pauli_expectations(self.statevectors(fmap, x), fmap.n_qubits)
-
-    def estimate(self, fmap: FeatureMap, n_x: int, n_y: int | None = None) -> WorkEstimate:
-        """One state preparation per new row (the reference rows' states are cached)."""
-        return WorkEstimate(circuits=n_x, shots_per_circuit=0, jobs=0)
-
-    def prepare(self, fmap: FeatureMap) -> None:
-        """Nothing to connect or compile for an in-process simulator."""
-
-    def snapshot(self, fmap: FeatureMap) -> dict[str, Any]:
-        return exact_simulator_snapshot(self.name, self.family, self.simulator, fmap)
-
-
-class StatevectorBackend(ExactStatevectorBackend):
-    """The exact default: batched NumPy statevectors, kernel by one tiled matrix product."""
-
-    family = "statevector"
-    simulator = "qubeflow.statevector (NumPy, complex128)"
-
-    def __init__(self, ctx: ExecutionContext | None = None,
-                 tile_bytes: int = sv.DEFAULT_TILE_BYTES, precision: str = "complex128") -> None:
-        super().__init__("statevector" if precision == "complex128"
-                         else f"statevector?precision={precision}", ctx, tile_bytes)
-        self.precision = precision
-        self.simulator = f"qubeflow.statevector (NumPy, {precision})"
-
-    def statevectors(self, fmap: FeatureMap, x: np.ndarray) -> np.ndarray:
-        return sv.statevectors(fmap, x, self.precision)
-
-
 BackendFactory = Callable[[BackendName, ExecutionContext], QuantumBackend]
 #: Availability check: returns None when usable, else the reason it is not.
 AvailabilityCheck = Callable[[], str | None]
 
 
+#: Maps an SDK exception to a failure reason, or None when it is not the family's.
+FailureClassifier = Callable[[BaseException], QuantumStepFailure | None]
+
+
+def never_exact(name: BackendName) -> bool:
+    return False
+
+
+def always_exact(name: BackendName) -> bool:
+    return True
+
+
 @dataclass(frozen=True)
 class BackendFamily:
+    """One backend family and every fact about it that other modules use."""
+
     family: str
     factory: BackendFactory
     example: str
@@ -168,6 +120,15 @@ class BackendFamily:
     available: AvailabilityCheck = lambda: None
     #: Extra facts for ``qubeflow backends`` (installed devices, credentials present, ...).
     details: Callable[[], str] | None = None
+    #: Whether a parsed name is an exact (statevector) backend: only those fan the kernel out.
+    is_exact: Callable[[BackendName], bool] = never_exact
+    #: The family's SDK exceptions as failure reasons (generic HTTP/network ones are built in).
+    classify: FailureClassifier | None = None
+    #: Distributions recorded in calibration snapshots and MLflow lineage.
+    sdk_packages: tuple[str, ...] = ()
+    #: The pyproject extra the family needs; also names its image
+    #: (``qubeflow-quantum-<extra>``). Empty: the base image has everything.
+    extra: str = ""
 
 
 _FAMILIES: dict[str, BackendFamily] = {}
@@ -177,6 +138,24 @@ _loaded_plugins: set[str] = set()
 
 def register_backend(family: BackendFamily) -> None:
     _FAMILIES[family.family] = family
+    if family.classify is not None:
+        register_classifier(family.classify)
+
+
+def families() -> list[BackendFamily]:
+    """Every registered family (plugins included)."""
+    _load_plugins()
+    return list(_FAMILIES.values())
+
+
+def sdk_packages() -> tuple[str, ...]:
+    """The SDK distributions of every registered family, in registration order."""
+    return tuple(dict.fromkeys(p for fam in families() for p in fam.sdk_packages))
+
+
+def image_extras() -> tuple[str, ...]:
+    """The pip extras (one quantum image each) the registered families need."""
+    return tuple(dict.fromkeys(fam.extra for fam in families() if fam.extra))
 
 
 def _load_plugins() -> None:
@@ -218,11 +197,15 @@ class BackendStatus:
 
 
 def is_exact_backend(name: str) -> bool:
-    """Whether ``name`` is an exact (statevector) backend, without building it."""
+    """Whether ``name`` is an exact (statevector) backend, without building it (the family's
+    own registration says; an unknown family is an error naming the value)."""
     parsed = parse_backend_name(name)
-    if parsed.family in ("statevector", "pennylane"):
-        return True
-    return parsed.family == "qiskit-aer" and not ({"shots", "noise"} & set(parsed.options))
+    _load_plugins()
+    fam = _FAMILIES.get(parsed.family)
+    if fam is None:
+        raise BackendError(f"unknown backend {name!r}; known families: {sorted(_FAMILIES)}",
+                           field="quantum_backend")
+    return fam.is_exact(parsed)
 
 
 def list_backends() -> list[BackendStatus]:
@@ -261,48 +244,3 @@ def lazy_factory(module: str, function: str) -> BackendFactory:
     def factory(parsed: BackendName, ctx: ExecutionContext) -> QuantumBackend:
         return getattr(importlib.import_module(module), function)(parsed, ctx)
     return factory
-
-
-def _statevector_factory(parsed: BackendName, ctx: ExecutionContext) -> QuantumBackend:
-    extra = set(parsed.options) - {"precision", "tile_mb"}
-    if parsed.target or extra:
-        raise BackendError(f"'statevector' takes only ?precision=complex128|complex64 and "
-                           f"?tile_mb=N, got {str(parsed)!r}", field="quantum_backend")
-    precision = parsed.options.get("precision", "complex128")
-    if precision not in sv.PRECISIONS:
-        raise BackendError(f"precision={precision!r} must be one of {list(sv.PRECISIONS)}",
-                           field="quantum_backend")
-    tile_mb = parsed.options.get("tile_mb", str(sv.DEFAULT_TILE_BYTES // 2**20))
-    if not tile_mb.isdigit() or int(tile_mb) < 1:
-        raise BackendError(f"tile_mb={tile_mb!r} must be a positive integer (MiB)",
-                           field="quantum_backend")
-    return StatevectorBackend(ctx, tile_bytes=int(tile_mb) * 2**20, precision=precision)
-
-
-register_backend(BackendFamily(
-    "statevector", _statevector_factory, "statevector",
-    "exact batched NumPy statevector simulator (default); ?precision=complex64 (kernel "
-    "within ~1e-6, half the memory), ?tile_mb=N (kernel working memory, default 256)"))
-register_backend(BackendFamily(
-    "pennylane", lazy_factory("components.quantum.pennylane_backend", "create"),
-    "pennylane:default.qubit",
-    "any installed PennyLane device by name; broadcast batches, exact states",
-    requires("pennylane"), lazy_call("components.quantum.pennylane_backend", "details")))
-register_backend(BackendFamily(
-    "qiskit-aer", lazy_factory("components.quantum.qiskit_backends", "create_aer"),
-    "qiskit-aer?noise=FakeManilaV2",
-    "Qiskit Aer: exact, ideal shots (?shots=N) or noisy from an IBM device's calibration "
-    "(?noise=<fake backend>)", requires("qiskit", "qiskit_aer", "qiskit_ibm_runtime"),
-    lazy_call("components.quantum.qiskit_backends", "fake_backend_details")))
-register_backend(BackendFamily(
-    "ibm", lazy_factory("components.quantum.qiskit_backends", "create_ibm"),
-    "ibm:ibm_brisbane",
-    "IBM Quantum hardware via qiskit-ibm-runtime (Batch mode, Sampler/Estimator V2); token "
-    "from QISKIT_IBM_TOKEN", requires("qiskit", "qiskit_ibm_runtime"),
-    lazy_call("components.quantum.qiskit_backends", "credential_details")))
-register_backend(BackendFamily(
-    "ibm-local", lazy_factory("components.quantum.qiskit_backends", "create_ibm_local"),
-    "ibm-local:FakeManilaV2",
-    "the ibm: code path in qiskit-ibm-runtime local testing mode on a fake device",
-    requires("qiskit", "qiskit_aer", "qiskit_ibm_runtime"),
-    lazy_call("components.quantum.qiskit_backends", "fake_backend_details")))

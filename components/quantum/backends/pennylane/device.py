@@ -19,7 +19,8 @@ import numpy as np
 
 from components.errors import BackendError
 from components.feature_maps import FeatureMap
-from components.quantum.backends import BackendName, ExactStatevectorBackend
+from components.quantum.backends.exact import ExactStatevectorBackend
+from components.quantum.backends.registry import BackendName
 from components.quantum.execution import ExecutionContext
 from components.quantum.statevector import check_inputs
 
