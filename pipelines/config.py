@@ -12,21 +12,24 @@ import re
 import typing
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from components.errors import ConfigError
+from components.errors import BackendError, ConfigError, QubeflowError
 from components.image_refs import QUANTUM_IMAGE
 from components.registry import mlflow_names as names
 from components.registry.policy import DEFAULT_POLICY
+
+if TYPE_CHECKING:
+    from components.steps.prepare_data.step import PrepareOptions
+    from components.steps.train_quantum.step import QuantumOptions
 
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 _K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _TOLERATION_KEYS = {"key", "operator", "value", "effect", "tolerationSeconds"}
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
-MAX_RETRIES = 10
 
 
 @dataclass(frozen=True)
@@ -124,51 +127,58 @@ class PipelineConfig:
     def replace(self, **changes: Any) -> PipelineConfig:
         return dataclasses.replace(self, **changes)
 
-    # ---- validation ---------------------------------------------------------------
-    def validate(self) -> PipelineConfig:
-        """Raise ConfigError naming the first invalid parameter; return self when valid."""
-        from components.data.sources import BUILTIN_DATASETS
-        from components.data.validation import IMPUTE_STRATEGIES
-        from components.quantum.backends import get_backend, parse_backend_name
-        from components.quantum.budget import QuantumBudget
-        from components.quantum.tiles import plan_tiles
-        from components.registry.policy import load_policy
+    # ---- the steps' options ---------------------------------------------------------
+    def prepare_options(self) -> PrepareOptions:
+        """The data step's options (validated when built: dataset reference, label column,
+        split, imputation, feature map and bandwidth)."""
         from components.steps.prepare_data.step import PrepareOptions
+
+        return PrepareOptions(
+            dataset=self.dataset, label_column=self.label_column, n_qubits=self.n_qubits,
+            feature_map=self.feature_map, reps=self.reps, entanglement=self.entanglement,
+            bandwidth=self.bandwidth, test_size=self.test_size,
+            min_samples_per_class=self.min_samples_per_class, impute=self.impute,
+            seed=self.seed)
+
+    def quantum_options(self) -> QuantumOptions:
+        """The quantum step's options (validated when built: fallback, retries, budget)."""
+        from components.quantum.budget import QuantumBudget
         from components.steps.train_quantum.step import QuantumOptions
 
-        if not self.dataset.strip():
-            raise ConfigError("is empty", field="dataset")
-        if self.dataset.startswith("sklearn:") and self.dataset not in BUILTIN_DATASETS:
-            raise ConfigError(f"unknown built-in dataset {self.dataset!r}; available: "
-                              f"{sorted(BUILTIN_DATASETS)}", field="dataset")
-        if not self.label_column.strip():
-            raise ConfigError("is empty", field="label_column")
-        if not 0.0 < self.test_size < 1.0:
-            raise ConfigError(f"must be between 0 and 1 (exclusive), got {self.test_size}",
-                              field="test_size")
-        if self.min_samples_per_class < 2:
-            raise ConfigError(f"must be at least 2, got {self.min_samples_per_class}",
-                              field="min_samples_per_class")
-        if self.impute not in IMPUTE_STRATEGIES:
-            raise ConfigError(f"unknown strategy {self.impute!r}; use one of "
-                              f"{list(IMPUTE_STRATEGIES)}", field="impute")
-        PrepareOptions(dataset=self.dataset, n_qubits=self.n_qubits,
-                       feature_map=self.feature_map, reps=self.reps,
-                       entanglement=self.entanglement, bandwidth=self.bandwidth).angle_range()
-        parse_backend_name(self.quantum_backend)
+        return QuantumOptions(
+            feature_map=self.feature_map, reps=self.reps, entanglement=self.entanglement,
+            backend=self.quantum_backend, seed=self.seed, fallback=self.quantum_fallback,
+            max_retries=self.quantum_max_retries,
+            budget=QuantumBudget(self.quantum_max_shots, self.quantum_max_circuits,
+                                 self.quantum_max_seconds))
+
+    # ---- validation ---------------------------------------------------------------
+    def validate(self) -> PipelineConfig:
+        """Raise ConfigError naming the first invalid parameter; return self when valid.
+        Each rule lives with the step that applies it; this runs them all, once, at the edge
+        (a step's own error type is reported as the ConfigError of its parameter)."""
+        try:
+            return self._validate()
+        except QubeflowError as exc:
+            if isinstance(exc, ConfigError | BackendError) or exc.field is None:
+                raise
+            raise ConfigError(exc.message, field=exc.field) from exc
+
+    def _validate(self) -> PipelineConfig:
+        from components.quantum.backends import get_backend, parse_backend_name
+        from components.quantum.tiles import plan_tiles
+        from components.registry.policy import load_policy
+
+        self.prepare_options()
         if self.quantum_enabled:
             get_backend(self.quantum_backend)
+        else:
+            parse_backend_name(self.quantum_backend)
         if not self.quantum_image.strip():
             raise ConfigError("is empty", field="quantum_image")
-        QuantumOptions(backend=self.quantum_backend, fallback=self.quantum_fallback,
-                       max_retries=self.quantum_max_retries,
-                       budget=QuantumBudget(self.quantum_max_shots, self.quantum_max_circuits,
-                                            self.quantum_max_seconds))
+        self.quantum_options()
         plan_tiles(0, 0, exact=True, min_rows=self.kernel_fanout_min_rows,
                    tile_rows=self.kernel_tile_rows)
-        if self.quantum_max_retries > MAX_RETRIES:
-            raise ConfigError(f"must be at most {MAX_RETRIES}, got {self.quantum_max_retries}",
-                              field="quantum_max_retries")
         load_policy(self.promotion_policy, mode=self.promotion_mode)
         if not _MODEL_NAME.match(self.registered_model_name):
             raise ConfigError(f"{self.registered_model_name!r} is not a valid model name "

@@ -44,20 +44,30 @@ class DatasetSource:
         return asdict(self)
 
 
-def load_table(uri: str) -> tuple[pd.DataFrame, DatasetSource]:
-    """Load ``uri`` (path, ``file://``, ``s3://bucket/key`` or a built-in name) as a DataFrame."""
+def check_dataset_reference(uri: str) -> str:
+    """The one check of a ``dataset`` value before any I/O: not empty, a known built-in name,
+    a supported scheme. Returns it stripped; DataSourceError names what is wrong."""
     if not isinstance(uri, str) or not uri.strip():
         raise DataSourceError("is empty; give a file path, an s3:// URI or one of "
                               f"{sorted(BUILTIN_DATASETS)}", field="dataset")
     uri = uri.strip()
+    if uri.startswith("sklearn:") and uri not in BUILTIN_DATASETS:
+        raise DataSourceError(f"unknown built-in dataset {uri!r}; available: "
+                              f"{sorted(BUILTIN_DATASETS)}", field="dataset")
+    if "://" in uri and not uri.startswith(("file://", "s3://")):
+        scheme = uri.split("://", 1)[0]
+        raise DataSourceError(f"unsupported scheme {scheme!r} in {uri!r}; use a local path, "
+                              "file://, s3:// or a built-in name", field="dataset")
+    return uri
+
+
+def load_table(uri: str) -> tuple[pd.DataFrame, DatasetSource]:
+    """Load ``uri`` (path, ``file://``, ``s3://bucket/key`` or a built-in name) as a DataFrame."""
+    uri = check_dataset_reference(uri)
     if uri.startswith("sklearn:"):
         return _load_builtin(uri)
     if uri.startswith("s3://"):
         return _load_s3(uri)
-    if "://" in uri and not uri.startswith("file://"):
-        scheme = uri.split("://", 1)[0]
-        raise DataSourceError(f"unsupported scheme {scheme!r} in {uri!r}; use a local path, "
-                              "file://, s3:// or a built-in name", field="dataset")
     return _load_file(uri.removeprefix("file://"))
 
 
@@ -134,9 +144,6 @@ def _load_s3(uri: str) -> tuple[pd.DataFrame, DatasetSource]:
 
 
 def _load_builtin(name: str) -> tuple[pd.DataFrame, DatasetSource]:
-    if name not in BUILTIN_DATASETS:
-        raise DataSourceError(f"unknown built-in dataset {name!r}; available: "
-                              f"{sorted(BUILTIN_DATASETS)}", field="dataset")
     from sklearn import datasets
 
     bunch = getattr(datasets, BUILTIN_DATASETS[name])(as_frame=True)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from components.errors import DataValidationError
+from components.errors import ConfigError, DataValidationError
 
 IMPUTE_STRATEGIES = ("none", "mean", "median", "most_frequent")
 #: Folds of the small cross-validated grid the trainers run: each class needs this many train rows.
@@ -22,11 +22,30 @@ CV_FOLDS = 3
 
 @dataclass(frozen=True)
 class DataRequirements:
+    """What the data step requires of a table; its own settings are checked when built (the
+    one place these rules live), the table by :func:`validate_table`."""
+
     label_column: str
     n_qubits: int
-    test_size: float = 0.25
-    min_samples_per_class: int = 10
-    impute: str = "none"
+    test_size: float
+    min_samples_per_class: int
+    impute: str
+
+    def __post_init__(self) -> None:
+        if not self.label_column.strip():
+            raise ConfigError("is empty", field="label_column")
+        if self.impute not in IMPUTE_STRATEGIES:
+            raise ConfigError(f"unknown strategy {self.impute!r}; use one of "
+                                      f"{list(IMPUTE_STRATEGIES)}", field="impute")
+        if not 0.0 < self.test_size < 1.0:
+            raise ConfigError(f"must be between 0 and 1 (exclusive), got "
+                                      f"{self.test_size}", field="test_size")
+        if self.min_samples_per_class < 2:
+            raise ConfigError(f"must be at least 2, got {self.min_samples_per_class}",
+                                      field="min_samples_per_class")
+        if self.n_qubits < 1:
+            raise ConfigError(f"must be at least 1, got {self.n_qubits}",
+                                      field="n_qubits")
 
 
 @dataclass
@@ -63,12 +82,6 @@ def _list(names: list[str], limit: int = 8) -> str:
 
 def validate_table(frame: pd.DataFrame, req: DataRequirements) -> DataProfile:
     """Check ``frame`` against ``req``; return its profile or raise DataValidationError."""
-    if req.impute not in IMPUTE_STRATEGIES:
-        raise DataValidationError(f"unknown strategy {req.impute!r}; use one of "
-                                  f"{list(IMPUTE_STRATEGIES)}", field="impute")
-    if not 0.0 < req.test_size < 1.0:
-        raise DataValidationError(f"must be between 0 and 1 (exclusive), got {req.test_size}",
-                                  field="test_size")
     columns = [str(c) for c in frame.columns]
     if req.label_column not in columns:
         raise DataValidationError(f"column {req.label_column!r} is not in the dataset; its "
@@ -114,8 +127,6 @@ def validate_table(frame: pd.DataFrame, req: DataRequirements) -> DataProfile:
                                   f"{list(IMPUTE_STRATEGIES[1:])}", field="dataset")
 
     n_features = features.shape[1]
-    if req.n_qubits < 1:
-        raise DataValidationError(f"must be at least 1, got {req.n_qubits}", field="n_qubits")
     if req.n_qubits > n_features:
         raise DataValidationError(f"{req.n_qubits} qubits need at least {req.n_qubits} features, "
                                   f"but the dataset has {n_features}", field="n_qubits")

@@ -21,7 +21,6 @@ from tenacity import (
     wait_exponential,
 )
 
-from components.errors import ConfigError
 from components.quantum.budget import UNLIMITED, BudgetClock
 from components.quantum.failures import QuantumStepFailure, classify, redact_secrets
 
@@ -38,11 +37,6 @@ class RetryPolicy:
     attempts: int = 3
     initial_delay_s: float = 2.0
     max_delay_s: float = 60.0
-
-    def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ConfigError(f"must be >= 0, got {self.attempts - 1}",
-                              field="quantum_max_retries")
 
 
 @dataclass

@@ -13,7 +13,8 @@ from components.data.preprocessing import fit_preprocessor, stratified_split
 from components.data.sources import load_table
 from components.data.validation import DataRequirements, validate_table
 from components.errors import ConfigError, DataSourceError, DataValidationError
-from components.steps.prepare_data.step import PrepareOptions, prepare
+from components.steps.prepare_data.step import prepare
+from tests.step_options import prepare_options
 
 
 def _frame(n: int = 60, n_features: int = 5, seed: int = 0) -> pd.DataFrame:
@@ -89,7 +90,8 @@ def test_s3_error_never_echoes_the_secret_key(s3_bucket, monkeypatch):
 
 
 def _req(**kw) -> DataRequirements:
-    return DataRequirements(**{"label_column": "label", "n_qubits": 2, **kw})
+    return DataRequirements(**{"label_column": "label", "n_qubits": 2, "test_size": 0.25,
+                               "min_samples_per_class": 10, "impute": "none", **kw})
 
 
 def test_valid_table_profile():
@@ -159,9 +161,9 @@ def test_preprocessor_fits_on_train_only_and_lands_in_angle_range(breast_cancer)
 
 def test_prepare_validates_feature_map_before_reading(tmp_path):
     with pytest.raises(ConfigError, match="bandwidth"):
-        prepare(PrepareOptions(dataset=str(tmp_path / "absent.csv"), bandwidth=0.0))
+        prepare(prepare_options(dataset=str(tmp_path / "absent.csv"), bandwidth=0.0))
     with pytest.raises(ConfigError, match="unknown entanglement 'ring'"):
-        prepare(PrepareOptions(dataset="sklearn:breast_cancer", entanglement="ring"))
+        prepare(prepare_options(dataset="sklearn:breast_cancer", entanglement="ring"))
 
 
 def test_prepare_with_imputation(tmp_path):
@@ -169,7 +171,7 @@ def test_prepare_with_imputation(tmp_path):
     df.loc[::5, "f0"] = np.nan
     path = tmp_path / "d.csv"
     df.to_csv(path, index=False)
-    data = prepare(PrepareOptions(dataset=str(path), label_column="label", n_qubits=3,
+    data = prepare(prepare_options(dataset=str(path), label_column="label", n_qubits=3,
                                   impute="mean", min_samples_per_class=5))
     assert "impute" in dict(data.preprocessor.steps)
     assert np.isfinite(data.preprocessor.transform(data.split.xy("test")[0])).all()

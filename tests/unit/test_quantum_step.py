@@ -10,14 +10,15 @@ import pytest
 
 from components.quantum.budget import QuantumBudget
 from components.quantum.failures import QuantumStepFailure, classify, redact_secrets
-from components.steps.train_quantum.step import QuantumOptions, run_quantum_step
+from components.steps.train_quantum.step import run_quantum_step
 from components.training.quantum_outcome import load_outcome
 from tests.conftest import SECRET_TOKEN
+from tests.step_options import quantum_options
 
 
 def _run(prepared_tiny, tmp_path, backend, **kw):
     split, pre = prepared_tiny
-    options = QuantumOptions(backend=backend, seed=3, **kw)
+    options = quantum_options(backend=backend, seed=3, **kw)
     return run_quantum_step(split, pre, tmp_path / "q", options)
 
 
@@ -104,7 +105,7 @@ def test_a_circuit_that_cannot_run_is_reported_as_such_not_as_over_budget(tmp_pa
 
     split = stratified_split(breast_cancer.head(80), "target", 0.25, 0)
     pre = fit_preprocessor(split, 8, (0.0, math.pi * 0.1))  # 8 qubits on a 5-qubit device
-    outcome = run_quantum_step(split, pre, tmp_path / "q", QuantumOptions(
+    outcome = run_quantum_step(split, pre, tmp_path / "q", quantum_options(
         backend="qiskit-aer?noise=FakeManilaV2", budget=QuantumBudget(max_circuits=1)))
     assert outcome.reason.startswith("transpile: cannot transpile the 8-qubit zz feature map "
                                      "for fake_manila (5 qubits)")
@@ -136,7 +137,7 @@ def test_invalid_options_are_config_errors():
     from components.errors import ConfigError
 
     with pytest.raises(ConfigError, match="quantum_fallback"):
-        QuantumOptions(fallback="maybe")
+        quantum_options(fallback="maybe")
     with pytest.raises(ConfigError, match="quantum_max_shots"):
         QuantumBudget(max_shots=-1)
 

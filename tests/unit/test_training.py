@@ -10,10 +10,11 @@ import pytest
 from components.data.preprocessing import fit_preprocessor, stratified_split
 from components.data.sources import load_table
 from components.steps.train_classical.step import train_classical
-from components.steps.train_quantum.step import QuantumOptions, run_quantum_step
+from components.steps.train_quantum.step import run_quantum_step
 from components.training.bundle import load_bundle
 from components.training.metrics import METRIC_NAMES
 from components.training.models import fit_classical_baseline, fit_quantum_kernel_model
+from tests.step_options import quantum_options
 
 
 def test_quantum_and_classical_models_on_the_same_split(prepared_small):
@@ -53,7 +54,7 @@ def test_multiclass_dataset_trains_and_scores():
 
 def test_bundles_hold_model_evaluation_and_plots(prepared_small, tmp_path):
     split, pre = prepared_small
-    outcome = run_quantum_step(split, pre, tmp_path / "q", QuantumOptions(seed=7))
+    outcome = run_quantum_step(split, pre, tmp_path / "q", quantum_options(seed=7))
     assert outcome.status == "ok" and outcome.reason is None
     qb = outcome.bundle
     cb = train_classical(split, pre, tmp_path / "c", seed=7)

@@ -12,7 +12,7 @@ from typing import Any
 
 from components.data.prepared import save_prepared
 from components.data.preprocessing import Split, fit_preprocessor, stratified_split
-from components.data.sources import DatasetSource, load_table
+from components.data.sources import DatasetSource, check_dataset_reference, load_table
 from components.data.validation import DataProfile, DataRequirements, validate_table
 from components.errors import ConfigError
 from components.feature_maps import FeatureMap
@@ -22,17 +22,32 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PrepareOptions:
+    """The data step's settings (no defaults here: ``PipelineConfig`` holds them and builds
+    these with ``prepare_options()``). Checked when built, before any I/O."""
+
     dataset: str
-    label_column: str = "target"
-    n_qubits: int = 8
-    feature_map: str = "zz"
-    reps: int = 2
-    entanglement: str = "linear"
-    bandwidth: float = 0.1
-    test_size: float = 0.25
-    min_samples_per_class: int = 10
-    impute: str = "none"
-    seed: int = 42
+    label_column: str
+    n_qubits: int
+    feature_map: str
+    reps: int
+    entanglement: str
+    bandwidth: float
+    test_size: float
+    min_samples_per_class: int
+    impute: str
+    seed: int
+
+    def __post_init__(self) -> None:
+        check_dataset_reference(self.dataset)
+        self.requirements()
+        self.angle_range()
+        if self.seed < 0:
+            raise ConfigError(f"must be >= 0, got {self.seed}", field="seed")
+
+    def requirements(self) -> DataRequirements:
+        return DataRequirements(
+            label_column=self.label_column, n_qubits=self.n_qubits, test_size=self.test_size,
+            min_samples_per_class=self.min_samples_per_class, impute=self.impute)
 
     def feature_map_spec(self) -> FeatureMap:
         return FeatureMap(kind=self.feature_map, n_qubits=self.n_qubits, reps=self.reps,
@@ -60,14 +75,11 @@ class PreparedData:
 
 def prepare(options: PrepareOptions) -> PreparedData:
     """Load and validate the dataset, split it and fit the preprocessing (nothing written)."""
-    angle_range = options.angle_range()  # validates feature-map params before any I/O
+    angle_range = options.angle_range()
     frame, source = load_table(options.dataset)
     log.info("loaded %s: %d rows x %d columns (%s, sha256 %s)", source.uri, len(frame),
              frame.shape[1], source.format, source.sha256[:12])
-    profile = validate_table(frame, DataRequirements(
-        label_column=options.label_column, n_qubits=options.n_qubits,
-        test_size=options.test_size, min_samples_per_class=options.min_samples_per_class,
-        impute=options.impute))
+    profile = validate_table(frame, options.requirements())
     split = stratified_split(frame, options.label_column, options.test_size, options.seed)
     pre = fit_preprocessor(split, options.n_qubits, angle_range, options.impute, options.seed)
     log.info("split %d train / %d test; preprocessing %s -> %d angles in [%.3f, %.3f]",

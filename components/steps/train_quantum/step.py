@@ -14,7 +14,7 @@ use) and, when a backend was reached, ``calibration.json``; on success also the 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,25 +29,30 @@ from components.training.quantum_outcome import QuantumOutcome, save_outcome
 log = logging.getLogger(__name__)
 
 FALLBACK_MODES = ("classical", "fail")
+#: Retries of transient backend errors are bounded (each waits up to a minute).
+MAX_RETRIES = 10
 
 
 @dataclass(frozen=True)
 class QuantumOptions:
-    feature_map: str = "zz"
-    reps: int = 2
-    entanglement: str = "linear"
-    backend: str = "statevector"
-    seed: int = 42
-    budget: QuantumBudget = field(default_factory=QuantumBudget)
-    max_retries: int = 2
-    fallback: str = "classical"
+    """The quantum step's settings (no defaults here: ``PipelineConfig`` holds them and builds
+    these with ``quantum_options()``). Checked when built."""
+
+    feature_map: str
+    reps: int
+    entanglement: str
+    backend: str
+    seed: int
+    budget: QuantumBudget
+    max_retries: int
+    fallback: str
 
     def __post_init__(self) -> None:
         if self.fallback not in FALLBACK_MODES:
             raise ConfigError(f"must be one of {list(FALLBACK_MODES)}, got {self.fallback!r}",
                               field="quantum_fallback")
-        if self.max_retries < 0:
-            raise ConfigError(f"must be >= 0, got {self.max_retries}",
+        if not 0 <= self.max_retries <= MAX_RETRIES:
+            raise ConfigError(f"must be from 0 to {MAX_RETRIES}, got {self.max_retries}",
                               field="quantum_max_retries")
 
 

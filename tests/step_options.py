@@ -1,0 +1,19 @@
+"""Step options for tests: the pipeline's defaults (``PipelineConfig``, the one place they
+live) with a test's overrides, validated as the steps validate them."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from pipelines.config import PipelineConfig
+
+
+def quantum_options(**overrides: Any):
+    """``QuantumOptions`` from the pipeline defaults, fields overridden by name."""
+    return dataclasses.replace(PipelineConfig().quantum_options(), **overrides)
+
+
+def prepare_options(**overrides: Any):
+    """``PrepareOptions`` from the pipeline defaults, fields overridden by name."""
+    return dataclasses.replace(PipelineConfig().prepare_options(), **overrides)
