@@ -1,7 +1,7 @@
 """Calibration snapshots: what device (or simulator) produced a quantum model, captured at run
 time (IBM's API cannot return historical calibrations later).
 
-Schema (``qubeflow.calibration/v1``; the README documents it)::
+Schema (``qubeflow.calibration/v1``; docs/backends.md documents it)::
 
     schema            "qubeflow.calibration/v1"
     captured_at       ISO-8601 UTC time the snapshot was taken

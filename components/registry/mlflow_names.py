@@ -1,4 +1,4 @@
-"""Every name Qubeflow writes to MLflow, in one place (the README documents them): run and
+"""Every name Qubeflow writes to MLflow, in one place (docs/mlflow.md documents them): run and
 model-version tags, aliases, default experiment and model names, artifact paths."""
 
 # Run and model-version tags.

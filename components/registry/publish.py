@@ -142,11 +142,11 @@ def publish(req: PublishRequest, tracking_uri: str) -> PublishResult:
     model = candidate.load_model()
     x_example = req.test.drop(columns=[req.label_column]).head(5)
     signature = infer_signature(x_example, model.predict(x_example))
-    cand_metrics = candidate.info.evaluation.metrics
     metrics = {"classical": req.baseline.info.evaluation.metrics}
     if req.quantum is not None:
         metrics["quantum"] = req.quantum.info.evaluation.metrics
     actor = f"pipeline:{req.lineage_tags.get(names.TAG_KFP_JOB_NAME) or 'local'}"
+    run_tags = _run_tags(req, candidate)
 
     client = registry_client(tracking_uri)
     mlflow.set_tracking_uri(tracking_uri)
@@ -157,43 +157,71 @@ def publish(req: PublishRequest, tracking_uri: str) -> PublishResult:
                             f"{lineage.redact_uri(tracking_uri)}: {exc}",
                             field="mlflow_tracking_uri") from exc
 
-    run_tags = {
+    run_name = req.lineage_tags.get(names.TAG_KFP_JOB_NAME) or f"retrain-{int(time.time())}"
+    run_id = mlflow.start_run(run_name=run_name, tags=run_tags).info.run_id
+    try:
+        info = _log_run(req, candidate, model, signature, x_example, metrics)
+    except BaseException as exc:
+        undone = _discard_run(client, run_id)
+        raise RegistryError(f"publishing to MLflow failed ({type(exc).__name__}: {exc}); "
+                            f"undone: {undone}", field="mlflow") from exc
+
+    version, decision = _register_and_gate(client, req, actor, run_id, info,
+                                           _version_tags(req, candidate, run_tags))
+    champion = version if decision.applied == "true" else decision.champion_version
+    log.info("registered %s v%s: %s (%s)", req.model_name, version, decision.headline(),
+             "; ".join(decision.reasons))
+    return PublishResult(run_id, experiment.experiment_id, req.model_name, version,
+                         f"models:/{req.model_name}/{version}", decision, champion, metrics,
+                         tracking_uri, {k: v for k, v in run_tags.items()
+                                        if k.startswith("quantum.")},
+                         candidate_kind=candidate.info.kind,
+                         candidate_reason=candidate_reason)
+
+
+def _run_tags(req: PublishRequest, candidate: ModelBundle) -> dict[str, str]:
+    """The run's lineage: quantum step, candidate kind, dataset, calibration, versions, KFP."""
+    serving = (req.quantum.info.params.get("serving_backend")
+               if req.quantum is not None and candidate is req.quantum else None)
+    return {
         names.TAG_QUANTUM_ENABLED: str(req.quantum_enabled).lower(),
         names.TAG_QUANTUM_BACKEND: req.quantum_backend if req.quantum_enabled else "none",
         names.TAG_MODEL_KIND: candidate.info.kind,
         names.TAG_DATASET_URI: req.dataset.uri,
         names.TAG_DATASET_SHA256: req.dataset.sha256,
         **lineage.quantum_tags(req.calibration, fallback=req.fallback,
-                         fallback_reason=req.fallback_reason,
-                         serving_backend=(req.quantum.info.params.get("serving_backend")
-                                          if req.quantum is not None
-                                          and candidate is req.quantum else None)),
+                               fallback_reason=req.fallback_reason, serving_backend=serving),
         **{names.TAG_VERSIONS_PREFIX + k: v for k, v in lineage.package_versions().items()},
         **req.lineage_tags,
     }
-    run_name = req.lineage_tags.get(names.TAG_KFP_JOB_NAME) or f"retrain-{int(time.time())}"
-    run = mlflow.start_run(run_name=run_name, tags=run_tags)
-    run_id = run.info.run_id
-    try:
-        info = _log_run(req, candidate, model, signature, x_example, metrics, cand_metrics)
-    except BaseException as exc:
-        undone = _discard_run(client, run_id)
-        raise RegistryError(f"publishing to MLflow failed ({type(exc).__name__}: {exc}); "
-                            f"undone: {undone}", field="mlflow") from exc
 
-    version_tags = {
-        **{k: v for k, v in run_tags.items()
-           if k.startswith("quantum.") or k in (names.TAG_MODEL_KIND, names.TAG_DATASET_URI,
-                                                names.TAG_DATASET_SHA256)},
+
+def _version_tags(req: PublishRequest, candidate: ModelBundle,
+                  run_tags: dict[str, str]) -> dict[str, str]:
+    """What travels with the model version: lineage, the candidate's and the baseline's
+    metrics (and the quantum model's when the baseline was registered), ``gate.applied``."""
+    kept = (names.TAG_MODEL_KIND, names.TAG_DATASET_URI, names.TAG_DATASET_SHA256)
+    tags = {
+        **{k: v for k, v in run_tags.items() if k.startswith("quantum.") or k in kept},
         **req.lineage_tags,
-        **{names.TAG_METRIC_PREFIX + k: f"{v:.6f}" for k, v in cand_metrics.items()},
+        **{names.TAG_METRIC_PREFIX + k: f"{v:.6f}"
+           for k, v in candidate.info.evaluation.metrics.items()},
         **{names.TAG_BASELINE_METRIC_PREFIX + k: f"{v:.6f}"
            for k, v in req.baseline.info.evaluation.metrics.items()},
         names.TAG_GATE_APPLIED: "pending",
     }
     if req.quantum is not None and candidate is not req.quantum:
-        version_tags.update({names.TAG_QUANTUM_METRIC_PREFIX + k: f"{v:.6f}"
-                             for k, v in req.quantum.info.evaluation.metrics.items()})
+        tags.update({names.TAG_QUANTUM_METRIC_PREFIX + k: f"{v:.6f}"
+                     for k, v in req.quantum.info.evaluation.metrics.items()})
+    return tags
+
+
+def _register_and_gate(client: Any, req: PublishRequest, actor: str, run_id: str, info: Any,
+                       version_tags: dict[str, str]) -> tuple[str, GateDecision]:
+    """Step 2, one journaled transaction under the gate lock: the version, the decision, the
+    aliases; rolled back whole on any failure."""
+    import mlflow
+
     txn = transaction(client, req.model_name, req.policy, actor)
     try:
         with txn:
@@ -218,20 +246,11 @@ def publish(req: PublishRequest, tracking_uri: str) -> PublishResult:
             mlflow.end_run("FAILED")
         what = exc.message if isinstance(exc, RegistryError) else f"{type(exc).__name__}: {exc}"
         raise RegistryError(f"publishing to MLflow failed: {what}", field="mlflow") from exc
-
-    champion = version if decision.applied == "true" else decision.champion_version
-    log.info("registered %s v%s: %s (%s)", req.model_name, version, decision.headline(),
-             "; ".join(decision.reasons))
-    return PublishResult(run_id, experiment.experiment_id, req.model_name, version,
-                         f"models:/{req.model_name}/{version}", decision, champion, metrics,
-                         tracking_uri, {k: v for k, v in run_tags.items()
-                                        if k.startswith("quantum.")},
-                         candidate_kind=candidate.info.kind,
-                         candidate_reason=candidate_reason)
+    return version, decision
 
 
 def _log_run(req: PublishRequest, candidate: ModelBundle, model: Any, signature: Any,
-             x_example: pd.DataFrame, metrics: dict[str, dict[str, float]], cand_metrics: dict[str, float]) -> Any:
+             x_example: pd.DataFrame, metrics: dict[str, dict[str, float]]) -> Any:
     """Step 1: everything the run holds; returns the logged model's info."""
     import mlflow
     import mlflow.sklearn
@@ -268,7 +287,7 @@ def _log_run(req: PublishRequest, candidate: ModelBundle, model: Any, signature:
         serialization_format="skops", skops_trusted_types=SKOPS_TRUSTED_TYPES,
         pip_requirements=_serving_requirements(),
         code_paths=[str(Path(__file__).resolve().parents[1])])
-    mlflow.log_metrics(cand_metrics, model_id=info.model_id)
+    mlflow.log_metrics(candidate.info.evaluation.metrics, model_id=info.model_id)
     return info
 
 

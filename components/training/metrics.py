@@ -45,6 +45,7 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 
 def evaluate_classifier(model: Any, x_test: Any, y_test: np.ndarray) -> Evaluation:
+    """Accuracy, balanced accuracy, F1, ROC AUC, confusion matrix (and ROC curve if binary)."""
     # imported here: METRIC_NAMES is read by light modules (the promotion policy, the CLI)
     from sklearn.metrics import (
         accuracy_score,
@@ -55,7 +56,6 @@ def evaluate_classifier(model: Any, x_test: Any, y_test: np.ndarray) -> Evaluati
         roc_curve,
     )
 
-    """Accuracy, balanced accuracy, F1, ROC AUC, confusion matrix (and ROC curve if binary)."""
     classes = np.asarray(model.classes_)
     y_pred = model.predict(x_test)
     scores = _scores(model, x_test)
