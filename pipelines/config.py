@@ -57,9 +57,16 @@ class PipelineConfig:
     quantum_max_shots: int = 100_000_000
     quantum_max_circuits: int = 100_000
     quantum_max_seconds: float = 3600.0
-    # kernel fan-out (exact backends): above this many train rows, one task per row tile
-    kernel_fanout_min_rows: int = 5000
-    kernel_tile_rows: int = 1000
+    quantum_max_memory_mb: float = 8192.0
+    # quantum method: auto | fidelity | nystroem | projected (components/quantum/methods.py);
+    # both sides switch from exact kernels to Nystroem above exact_max_rows train rows
+    quantum_method: str = "auto"
+    nystroem_landmarks: int = 256
+    exact_max_rows: int = 5000
+    # kernel fan-out (nystroem/projected on exact backends): one task per row tile when the
+    # method's estimated kernel time reaches kernel_fanout_min_seconds
+    kernel_fanout_min_seconds: float = 120.0
+    kernel_tile_rows: int = 100_000
     # promotion gate: a YAML policy file (the repo's documented default unless named) and an
     # optional mode override (disabled | dry_run | enabled; empty = the policy file's mode)
     promotion_policy: str = DEFAULT_POLICY
@@ -138,19 +145,15 @@ class PipelineConfig:
             feature_map=self.feature_map, reps=self.reps, entanglement=self.entanglement,
             bandwidth=self.bandwidth, test_size=self.test_size,
             min_samples_per_class=self.min_samples_per_class, impute=self.impute,
-            seed=self.seed)
+            seed=self.seed, quantum_method=self.quantum_method,
+            nystroem_landmarks=self.nystroem_landmarks)
 
     def quantum_options(self) -> QuantumOptions:
-        """The quantum step's options (validated when built: fallback, retries, budget)."""
-        from components.quantum.budget import QuantumBudget
-        from components.steps.train_quantum.step import QuantumOptions
+        """The quantum step's options (validated when built: method, fallback, retries,
+        budget)."""
+        from components.steps.train_quantum.step import OPTION_PARAMETERS, quantum_options
 
-        return QuantumOptions(
-            feature_map=self.feature_map, reps=self.reps, entanglement=self.entanglement,
-            backend=self.quantum_backend, seed=self.seed, fallback=self.quantum_fallback,
-            max_retries=self.quantum_max_retries,
-            budget=QuantumBudget(self.quantum_max_shots, self.quantum_max_circuits,
-                                 self.quantum_max_seconds))
+        return quantum_options(**{k: getattr(self, k) for k in OPTION_PARAMETERS})
 
     # ---- validation ---------------------------------------------------------------
     def validate(self) -> PipelineConfig:
@@ -166,7 +169,7 @@ class PipelineConfig:
 
     def _validate(self) -> PipelineConfig:
         from components.quantum.backends import get_backend, parse_backend_name
-        from components.quantum.tiles import plan_tiles
+        from components.quantum.tiles import check_fanout_settings
         from components.registry.policy import load_policy
 
         self.prepare_options()
@@ -177,8 +180,7 @@ class PipelineConfig:
         if not self.quantum_image.strip():
             raise ConfigError("is empty", field="quantum_image")
         self.quantum_options()
-        plan_tiles(0, 0, exact=True, min_rows=self.kernel_fanout_min_rows,
-                   tile_rows=self.kernel_tile_rows)
+        check_fanout_settings(self.kernel_fanout_min_seconds, self.kernel_tile_rows)
         load_policy(self.promotion_policy, mode=self.promotion_mode)
         if not _MODEL_NAME.match(self.registered_model_name):
             raise ConfigError(f"{self.registered_model_name!r} is not a valid model name "

@@ -6,9 +6,10 @@
          └──► [quantum_enabled] train-quantum-model ──► register-model (policy picks candidate)
               [else]                                    register-model (classical candidate)
 
-Above ``kernel_fanout_min_rows`` train rows (exact backends), the quantum branch first fans the
-kernel out: plan-kernel-tiles -> ParallelFor(compute-kernel-tile) -> assemble-kernel, and the
-quantum step trains on the assembled matrices. The quantum step runs only when ``quantum_enabled`` is true (``dsl.If``/``dsl.Else``), in the
+When the quantum method's estimated kernel time reaches ``kernel_fanout_min_seconds``
+(``nystroem``/``projected`` on exact backends), the quantum branch first fans the feature work
+out over row tiles: plan-kernel-tiles -> ParallelFor(compute-kernel-tile) -> assemble-kernel
+(each tile ships rows x m features, never N x N blocks), and the quantum step trains on them. The quantum step runs only when ``quantum_enabled`` is true (``dsl.If``/``dsl.Else``), in the
 container image given by the ``quantum_image`` parameter, within the ``quantum_max_*`` budget.
 When its backend fails it falls back inside the step (``quantum_fallback=classical``): the
 quantum branch's registry step then registers the classical baseline, tagged
@@ -74,7 +75,11 @@ def retraining_pipeline(
     quantum_max_shots: int = DEFAULTS.quantum_max_shots,
     quantum_max_circuits: int = DEFAULTS.quantum_max_circuits,
     quantum_max_seconds: float = DEFAULTS.quantum_max_seconds,
-    kernel_fanout_min_rows: int = DEFAULTS.kernel_fanout_min_rows,
+    quantum_max_memory_mb: float = DEFAULTS.quantum_max_memory_mb,
+    quantum_method: str = DEFAULTS.quantum_method,
+    nystroem_landmarks: int = DEFAULTS.nystroem_landmarks,
+    exact_max_rows: int = DEFAULTS.exact_max_rows,
+    kernel_fanout_min_seconds: float = DEFAULTS.kernel_fanout_min_seconds,
     kernel_tile_rows: int = DEFAULTS.kernel_tile_rows,
     promotion_policy: str = DEFAULTS.promotion_policy,
     promotion_mode: str = DEFAULTS.promotion_mode,
@@ -94,7 +99,8 @@ def retraining_pipeline(
     prep = prepare_data(
         dataset=dataset, label_column=label_column, n_qubits=n_qubits, feature_map=feature_map,
         reps=reps, entanglement=entanglement, bandwidth=bandwidth, test_size=test_size,
-        min_samples_per_class=min_samples_per_class, impute=impute, seed=seed)
+        min_samples_per_class=min_samples_per_class, impute=impute, seed=seed,
+        quantum_method=quantum_method, nystroem_landmarks=nystroem_landmarks)
     prep.set_display_name("prepare data")
     prep.set_caching_options(False)  # the source (a file or an S3 object) may change in place
     kubernetes.use_secret_as_env(prep, secret_name=data_secret_name, optional=True,
@@ -102,7 +108,8 @@ def retraining_pipeline(
     data = {k: prep.outputs[k] for k in ("train_data", "test_data", "preprocessor",
                                          "data_lineage")}
 
-    baseline = train_classical_model(**data, seed=seed)
+    baseline = train_classical_model(**data, seed=seed, exact_max_rows=exact_max_rows,
+                                     nystroem_landmarks=nystroem_landmarks)
     baseline.set_display_name("train classical baseline")
     baseline.after(policy)  # a bad policy fails the run before any training work
 
@@ -117,26 +124,29 @@ def retraining_pipeline(
         kfp_task_name=dsl.PIPELINE_TASK_NAME_PLACEHOLDER)
 
     with dsl.If(quantum_enabled == True, name="quantum-enabled"):  # noqa: E712 (KFP condition)
-        plan = plan_kernel_tiles(data_lineage=data["data_lineage"],
-                                 quantum_backend=quantum_backend,
-                                 kernel_fanout_min_rows=kernel_fanout_min_rows,
+        quantum_settings = dict(
+            feature_map=feature_map, reps=reps, entanglement=entanglement,
+            quantum_backend=quantum_backend, seed=seed, quantum_fallback=quantum_fallback,
+            quantum_max_retries=quantum_max_retries, quantum_max_shots=quantum_max_shots,
+            quantum_max_circuits=quantum_max_circuits, quantum_max_seconds=quantum_max_seconds,
+            quantum_max_memory_mb=quantum_max_memory_mb, quantum_method=quantum_method,
+            nystroem_landmarks=nystroem_landmarks, exact_max_rows=exact_max_rows)
+        plan = plan_kernel_tiles(data_lineage=data["data_lineage"], **quantum_settings,
+                                 kernel_fanout_min_seconds=kernel_fanout_min_seconds,
                                  kernel_tile_rows=kernel_tile_rows)
         plan.set_display_name("plan kernel tiles")
         plan.after(policy)
         with dsl.ParallelFor(plan.output, parallelism=KERNEL_TILE_PARALLELISM) as tile:
             block = compute_kernel_tile(
                 **data, tile=tile, feature_map=feature_map, reps=reps,
-                entanglement=entanglement, quantum_backend=quantum_backend)
+                entanglement=entanglement, quantum_backend=quantum_backend, seed=seed)
             block.set_display_name("kernel tile")
             block.set_container_image(quantum_image)
         kernel = assemble_kernel(blocks=dsl.Collected(block.outputs["block"]),
                                  data_lineage=data["data_lineage"])
         kernel.set_display_name("assemble kernel")
-        quantum = train_quantum_model(
-            **data, precomputed_kernel=kernel.outputs["kernel"], feature_map=feature_map, reps=reps, entanglement=entanglement,
-            quantum_backend=quantum_backend, seed=seed, quantum_fallback=quantum_fallback,
-            quantum_max_retries=quantum_max_retries, quantum_max_shots=quantum_max_shots,
-            quantum_max_circuits=quantum_max_circuits, quantum_max_seconds=quantum_max_seconds)
+        quantum = train_quantum_model(**data, precomputed_kernel=kernel.outputs["kernel"],
+                                      **quantum_settings)
         quantum.set_display_name("train quantum model")
         quantum.set_container_image(quantum_image)
         # the IBM Quantum token reaches this step only, and only as env from its Secret

@@ -147,12 +147,12 @@ def bundles(tmp_path_factory, prepared_small):
     from components.data.sources import load_table
     from components.steps.train_classical.step import train_classical
     from components.steps.train_quantum.step import run_quantum_step
-    from tests.step_options import quantum_options
+    from tests.step_options import baseline_options, quantum_options
 
     split, pre = prepared_small
     root = tmp_path_factory.mktemp("bundles")
     _, source = load_table("sklearn:breast_cancer")
     outcome = run_quantum_step(split, pre, root / "q", quantum_options(seed=7))
-    return (split, source, outcome.bundle, train_classical(split, pre, root / "c", seed=7),
+    return (split, source, outcome.bundle, train_classical(split, pre, root / "c", seed=7, **baseline_options()),
             outcome.calibration)
 

@@ -17,3 +17,9 @@ def quantum_options(**overrides: Any):
 def prepare_options(**overrides: Any):
     """``PrepareOptions`` from the pipeline defaults, fields overridden by name."""
     return dataclasses.replace(PipelineConfig().prepare_options(), **overrides)
+
+
+def baseline_options() -> dict[str, Any]:
+    """The classical baseline's size settings (``exact_max_rows``, ``landmarks``)."""
+    config = PipelineConfig()
+    return {"exact_max_rows": config.exact_max_rows, "landmarks": config.nystroem_landmarks}

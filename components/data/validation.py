@@ -30,6 +30,8 @@ class DataRequirements:
     test_size: float
     min_samples_per_class: int
     impute: str
+    #: Train rows an explicit ``quantum_method=nystroem`` needs as landmarks (0: none).
+    landmarks: int = 0
 
     def __post_init__(self) -> None:
         if not self.label_column.strip():
@@ -141,6 +143,11 @@ def validate_table(frame: pd.DataFrame, req: DataRequirements) -> DataProfile:
             f"{n_rows} rows are too few for test_size={req.test_size} with {n_classes} classes: "
             f"the test split needs one row per class and the train split {CV_FOLDS} per class "
             f"(smallest class has {smallest})", field="dataset")
+    if req.landmarks > n_train:
+        raise DataValidationError(
+            f"{req.landmarks} Nystroem landmarks > the {n_train} training rows of this dataset "
+            "(quantum_method=nystroem); use at most the training rows, or quantum_method=auto",
+            field="nystroem_landmarks")
 
     stats = {}
     finite = values.replace([np.inf, -np.inf], np.nan)

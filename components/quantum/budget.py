@@ -68,11 +68,14 @@ class QuantumBudget:
     max_shots: int = 0
     max_circuits: int = 0
     max_seconds: float = 0.0
+    #: Peak memory the quantum step may use (MiB, from the method's cost model).
+    max_memory_mb: float = 0.0
 
     def __post_init__(self) -> None:
         for name, value in (("quantum_max_shots", self.max_shots),
                             ("quantum_max_circuits", self.max_circuits),
-                            ("quantum_max_seconds", self.max_seconds)):
+                            ("quantum_max_seconds", self.max_seconds),
+                            ("quantum_max_memory_mb", self.max_memory_mb)):
             if value < 0:
                 raise ConfigError(f"must be >= 0 (0 means no limit), got {value}", field=name)
 

@@ -279,15 +279,20 @@ def pauli_expectations(states: np.ndarray, n_qubits: int) -> np.ndarray:
 
 
 class ProgressLogger:
-    """Logs ``done/total`` at most every ``every_s`` seconds (and at the end)."""
+    """Logs ``done/total`` with the rate and an ETA at most every ``every_s`` seconds (and at
+    the end): ``train kernel: 40960/200000 rows (20%), 8123 rows/s, 4.9 s, ETA 19.6 s``."""
 
-    def __init__(self, what: str, every_s: float = 5.0) -> None:
-        self.what, self.every_s = what, every_s
+    def __init__(self, what: str, every_s: float = 5.0, unit: str = "rows") -> None:
+        self.what, self.every_s, self.unit = what, every_s, unit
         self.start = self.last = time.monotonic()
 
     def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()
         if done >= total or now - self.last >= self.every_s:
             self.last = now
-            log.info("%s: %d/%d rows (%.0f%%), %.1f s", self.what, done, total,
-                     100.0 * done / max(total, 1), now - self.start)
+            elapsed = now - self.start
+            rate = done / elapsed if elapsed > 0 else 0.0
+            eta = (total - done) / rate if rate > 0 else float("nan")
+            log.info("%s: %d/%d %s (%.0f%%), %.0f %s/s, %.1f s, ETA %.1f s", self.what, done,
+                     total, self.unit, 100.0 * done / max(total, 1), rate, self.unit, elapsed,
+                     eta)

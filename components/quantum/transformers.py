@@ -6,8 +6,14 @@
   returns ``K(X, reference)``. So ``Pipeline([..., ("kernel", QuantumKernelTransformer()),
   ("svc", SVC(kernel="precomputed"))])`` fits on the train Gram and predicts on the
   test-vs-train kernel, and the whole pipeline pickles as one model.
+- :class:`NystroemQuantumFeatures`: ``fit(X, y)`` picks ``n_landmarks`` stratified landmark
+  rows and the landmark kernel's inverse square root; ``transform(X)`` returns the Nyström
+  features ``K(X, landmarks) K_mm^(-1/2)`` for a linear model — O(m) work per row at serving.
 - :class:`ProjectedQuantumFeatures`: per-qubit <X>, <Y>, <Z> of the feature-map state, for
   linear models.
+
+On exact backends rows are streamed in chunks of bounded memory (``methods.chunk_rows``),
+with progress (done/total, rate, ETA) logged every few seconds.
 
 Parameters are plain strings and numbers (scikit-learn convention: ``clone``/``get_params``
 work, and the fitted model serialises without custom types).
@@ -22,7 +28,41 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from components.feature_maps import FeatureMap
+from components.quantum import nystroem
 from components.quantum.backends import QuantumBackend, get_backend
+from components.quantum.methods import chunk_rows
+from components.quantum.statevector import ProgressLogger, fidelity_kernel
+
+
+def _streams(backend: QuantumBackend) -> bool:
+    return bool(getattr(backend, "exact", False)) and hasattr(backend, "statevectors")
+
+
+def streamed_kernel(backend: QuantumBackend, fmap: FeatureMap, x: np.ndarray,
+                    ref_states: np.ndarray, what: str, dtype: Any = np.float64) -> np.ndarray:
+    """``K(x, ref)`` on an exact backend, ``x``'s states built chunk by chunk (memory: one
+    chunk of states, never all of them)."""
+    out = np.empty((len(x), len(ref_states)), dtype=dtype)
+    step = chunk_rows(fmap.n_qubits)
+    progress = ProgressLogger(what)
+    for start in range(0, len(x), step):
+        stop = min(len(x), start + step)
+        out[start:stop] = fidelity_kernel(backend.statevectors(fmap, x[start:stop]), ref_states)
+        progress(stop, len(x))
+    return out
+
+
+def streamed_expectations(backend: QuantumBackend, fmap: FeatureMap, x: np.ndarray,
+                          what: str) -> np.ndarray:
+    """Projected features on an exact backend, chunk by chunk."""
+    out = np.empty((len(x), 3 * fmap.n_qubits), dtype=np.float64)
+    step = chunk_rows(fmap.n_qubits)
+    progress = ProgressLogger(what)
+    for start in range(0, len(x), step):
+        stop = min(len(x), start + step)
+        out[start:stop] = backend.expectations(fmap, x[start:stop])
+        progress(stop, len(x))
+    return out
 
 
 class _FeatureMapParams(BaseEstimator):
@@ -96,14 +136,12 @@ class QuantumKernelTransformer(TransformerMixin, _FeatureMapParams):
         if ref is None:
             return backend.kernel(fmap, x, None)
         if getattr(backend, "exact", False) and hasattr(backend, "statevectors"):
-            from components.quantum.statevector import fidelity_kernel
-
             cache_key = (self.backend, fmap)
             cached = getattr(self, "_reference_states", None)
             if cached is None or cached[0] != cache_key:
                 cached = (cache_key, backend.statevectors(fmap, self.reference_))
                 self._reference_states = cached
-            return fidelity_kernel(backend.statevectors(fmap, x), cached[1])
+            return streamed_kernel(backend, fmap, x, cached[1], "quantum kernel vs. train")
         return backend.kernel(fmap, x, ref)
 
     def __sklearn_tags__(self) -> Any:
@@ -123,9 +161,73 @@ class ProjectedQuantumFeatures(TransformerMixin, _FeatureMapParams):
     def transform(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "n_features_in_")
         x = validate_data(self, X, dtype=np.float64, reset=False)
-        return self.backend_instance().expectations(self.feature_map_for(x.shape[1]), x)
+        backend = self.backend_instance()
+        fmap = self.feature_map_for(x.shape[1])
+        if _streams(backend):
+            return streamed_expectations(backend, fmap, x, "projected features")
+        return backend.expectations(fmap, x)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_is_fitted(self, "n_features_in_")
         return np.array([f"q{q}_{p}" for q in range(self.n_features_in_) for p in "XYZ"],
                         dtype=object)
+
+
+class NystroemQuantumFeatures(TransformerMixin, _FeatureMapParams):
+    """Nyström features of the fidelity kernel: ``Φ(X) = K(X, L) K_mm^(-1/2)`` with ``L`` the
+    ``n_landmarks`` landmark rows chosen in ``fit`` (seeded, stratified by ``y``).
+
+    ``Φ Φᵀ`` approximates the full fidelity Gram (exactly when every row is a landmark), so a
+    linear model on ``Φ`` approximates the kernel machine at O(N·m) cost. Only the landmarks
+    and the m×r normalisation are fitted state: serving one row costs m kernel entries.
+    """
+
+    def __init__(self, feature_map: str = "zz", reps: int = 2, entanglement: str = "linear",
+                 rotation: str = "y", backend: str = "statevector", n_landmarks: int = 256,
+                 random_state: int = 0) -> None:
+        super().__init__(feature_map, reps, entanglement, rotation, backend)
+        self.n_landmarks = n_landmarks
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any = None) -> NystroemQuantumFeatures:
+        x = validate_data(self, X, dtype=np.float64, reset=True)
+        fmap = self.feature_map_for(x.shape[1])
+        index = nystroem.select_landmarks(len(x), min(int(self.n_landmarks), len(x)),
+                                          y=None if y is None else np.asarray(y),
+                                          seed=int(self.random_state))
+        self.landmarks_ = np.array(x[index], copy=True)
+        self.landmark_index_ = index
+        k_mm = self.backend_instance().kernel(fmap, self.landmarks_, None)
+        self.weights_, self.kept_trace_ = nystroem.normalization(k_mm)
+        return self
+
+    def landmark_kernel(self, X: Any) -> np.ndarray:
+        """``K(X, landmarks)`` (N × m), streamed on exact backends."""
+        check_is_fitted(self, "landmarks_")
+        x = validate_data(self, X, dtype=np.float64, reset=False)
+        fmap = self.feature_map_for(x.shape[1])
+        backend = self.backend_instance()
+        if not _streams(backend):
+            return backend.kernel(fmap, x, self.landmarks_)
+        cache_key = (self.backend, fmap)
+        cached = getattr(self, "_reference_states", None)
+        if cached is None or cached[0] != cache_key:
+            cached = (cache_key, backend.statevectors(fmap, self.landmarks_))
+            self._reference_states = cached
+        return streamed_kernel(backend, fmap, x, cached[1], "Nystroem kernel vs. landmarks",
+                               dtype=np.float32)
+
+    def features_from_kernel(self, k_nm: np.ndarray) -> np.ndarray:
+        """Nyström features from a precomputed ``K(X, landmarks)`` (e.g. kernel tiles)."""
+        check_is_fitted(self, "weights_")
+        if k_nm.ndim != 2 or k_nm.shape[1] != len(self.landmarks_):
+            raise ValueError(f"expected a kernel with {len(self.landmarks_)} landmark "
+                             f"columns, got shape {k_nm.shape}")
+        return nystroem.features(k_nm, self.weights_)
+
+    def transform(self, X: Any) -> np.ndarray:
+        return self.features_from_kernel(self.landmark_kernel(X))
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        check_is_fitted(self, "weights_")
+        return np.array([f"nystroem{i}" for i in range(self.weights_.shape[1])], dtype=object)

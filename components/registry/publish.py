@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 SKOPS_TRUSTED_TYPES = [
     "components.quantum.transformers.QuantumKernelTransformer",
     "components.quantum.transformers.ProjectedQuantumFeatures",
+    "components.quantum.transformers.NystroemQuantumFeatures",
 ]
 #: Packages the served model needs (versions are read from the environment that logged it).
 SERVING_REQUIREMENTS = ("scikit-learn", "numpy", "pandas", "scipy", "skops")

@@ -1,8 +1,23 @@
-"""Training: an SVC on the quantum fidelity kernel, and the classical baseline on the same split.
+"""Training: the quantum model (by method) and the classical baseline on the same split.
 
-Both return a :class:`TrainedModel` whose ``model`` is a complete inference pipeline from
-raw feature rows (preprocessing, [quantum kernel,] classifier), evaluated on the held-out
-split through exactly that object, so what is registered is what was measured.
+Every trainer returns a :class:`TrainedModel` whose ``model`` is a complete inference
+pipeline from raw feature rows (preprocessing, [quantum features,] classifier), evaluated on
+the held-out split through exactly that object, so what is registered is what was measured.
+
+Both sides scale the same way, so the comparison stays like for like:
+
+=====================  ==========================================  =========================
+train rows             quantum (``quantum_method``)                classical baseline
+=====================  ==========================================  =========================
+<= ``exact_max_rows``  ``fidelity``: SVC on the exact Gram         RBF SVC, CV grid
+> ``exact_max_rows``   ``nystroem``: linear model on Nyström        linear model on Nyström
+                       features of the fidelity kernel              features of the RBF kernel
+any                    ``projected``: ⟨X⟩,⟨Y⟩,⟨Z⟩ features, then   (same head as the
+                       the baseline's head on them                  baseline at that size)
+=====================  ==========================================  =========================
+
+The linear model is a logistic regression whose ``C`` is chosen by the same 3-fold CV on a
+stratified sample of at most ``CV_MAX_ROWS`` rows, then refitted on every row.
 """
 
 from __future__ import annotations
@@ -28,6 +43,10 @@ log = logging.getLogger(__name__)
 
 QUANTUM_C_GRID = (0.1, 1.0, 10.0, 100.0)
 CLASSICAL_GRID = {"C": [0.1, 1.0, 10.0, 100.0], "gamma": ["scale", 0.1, 1.0]}
+LINEAR_C_GRID = (0.1, 1.0, 10.0, 100.0)
+#: The CV that picks the linear model's C runs on at most this many (stratified) rows.
+CV_MAX_ROWS = 20_000
+
 CV_SCORING = "balanced_accuracy"
 #: What a registered quantum model predicts with when it was trained on a shot-based backend.
 SERVING_BACKEND = "statevector"
@@ -105,19 +124,147 @@ def fit_quantum_kernel_model(split: Split, preprocessor: Pipeline, *, feature_ma
                         train_seconds=seconds, gram=gram, y_train=np.asarray(y_train))
 
 
-def fit_classical_baseline(split: Split, preprocessor: Pipeline, *, seed: int = 0) -> TrainedModel:
-    """RBF-kernel SVC with a small CV grid, on the same split and the same preprocessed features."""
+def fit_linear_head(features: np.ndarray, y: np.ndarray, *, seed: int) -> tuple[Any, dict]:
+    """Logistic regression on (Nyström or projected) features: C by 3-fold CV on a stratified
+    sample of at most ``CV_MAX_ROWS`` rows, then refitted on every row."""
+    from sklearn.linear_model import LogisticRegression
+
+    y = np.asarray(y)
+    sample = np.arange(len(y))
+    if len(y) > CV_MAX_ROWS:
+        from sklearn.model_selection import train_test_split
+
+        sample, _ = train_test_split(sample, train_size=CV_MAX_ROWS, stratify=y,
+                                     random_state=seed)
+    grid = GridSearchCV(LogisticRegression(max_iter=2000), {"C": list(LINEAR_C_GRID)},
+                        cv=_cv(seed), scoring=CV_SCORING)
+    grid.fit(features[sample], y[sample])
+    head = LogisticRegression(max_iter=2000, C=grid.best_params_["C"]).fit(features, y)
+    return head, {"C": grid.best_params_["C"], "cv_score": float(grid.best_score_),
+                  "cv_rows": len(sample)}
+
+
+def rbf_scale_gamma(x: np.ndarray) -> float:
+    """scikit-learn's ``gamma="scale"``: 1 / (n_features · Var(X))."""
+    var = float(np.asarray(x, dtype=np.float64).var())
+    return 1.0 / (x.shape[1] * var) if var > 0 else 1.0
+
+
+def fit_classical_baseline(split: Split, preprocessor: Pipeline, *, seed: int,
+                           exact_max_rows: int, landmarks: int) -> TrainedModel:
+    """The classical baseline on the same split and preprocessed features: an RBF SVC with a
+    small CV grid up to ``exact_max_rows`` train rows, above it the same linear model as the
+    quantum Nyström method on Nyström features of the RBF kernel (O(N·m), never N×N)."""
     t0 = time.perf_counter()
     x_train, y_train = split.xy("train")
-    grid = GridSearchCV(SVC(kernel="rbf", random_state=seed), CLASSICAL_GRID, cv=_cv(seed),
-                        scoring=CV_SCORING)
-    grid.fit(preprocessor.transform(x_train), y_train)
-    model = Pipeline([("preprocess", preprocessor), ("classifier", grid.best_estimator_)])
+    angles = preprocessor.transform(x_train)
+    if len(angles) <= exact_max_rows:
+        grid = GridSearchCV(SVC(kernel="rbf", random_state=seed), CLASSICAL_GRID, cv=_cv(seed),
+                            scoring=CV_SCORING)
+        grid.fit(angles, y_train)
+        model = Pipeline([("preprocess", preprocessor), ("classifier", grid.best_estimator_)])
+        params = {**grid.best_params_, "cv_score": float(grid.best_score_), "method": "svc"}
+    else:
+        from sklearn.kernel_approximation import Nystroem
+
+        m = min(landmarks, len(angles))
+        gamma = rbf_scale_gamma(angles)
+        features = Nystroem(kernel="rbf", gamma=gamma, n_components=m, random_state=seed)
+        phi = features.fit_transform(angles)
+        head, head_params = fit_linear_head(phi, np.asarray(y_train), seed=seed)
+        model = Pipeline([("preprocess", preprocessor), ("rbf_features", features),
+                          ("classifier", head)])
+        params = {**head_params, "gamma": gamma, "landmarks": m, "method": "nystroem"}
     x_test, y_test = split.xy("test")
     evaluation = evaluate_classifier(model, x_test, y_test)
     seconds = time.perf_counter() - t0
-    log.info("classical baseline: %s, test %s, %.2f s", grid.best_params_,
+    log.info("classical baseline (%s): %s, test %s, %.2f s", params["method"], params,
              {k: round(v, 4) for k, v in evaluation.metrics.items()}, seconds)
-    return TrainedModel("classical", model, evaluation,
-                        params={**grid.best_params_, "cv_score": float(grid.best_score_)},
-                        train_seconds=seconds)
+    return TrainedModel("classical", model, evaluation, params=params, train_seconds=seconds)
+
+
+def fit_quantum_model(split: Split, preprocessor: Pipeline, *, method: str, landmarks: int,
+                      exact_max_rows: int, feature_map: str, reps: int, entanglement: str,
+                      backend: str, seed: int, backend_instance: QuantumBackend | None = None,
+                      precomputed: tuple[np.ndarray, np.ndarray] | None = None,
+                      ) -> TrainedModel:
+    """The quantum model for a resolved ``method`` (``fidelity``, ``nystroem``, ``projected``).
+
+    ``precomputed`` (train, test) comes from the pipeline's fan-out: the Gram and test kernel
+    (fidelity), ``K(X, landmarks)`` blocks (nystroem) or the projected features (projected)."""
+    fmap_kw = dict(feature_map=feature_map, reps=reps, entanglement=entanglement,
+                   backend=backend)
+    if method == "fidelity":
+        trained = fit_quantum_kernel_model(split, preprocessor, seed=seed,
+                                           backend_instance=backend_instance,
+                                           precomputed=precomputed, **fmap_kw)
+    elif method in ("nystroem", "projected"):
+        trained = _fit_feature_model(split, preprocessor, method=method, landmarks=landmarks,
+                                     exact_max_rows=exact_max_rows, seed=seed,
+                                     backend_instance=backend_instance,
+                                     precomputed=precomputed, **fmap_kw)
+    else:
+        raise ValueError(f"unknown quantum method {method!r}")
+    trained.params["method"] = method
+    return trained
+
+
+def _fit_feature_model(split: Split, preprocessor: Pipeline, *, method: str, landmarks: int,
+                       exact_max_rows: int, feature_map: str, reps: int, entanglement: str,
+                       backend: str, seed: int, backend_instance: QuantumBackend | None,
+                       precomputed: tuple[np.ndarray, np.ndarray] | None) -> TrainedModel:
+    """Quantum features (Nyström or projected) then a classical head, as one pipeline."""
+    from components.quantum.transformers import (
+        NystroemQuantumFeatures,
+        ProjectedQuantumFeatures,
+    )
+
+    t0 = time.perf_counter()
+    x_train, y_train = split.xy("train")
+    y_train = np.asarray(y_train)
+    angles = preprocessor.transform(x_train)
+    kw = dict(feature_map=feature_map, reps=reps, entanglement=entanglement, backend=backend)
+    if method == "nystroem":
+        quantum = NystroemQuantumFeatures(n_landmarks=landmarks, random_state=seed, **kw)
+    else:
+        quantum = ProjectedQuantumFeatures(**kw)
+    quantum.bind_backend(backend_instance)
+    log.info("quantum %s features: %d train rows, %d qubits, backend %s%s", method,
+             len(angles), angles.shape[1], backend,
+             f", {landmarks} landmarks" if method == "nystroem" else "")
+    quantum.fit(angles, y_train)
+
+    def featurize(rows: np.ndarray, block: np.ndarray | None) -> np.ndarray:
+        if block is None:
+            return quantum.transform(rows)
+        return quantum.features_from_kernel(block) if method == "nystroem" else block
+
+    phi = featurize(angles, None if precomputed is None else precomputed[0])
+    if method == "nystroem" or len(angles) > exact_max_rows:
+        head, params = fit_linear_head(phi, y_train, seed=seed)
+        steps = [("classifier", head)]
+    else:  # projected features on small data: the baseline's own SVC grid
+        grid = GridSearchCV(SVC(kernel="rbf", random_state=seed), CLASSICAL_GRID, cv=_cv(seed),
+                            scoring=CV_SCORING)
+        grid.fit(phi, y_train)
+        steps = [("classifier", grid.best_estimator_)]
+        params = {**grid.best_params_, "cv_score": float(grid.best_score_)}
+    model = Pipeline([("preprocess", preprocessor), ("quantum_features", quantum), *steps])
+    x_test, y_test = split.xy("test")
+    test_phi = featurize(preprocessor.transform(x_test),
+                         None if precomputed is None else precomputed[1])
+    evaluation = evaluate_classifier(model[-1], test_phi, y_test)
+    seconds = time.perf_counter() - t0
+    if method == "nystroem":
+        params.update(landmarks=len(quantum.landmarks_),
+                      nystroem_rank=int(quantum.weights_.shape[1]),
+                      nystroem_kept_trace=round(float(quantum.kept_trace_), 6))
+    log.info("quantum %s model: %s, test %s, %.2f s", method, params,
+             {k: round(v, 4) for k, v in evaluation.metrics.items()}, seconds)
+    quantum.bind_backend(None)
+    serving = backend
+    if backend_instance is not None and not backend_instance.exact:
+        serving = SERVING_BACKEND
+        quantum.set_params(backend=serving)
+    params["serving_backend"] = serving
+    return TrainedModel("quantum", model, evaluation, params=params, train_seconds=seconds)

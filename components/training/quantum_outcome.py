@@ -22,6 +22,8 @@ class QuantumOutcome:
     backend: str
     reason: str | None = None  # "<code>: <message>" when status == "fallback"
     estimate: dict[str, Any] | None = None
+    #: The resolved method, its cost and why (``MethodPlan.to_dict()``), once planned.
+    method: dict[str, Any] | None = None
     seconds: float = 0.0
     #: The step's guard settings (logged as MLflow params by the registry step).
     settings: dict[str, Any] = field(default_factory=dict)

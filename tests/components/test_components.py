@@ -54,7 +54,7 @@ def prepared(tmp_path_factory):
     prepare_data.python_func(
         dataset="sklearn:breast_cancer", label_column="target", n_qubits=4, feature_map="zz",
         reps=2, entanglement="linear", bandwidth=0.1, test_size=0.25, min_samples_per_class=10,
-        impute="none", seed=3, **outs)
+        impute="none", seed=3, quantum_method="auto", nystroem_landmarks=64, **outs)
     return root, outs
 
 
@@ -77,7 +77,8 @@ def test_prepare_data_fails_clearly(tmp_path):
         prepare_data.python_func(
             dataset="sklearn:breast_cancer", label_column="label", n_qubits=4, feature_map="zz",
             reps=2, entanglement="linear", bandwidth=0.1, test_size=0.25,
-            min_samples_per_class=10, impute="none", seed=3, **outs)
+            min_samples_per_class=10, impute="none", seed=3, quantum_method="auto",
+            nystroem_landmarks=64, **outs)
     assert not Path(outs["train_data"].path).exists()
 
 
@@ -89,7 +90,9 @@ def _train_outputs(root: Path, prefix: str):
 
 
 GUARDS = {"quantum_fallback": "classical", "quantum_max_shots": 0, "quantum_max_circuits": 0,
-          "quantum_max_seconds": 0.0, "quantum_max_retries": 0}
+          "quantum_max_seconds": 0.0, "quantum_max_retries": 0, "quantum_max_memory_mb": 0.0,
+          "quantum_method": "auto", "nystroem_landmarks": 64, "exact_max_rows": 5000}
+SIZES = {"exact_max_rows": 5000, "nystroem_landmarks": 64}
 
 
 def _no_fanout(root: Path):
@@ -112,7 +115,7 @@ def trained(prepared, guards):
     root, outs = prepared
     data = {k: outs[k] for k in ("train_data", "test_data", "preprocessor", "data_lineage")}
     classical = _train_outputs(root, "classical")
-    train_classical_model.python_func(**data, seed=3, **classical)
+    train_classical_model.python_func(**data, seed=3, **SIZES, **classical)
     quantum = _train_outputs(root, "quantum")
     train_quantum_model.python_func(**data, feature_map="zz", reps=2, entanglement="linear",
                                     quantum_backend="statevector", seed=3, **guards, **quantum)
@@ -197,32 +200,44 @@ def test_fan_out_components_plan_compute_assemble_and_train_on_the_result(traine
         plan_kernel_tiles,
     )
 
-    data, _, single = trained
-    tiles = plan_kernel_tiles.python_func(
-        data_lineage=data["data_lineage"], quantum_backend="statevector",
-        kernel_fanout_min_rows=50, kernel_tile_rows=200)
+    data, _, _ = trained
+    settings = {**GUARDS, "feature_map": "zz", "reps": 2, "entanglement": "linear",
+                "quantum_backend": "statevector", "seed": 3, "quantum_method": "nystroem"}
+    settings.pop("precomputed_kernel", None)
+    tiles = plan_kernel_tiles.python_func(data_lineage=data["data_lineage"], **settings,
+                                          kernel_fanout_min_seconds=0.0, kernel_tile_rows=200)
     assert [t["part"] for t in tiles] == ["train", "train", "train", "test"]
+    assert {t["method"] for t in tiles} == {"nystroem"} and {t["landmarks"] for t in tiles} == {64}
     blocks = []
     for i, tile in enumerate(tiles):
         block = _art(dsl.Artifact, tmp_path, f"block-{i}")
         compute_kernel_tile.python_func(**data, tile=tile, feature_map="zz", reps=2,
                                         entanglement="linear", quantum_backend="statevector",
-                                        block=block)
+                                        seed=3, block=block)
         blocks.append(block)
     kernel = _art(dsl.Artifact, tmp_path, "kernel")
     assemble_kernel.python_func(blocks=blocks, data_lineage=data["data_lineage"],
                                 kernel=kernel)
     assert kernel.metadata == {"fanout": True, "tiles": 4}
-    gram, test = load_kernel(kernel.path)
-    assert gram.shape == (426, 426) and test.shape == (143, 426)
-    fanned = _train_outputs(tmp_path, "fanned")
-    guards = {**GUARDS, "precomputed_kernel": kernel}
-    train_quantum_model.python_func(**data, feature_map="zz", reps=2, entanglement="linear",
-                                    quantum_backend="statevector", seed=3, **guards, **fanned)
+    train, test = load_kernel(kernel.path)
+    assert train.shape == (426, 64) and test.shape == (143, 64)  # rows x m, never N x N
+    fanned, single = _train_outputs(tmp_path, "fanned"), _train_outputs(tmp_path, "single")
+    quantum_args = {k: v for k, v in settings.items() if k not in ("kernel_fanout_min_seconds",)}
+    train_quantum_model.python_func(**data, precomputed_kernel=kernel, **quantum_args, **fanned)
+    train_quantum_model.python_func(**data, precomputed_kernel=_no_fanout(tmp_path),
+                                    **quantum_args, **single)
+    assert fanned["model"].metadata["method"] == "nystroem"
     for name in ("roc_auc", "accuracy"):
         assert np.isclose(fanned["metrics"].metadata[name], single["metrics"].metadata[name])
-    # Below the threshold, or shot-based: one no-op tile.
+    # Not worth it (estimated time below the threshold), fidelity, or shot-based: one no-op tile.
+    none = [{"part": "none", "start": 0, "stop": 0, "index": 0, "count": 1, "method": "",
+             "landmarks": 0}]
     assert plan_kernel_tiles.python_func(
-        data_lineage=data["data_lineage"], quantum_backend="qiskit-aer?shots=10",
-        kernel_fanout_min_rows=50, kernel_tile_rows=200) == [
-        {"part": "none", "start": 0, "stop": 0, "index": 0, "count": 1}]
+        data_lineage=data["data_lineage"], **settings, kernel_fanout_min_seconds=3600.0,
+        kernel_tile_rows=200) == none
+    assert plan_kernel_tiles.python_func(
+        data_lineage=data["data_lineage"], **{**settings, "quantum_method": "fidelity"},
+        kernel_fanout_min_seconds=0.0, kernel_tile_rows=200) == none
+    assert plan_kernel_tiles.python_func(
+        data_lineage=data["data_lineage"], **{**settings, "quantum_backend": "qiskit-aer?shots=10"},
+        kernel_fanout_min_seconds=0.0, kernel_tile_rows=200) == none

@@ -22,6 +22,8 @@ from components.quantum.backends import (
     registry,
     sdk_packages,
 )
+from components.quantum.budget import QuantumBudget
+from components.quantum.methods import DataShape, measure_rates, plan_method
 from components.quantum.tiles import plan_tiles
 
 TOY_FAMILY = '''
@@ -84,17 +86,23 @@ def test_a_new_family_is_one_folder_and_its_registration(toy_family):
 
 
 def test_its_registration_drives_fanout_failures_lineage_and_images(toy_family):
-    from pipelines.image_build import plan
+    from pipelines.image_build import plan as image_plan
 
     assert is_exact_backend("toy")
-    assert len(plan_tiles(5000, 1000, exact=is_exact_backend("toy"), min_rows=10,
-                          tile_rows=1000)) == 6  # exact families fan the kernel out
+    backend, fmap = get_backend("toy"), FeatureMap(kind="zz", n_qubits=4)
+    plan = plan_method("nystroem", backend, fmap, DataShape(5000, 1000, 8), landmarks=64,
+                       exact_max_rows=100, budget=QuantumBudget(),
+                       rates=measure_rates(backend, fmap))
+    assert plan.cost.seconds is not None  # an exact family is priced from measured rates
+    tiles = plan_tiles(5000, 1000, method=plan.method, landmarks=plan.landmarks,
+                       estimated_seconds=plan.cost.seconds, min_seconds=0, tile_rows=1000)
+    assert len(tiles) == 6  # so its Nystroem features fan out
     outage = type("ToyOutage", (Exception,), {})("503 from toy cloud")
     failure = failures.classify(outage)
     assert (failure.reason, failure.transient) == ("unavailable", True)
     assert "numpy" in sdk_packages()
     assert "toy" in image_extras()
-    (step,) = plan("docker", ["toy"])
+    (step,) = image_plan("docker", ["toy"])
     assert step.ref.rsplit("/", 1)[-1].startswith("qubeflow-quantum-toy:")
     assert "QUBEFLOW_EXTRA=toy" in step.command and "images/quantum/Dockerfile" in step.command
 

@@ -86,15 +86,27 @@ def test_wall_budget_cancels_a_job_that_never_finishes(prepared_tiny, tmp_path, 
 
 
 def test_budget_refuses_work_before_any_job_runs(prepared_tiny, tmp_path):
-    outcome = _run(prepared_tiny, tmp_path, "qiskit-aer?shots=1000",
+    outcome = _run(prepared_tiny, tmp_path, "qiskit-aer?shots=1000", method="fidelity",
                    budget=QuantumBudget(max_circuits=1000))
     assert outcome.reason.startswith("budget: ") and "quantum_max_circuits=1,000" in outcome.reason
-    assert outcome.estimate["circuits"] == 45 * 44 // 2 + 15 * 45
+    assert f"{45 * 44 // 2 + 15 * 45:,} circuits" in outcome.reason
     assert outcome.calibration["execution"]["jobs"] == []  # nothing ran
     assert outcome.calibration["execution"]["circuit_depth"] > 0  # but it was compiled
-    shots = _run(prepared_tiny, tmp_path, "qiskit-aer?shots=1000",
+    shots = _run(prepared_tiny, tmp_path, "qiskit-aer?shots=1000", method="fidelity",
                  budget=QuantumBudget(max_shots=10_000))
     assert "quantum_max_shots=10,000" in shots.reason
+    nothing = _run(prepared_tiny, tmp_path, "qiskit-aer?shots=1000",
+                   budget=QuantumBudget(max_circuits=10))
+    assert nothing.reason.startswith("budget: no quantum method fits the budget")
+
+
+def test_auto_on_a_shot_budget_picks_a_method_that_fits(prepared_tiny, tmp_path):
+    outcome = _run(prepared_tiny, tmp_path, "qiskit-aer?shots=256",
+                   budget=QuantumBudget(max_circuits=1000))
+    assert outcome.status == "ok", outcome.reason
+    assert outcome.method["method"] == "projected"  # 3 bases x 60 rows = 180 circuits
+    assert outcome.estimate["circuits"] == 3 * 60 <= 1000
+    assert "fidelity" in outcome.method["reason"] and "over budget" in outcome.method["reason"]
 
 
 def test_a_circuit_that_cannot_run_is_reported_as_such_not_as_over_budget(tmp_path,

@@ -14,13 +14,13 @@ from components.steps.train_quantum.step import run_quantum_step
 from components.training.bundle import load_bundle
 from components.training.metrics import METRIC_NAMES
 from components.training.models import fit_classical_baseline, fit_quantum_kernel_model
-from tests.step_options import quantum_options
+from tests.step_options import baseline_options, quantum_options
 
 
 def test_quantum_and_classical_models_on_the_same_split(prepared_small):
     split, pre = prepared_small
     quantum = fit_quantum_kernel_model(split, pre, seed=7)
-    classical = fit_classical_baseline(split, pre, seed=7)
+    classical = fit_classical_baseline(split, pre, seed=7, **baseline_options())
     for trained in (quantum, classical):
         assert set(trained.evaluation.metrics) == set(METRIC_NAMES)
         assert trained.evaluation.n_test == len(split.test)
@@ -35,7 +35,7 @@ def test_quantum_and_classical_models_on_the_same_split(prepared_small):
 
 def test_model_rejects_rows_with_missing_columns(prepared_small):
     split, pre = prepared_small
-    model = fit_classical_baseline(split, pre, seed=7).model
+    model = fit_classical_baseline(split, pre, seed=7, **baseline_options()).model
     raw = split.test.drop(columns=["target", "mean radius"]).head(2)
     with pytest.raises(ValueError, match="mean radius"):
         model.predict(raw)
@@ -57,7 +57,7 @@ def test_bundles_hold_model_evaluation_and_plots(prepared_small, tmp_path):
     outcome = run_quantum_step(split, pre, tmp_path / "q", quantum_options(seed=7))
     assert outcome.status == "ok" and outcome.reason is None
     qb = outcome.bundle
-    cb = train_classical(split, pre, tmp_path / "c", seed=7)
+    cb = train_classical(split, pre, tmp_path / "c", seed=7, **baseline_options())
     assert {p.name for p in qb.plots} == {"confusion_matrix.png", "roc.png", "kernel_heatmap.png"}
     assert {p.name for p in cb.plots} == {"confusion_matrix.png", "roc.png"}
     again = load_bundle(tmp_path / "q")

@@ -54,6 +54,10 @@ class ExactStatevectorBackend:
         """One state preparation per new row (the reference rows' states are cached)."""
         return WorkEstimate(circuits=n_x, shots_per_circuit=0, jobs=0)
 
+    def estimate_features(self, fmap: FeatureMap, n_rows: int) -> WorkEstimate:
+        """Projected features: one state preparation per row."""
+        return WorkEstimate(circuits=n_rows, shots_per_circuit=0, jobs=0)
+
     def prepare(self, fmap: FeatureMap) -> None:
         """Nothing to connect or compile for an in-process simulator."""
 

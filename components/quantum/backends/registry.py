@@ -83,6 +83,10 @@ class QuantumBackend(Protocol):
         """What ``kernel`` on ``n_x`` (by ``n_y``) rows costs, before anything runs."""
         ...
 
+    def estimate_features(self, fmap: FeatureMap, n_rows: int) -> WorkEstimate:
+        """What ``expectations`` on ``n_rows`` rows costs, before anything runs."""
+        ...
+
     def prepare(self, fmap: FeatureMap) -> None:
         """Connect and compile what ``kernel`` will run; raise if it cannot run at all."""
         ...

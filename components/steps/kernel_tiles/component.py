@@ -1,5 +1,5 @@
-"""KFP components that fan the exact kernel out into row tiles (``dsl.ParallelFor``) and
-assemble it again (thin wrappers over :mod:`components.steps.kernel_tiles.step`)."""
+"""KFP components that fan the quantum features out into row tiles (``dsl.ParallelFor``)
+and assemble them again (thin wrappers over :mod:`components.steps.kernel_tiles.step`)."""
 
 
 from kfp import dsl
@@ -9,18 +9,42 @@ from components.image_refs import BASE_IMAGE, QUANTUM_IMAGE
 
 
 @dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
-def plan_kernel_tiles(data_lineage: Input[Artifact], quantum_backend: str,
-                      kernel_fanout_min_rows: int, kernel_tile_rows: int) -> list[dict]:
-    """Row tiles of the train Gram and test kernel; one "none" tile when not fanning out."""
+def plan_kernel_tiles(
+    data_lineage: Input[Artifact],
+    feature_map: str,
+    reps: int,
+    entanglement: str,
+    quantum_backend: str,
+    seed: int,
+    quantum_fallback: str,
+    quantum_max_retries: int,
+    quantum_max_shots: int,
+    quantum_max_circuits: int,
+    quantum_max_seconds: float,
+    quantum_max_memory_mb: float,
+    quantum_method: str,
+    nystroem_landmarks: int,
+    exact_max_rows: int,
+    kernel_fanout_min_seconds: float,
+    kernel_tile_rows: int,
+) -> list[dict]:
+    """Row tiles of the quantum features (Nyström kernel vs. landmarks, or projected
+    features) when the method's estimated time makes fan-out pay; else one "none" tile."""
     from components.runtime import task
-    from components.steps.kernel_tiles.step import plan, read_sizes
+    from components.steps.kernel_tiles.step import plan
+    from components.steps.train_quantum.step import quantum_options
 
     with task("plan-kernel-tiles") as log:
-        tiles = plan(data_lineage.path, quantum_backend, min_rows=kernel_fanout_min_rows,
+        options = quantum_options(
+            feature_map=feature_map, reps=reps, entanglement=entanglement,
+            quantum_backend=quantum_backend, seed=seed, quantum_fallback=quantum_fallback,
+            quantum_max_retries=quantum_max_retries, quantum_max_shots=quantum_max_shots,
+            quantum_max_circuits=quantum_max_circuits, quantum_max_seconds=quantum_max_seconds,
+            quantum_max_memory_mb=quantum_max_memory_mb, quantum_method=quantum_method,
+            nystroem_landmarks=nystroem_landmarks, exact_max_rows=exact_max_rows)
+        tiles = plan(data_lineage.path, options, min_seconds=kernel_fanout_min_seconds,
                      tile_rows=kernel_tile_rows)
-        n_train, n_test = read_sizes(data_lineage.path)
-        log.info("kernel plan: %d tile(s) of up to %d rows for %d train x %d test rows%s",
-                 len(tiles), kernel_tile_rows, n_train, n_test,
+        log.info("kernel plan: %d tile(s) of up to %d rows%s", len(tiles), kernel_tile_rows,
                  "" if tiles[0].part != "none" else " (no fan-out)")
         return [t.to_dict() for t in tiles]
 
@@ -36,9 +60,10 @@ def compute_kernel_tile(
     reps: int,
     entanglement: str,
     quantum_backend: str,
+    seed: int,
     block: Output[Artifact],
 ):
-    """One tile: its rows' kernel values against every train row."""
+    """One tile: its rows' quantum features (rows x m kernel vs. landmarks, or rows x 3q)."""
     from components.quantum.tiles import KernelTile, save_block
     from components.runtime import task
     from components.steps.kernel_tiles.step import compute
@@ -48,7 +73,7 @@ def compute_kernel_tile(
         values = compute(spec, train_path=train_data.path, test_path=test_data.path,
                          preprocessor_path=preprocessor.path, lineage_path=data_lineage.path,
                          feature_map=feature_map, reps=reps, entanglement=entanglement,
-                         quantum_backend=quantum_backend)
+                         quantum_backend=quantum_backend, seed=seed)
         save_block(block.path, spec, values)
         block.metadata.update({"part": spec.part, "start": spec.start, "stop": spec.stop})
 
@@ -56,7 +81,7 @@ def compute_kernel_tile(
 @dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
 def assemble_kernel(blocks: Input[list[Artifact]], data_lineage: Input[Artifact],
                     kernel: Output[Artifact]):
-    """The train Gram and test kernel from every tile (or a "no fan-out" marker)."""
+    """The train and test feature blocks from every tile (or a "no fan-out" marker)."""
     from components.quantum.tiles import load_block, save_kernel
     from components.runtime import task
     from components.steps.kernel_tiles.step import assemble_blocks
@@ -67,5 +92,5 @@ def assemble_kernel(blocks: Input[list[Artifact]], data_lineage: Input[Artifact]
         save_kernel(kernel.path, kernels, len(parts))
         kernel.metadata.update({"fanout": kernels is not None, "tiles": len(parts)})
         if kernels is not None:
-            log.info("assembled %d tiles: train Gram %s, test kernel %s", len(parts),
+            log.info("assembled %d tiles: train %s, test %s", len(parts),
                      kernels[0].shape, kernels[1].shape)

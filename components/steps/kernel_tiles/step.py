@@ -1,10 +1,11 @@
-"""The kernel fan-out steps: plan the row tiles from the data step's lineage, compute one
-tile from the prepared data, assemble the tiles again (the tile maths is
-:mod:`components.quantum.tiles`)."""
+"""The kernel fan-out steps: plan the row tiles (the same method plan the quantum step makes,
+priced on this data), compute one tile from the prepared data, assemble the tiles again (the
+tile maths is :mod:`components.quantum.tiles`)."""
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -13,37 +14,64 @@ import numpy as np
 from components.data.prepared import load_prepared
 from components.feature_maps import FeatureMap
 from components.quantum.backends import get_backend, is_exact_backend
+from components.quantum.failures import QuantumStepFailure
+from components.quantum.methods import DataShape, measure_rates, plan_method
 from components.quantum.tiles import KernelTile, assemble, compute_tile, plan_tiles
 
-
-def read_sizes(lineage_path: str) -> tuple[int, int]:
-    lineage = json.loads(Path(lineage_path).read_text())
-    return int(lineage["n_train"]), int(lineage["n_test"])
+log = logging.getLogger(__name__)
 
 
-def plan(lineage_path: str, quantum_backend: str, *, min_rows: int,
+def read_lineage(lineage_path: str) -> dict[str, Any]:
+    return json.loads(Path(lineage_path).read_text())
+
+
+def plan(lineage_path: str, options: Any, *, min_seconds: float,
          tile_rows: int) -> list[KernelTile]:
-    """Row tiles for the prepared data on ``quantum_backend`` (one "none" tile: no fan-out)."""
-    n_train, n_test = read_sizes(lineage_path)
-    return plan_tiles(n_train, n_test, exact=is_exact_backend(quantum_backend),
-                      min_rows=min_rows, tile_rows=tile_rows)
+    """Row tiles for the prepared data (``options``: the quantum step's ``QuantumOptions``);
+    one "none" tile when the plan does not fan out (or the step will refuse anyway)."""
+    lineage = read_lineage(lineage_path)
+    n_train, n_test = int(lineage["n_train"]), int(lineage["n_test"])
+    prep = lineage["options"]
+    fmap = FeatureMap(kind=options.feature_map, n_qubits=int(prep["n_qubits"]),
+                      reps=options.reps, entanglement=options.entanglement)
+    if not is_exact_backend(options.backend):
+        return plan_tiles(n_train, n_test, method="", landmarks=0, estimated_seconds=None,
+                          min_seconds=min_seconds, tile_rows=tile_rows)
+    backend = get_backend(options.backend)
+    shape = DataShape(n_train, n_test, int(lineage["profile"]["n_features"]))
+    try:
+        method = plan_method(options.method, backend, fmap, shape, landmarks=options.landmarks,
+                             exact_max_rows=options.exact_max_rows, budget=options.budget,
+                             rates=measure_rates(backend, fmap))
+    except QuantumStepFailure as failure:  # the quantum step refuses and says why
+        log.info("no fan-out: %s", failure.summary)
+        return plan_tiles(n_train, n_test, method="", landmarks=0, estimated_seconds=None,
+                          min_seconds=min_seconds, tile_rows=tile_rows)
+    log.info("method %s (%s), estimated kernel time %s s", method.method, method.reason,
+             method.cost.seconds and round(method.cost.seconds, 1))
+    return plan_tiles(n_train, n_test, method=method.method, landmarks=method.landmarks,
+                      estimated_seconds=method.cost.seconds, min_seconds=min_seconds,
+                      tile_rows=tile_rows)
 
 
 def compute(tile: KernelTile, *, train_path: str, test_path: str, preprocessor_path: str,
             lineage_path: str, feature_map: str, reps: int, entanglement: str,
-            quantum_backend: str) -> np.ndarray | None:
-    """One tile's kernel rows against every train row (None for the "none" tile)."""
+            quantum_backend: str, seed: int) -> np.ndarray | None:
+    """One tile's feature rows (None for the "none" tile)."""
     if tile.part == "none":
         return None
     split, pre, _ = load_prepared(train_path, test_path, preprocessor_path, lineage_path)
-    x_train = pre.transform(split.xy("train")[0])
-    x_test = pre.transform(split.xy("test")[0])
-    fmap = FeatureMap(kind=feature_map, n_qubits=x_train.shape[1], reps=reps,
+    x_train, y_train = split.xy("train")
+    angles_train = pre.transform(x_train)
+    angles_test = (pre.transform(split.xy("test")[0]) if tile.part == "test"
+                   else angles_train[:0])
+    fmap = FeatureMap(kind=feature_map, n_qubits=angles_train.shape[1], reps=reps,
                       entanglement=entanglement)
-    return compute_tile(tile, get_backend(quantum_backend), fmap, x_train, x_test)
+    return compute_tile(tile, get_backend(quantum_backend), fmap, angles_train,
+                        np.asarray(y_train), angles_test, seed=seed)
 
 
 def assemble_blocks(parts: list[Any], lineage_path: str) -> Any:
-    """The train Gram and test kernel from every tile's block (None when not fanned out)."""
-    n_train, n_test = read_sizes(lineage_path)
-    return assemble(parts, n_train, n_test)
+    """The train and test feature blocks from every tile (None when not fanned out)."""
+    lineage = read_lineage(lineage_path)
+    return assemble(parts, int(lineage["n_train"]), int(lineage["n_test"]))

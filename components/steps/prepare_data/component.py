@@ -19,6 +19,8 @@ def prepare_data(
     min_samples_per_class: int,
     impute: str,
     seed: int,
+    quantum_method: str,
+    nystroem_landmarks: int,
     train_data: Output[Dataset],
     test_data: Output[Dataset],
     preprocessor: Output[Model],
@@ -38,7 +40,7 @@ def prepare_data(
             dataset=dataset, label_column=label_column, n_qubits=n_qubits,
             feature_map=feature_map, reps=reps, entanglement=entanglement, bandwidth=bandwidth,
             test_size=test_size, min_samples_per_class=min_samples_per_class, impute=impute,
-            seed=seed)
+            seed=seed, quantum_method=quantum_method, nystroem_landmarks=nystroem_landmarks)
         data = prepare_dataset(options, train_path=train_data.path, test_path=test_data.path,
                                preprocessor_path=preprocessor.path,
                                lineage_path=data_lineage.path)

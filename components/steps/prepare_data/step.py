@@ -36,6 +36,10 @@ class PrepareOptions:
     min_samples_per_class: int
     impute: str
     seed: int
+    #: The quantum method and landmark count, checked against the data's size here, before
+    #: any training (the data step is the first to know how many rows there are).
+    quantum_method: str
+    nystroem_landmarks: int
 
     def __post_init__(self) -> None:
         check_dataset_reference(self.dataset)
@@ -47,7 +51,8 @@ class PrepareOptions:
     def requirements(self) -> DataRequirements:
         return DataRequirements(
             label_column=self.label_column, n_qubits=self.n_qubits, test_size=self.test_size,
-            min_samples_per_class=self.min_samples_per_class, impute=self.impute)
+            min_samples_per_class=self.min_samples_per_class, impute=self.impute,
+            landmarks=self.nystroem_landmarks if self.quantum_method == "nystroem" else 0)
 
     def feature_map_spec(self) -> FeatureMap:
         return FeatureMap(kind=self.feature_map, n_qubits=self.n_qubits, reps=self.reps,

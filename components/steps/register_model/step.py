@@ -69,6 +69,11 @@ def register_model(options: RegisterOptions, *, train_path: str, test_path: str,
                        (names.TAG_KFP_TASK, options.kfp_task_name)):
         if value:
             lineage_tags[tag] = value
+    if outcome is not None and outcome.method:
+        lineage_tags[names.TAG_QUANTUM_METHOD] = str(outcome.method["method"])
+        lineage_tags[names.TAG_QUANTUM_METHOD_REASON] = str(outcome.method["reason"])[:4900]
+        if outcome.method.get("landmarks"):
+            lineage_tags[names.TAG_QUANTUM_LANDMARKS] = str(outcome.method["landmarks"])
     req = PublishRequest(
         model_name=options.registered_model_name.strip(),
         baseline=baseline, quantum=quantum,

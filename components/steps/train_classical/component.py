@@ -13,12 +13,15 @@ def train_classical_model(
     preprocessor: Input[Model],
     data_lineage: Input[Artifact],
     seed: int,
+    exact_max_rows: int,
+    nystroem_landmarks: int,
     model: Output[Model],
     metrics: Output[Metrics],
     classification_metrics: Output[ClassificationMetrics],
     report: Output[HTML],
 ):
-    """RBF-kernel SVC with a small cross-validated grid, on the same split and features."""
+    """The classical baseline on the same split and features: an RBF SVC with a small CV grid
+    up to ``exact_max_rows`` train rows, Nyström-RBF features with a linear model above."""
     from components.data.prepared import load_prepared
     from components.runtime import task
     from components.steps.outputs import write_kfp_outputs
@@ -27,6 +30,7 @@ def train_classical_model(
     with task("train-classical-model"):
         split, pre, _ = load_prepared(train_data.path, test_data.path, preprocessor.path,
                                       data_lineage.path)
-        bundle = train_classical(split, pre, model.path, seed=seed)
+        bundle = train_classical(split, pre, model.path, seed=seed,
+                                 exact_max_rows=exact_max_rows, landmarks=nystroem_landmarks)
         model.metadata.update({"kind": "classical", **bundle.info.evaluation.metrics})
         write_kfp_outputs(bundle, metrics, classification_metrics, report)

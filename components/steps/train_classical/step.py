@@ -1,5 +1,5 @@
-"""The classical-baseline step: an RBF SVC with a small CV grid on the data step's split,
-saved as a model bundle (see :mod:`components.training.models`)."""
+"""The classical-baseline step: the baseline that scales like the quantum method (see
+:mod:`components.training.models`), saved as a model bundle."""
 
 from __future__ import annotations
 
@@ -11,6 +11,10 @@ from components.training.bundle import ModelBundle, save_trained
 from components.training.models import fit_classical_baseline
 
 
-def train_classical(split: Split, preprocessor: Any, out_dir: str | Path, *,
-                    seed: int = 42) -> ModelBundle:
-    return save_trained(fit_classical_baseline(split, preprocessor, seed=seed), split, out_dir)
+def train_classical(split: Split, preprocessor: Any, out_dir: str | Path, *, seed: int,
+                    exact_max_rows: int, landmarks: int) -> ModelBundle:
+    """Fit the baseline (SVC up to ``exact_max_rows`` train rows, Nyström-RBF + linear model
+    above) and save it as a bundle in ``out_dir``."""
+    trained = fit_classical_baseline(split, preprocessor, seed=seed,
+                                     exact_max_rows=exact_max_rows, landmarks=landmarks)
+    return save_trained(trained, split, out_dir)

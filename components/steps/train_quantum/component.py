@@ -31,32 +31,41 @@ def train_quantum_model(
     quantum_max_circuits: int,
     quantum_max_seconds: float,
     quantum_max_retries: int,
+    quantum_max_memory_mb: float,
+    quantum_method: str,
+    nystroem_landmarks: int,
+    exact_max_rows: int,
     model: Output[Model],
     metrics: Output[Metrics],
     classification_metrics: Output[ClassificationMetrics],
     report: Output[HTML],
 ):
-    """SVC on the fidelity quantum kernel of a feature map evaluated on ``quantum_backend``,
-    within the budget; falls back to the classical path (and says why) when it cannot."""
+    """The quantum model (``quantum_method``: fidelity-kernel SVC, Nyström or projected
+    features with a linear head; ``auto`` picks by data size, backend and budget) on
+    ``quantum_backend``, within the budget; falls back to the classical path (and says why)
+    when it cannot."""
     from components.data.prepared import load_prepared
-    from components.quantum.budget import QuantumBudget
     from components.quantum.tiles import load_kernel
     from components.runtime import task
     from components.steps.outputs import write_fallback_outputs, write_kfp_outputs
-    from components.steps.train_quantum.step import QuantumOptions, run_quantum_step
+    from components.steps.train_quantum.step import quantum_options, run_quantum_step
 
     with task("train-quantum-model"):
         split, pre, _ = load_prepared(train_data.path, test_data.path, preprocessor.path,
                                       data_lineage.path)
-        options = QuantumOptions(
+        options = quantum_options(
             feature_map=feature_map, reps=reps, entanglement=entanglement,
-            backend=quantum_backend, seed=seed, fallback=quantum_fallback,
-            max_retries=quantum_max_retries,
-            budget=QuantumBudget(max_shots=quantum_max_shots, max_circuits=quantum_max_circuits,
-                                 max_seconds=quantum_max_seconds))
+            quantum_backend=quantum_backend, seed=seed, quantum_fallback=quantum_fallback,
+            quantum_max_retries=quantum_max_retries, quantum_max_shots=quantum_max_shots,
+            quantum_max_circuits=quantum_max_circuits, quantum_max_seconds=quantum_max_seconds,
+            quantum_max_memory_mb=quantum_max_memory_mb, quantum_method=quantum_method,
+            nystroem_landmarks=nystroem_landmarks, exact_max_rows=exact_max_rows)
         outcome = run_quantum_step(split, pre, model.path, options,
                                    precomputed=load_kernel(precomputed_kernel.path))
+        method = outcome.method or {}
         model.metadata.update({"kind": "quantum", "backend": quantum_backend,
+                               "method": method.get("method", ""),
+                               "method_reason": method.get("reason", ""),
                                "fallback": outcome.fallback,
                                "fallback_reason": outcome.reason or "",
                                "calibration_hash": (outcome.calibration or {}).get(

@@ -24,6 +24,13 @@ from components.feature_maps import FeatureMap
 from components.quantum.budget import QuantumBudget
 from components.quantum.execution import ExecutionContext, RetryPolicy
 from components.quantum.failures import classify
+from components.quantum.methods import (
+    DataShape,
+    MethodPlan,
+    check_method,
+    measure_rates,
+    plan_method,
+)
 from components.training.quantum_outcome import QuantumOutcome, save_outcome
 
 log = logging.getLogger(__name__)
@@ -46,8 +53,13 @@ class QuantumOptions:
     budget: QuantumBudget
     max_retries: int
     fallback: str
+    #: fidelity | nystroem | projected | auto (see components.quantum.methods)
+    method: str
+    landmarks: int
+    exact_max_rows: int
 
     def __post_init__(self) -> None:
+        check_method(self.method, self.landmarks, self.exact_max_rows)
         if self.fallback not in FALLBACK_MODES:
             raise ConfigError(f"must be one of {list(FALLBACK_MODES)}, got {self.fallback!r}",
                               field="quantum_fallback")
@@ -56,12 +68,50 @@ class QuantumOptions:
                               field="quantum_max_retries")
 
 
+#: The pipeline parameters :func:`quantum_options` reads (names as in the pipeline).
+OPTION_PARAMETERS = ("feature_map", "reps", "entanglement", "quantum_backend", "seed",
+                     "quantum_fallback", "quantum_max_retries", "quantum_max_shots",
+                     "quantum_max_circuits", "quantum_max_seconds", "quantum_max_memory_mb",
+                     "quantum_method", "nystroem_landmarks", "exact_max_rows")
+
+
+def quantum_options(*, feature_map: str, reps: int, entanglement: str, quantum_backend: str,
+                    seed: int, quantum_fallback: str, quantum_max_retries: int,
+                    quantum_max_shots: int, quantum_max_circuits: int,
+                    quantum_max_seconds: float, quantum_max_memory_mb: float,
+                    quantum_method: str, nystroem_landmarks: int,
+                    exact_max_rows: int) -> QuantumOptions:
+    """:class:`QuantumOptions` from the pipeline parameters of the same names (what the
+    components receive and what ``PipelineConfig.quantum_options`` passes)."""
+    return QuantumOptions(
+        feature_map=feature_map, reps=reps, entanglement=entanglement, backend=quantum_backend,
+        seed=seed, fallback=quantum_fallback, max_retries=quantum_max_retries,
+        budget=QuantumBudget(max_shots=quantum_max_shots, max_circuits=quantum_max_circuits,
+                             max_seconds=quantum_max_seconds,
+                             max_memory_mb=quantum_max_memory_mb),
+        method=quantum_method, landmarks=nystroem_landmarks, exact_max_rows=exact_max_rows)
+
+
+def plan_step_method(options: QuantumOptions, backend: Any, fmap: FeatureMap,
+                     split: Split) -> MethodPlan:
+    """The method this step runs for this data on this backend (the fan-out plan uses the
+    same function, so both agree)."""
+    shape = DataShape(len(split.train), len(split.test), len(split.feature_columns))
+    rates = measure_rates(backend, fmap)
+    return plan_method(options.method, backend, fmap, shape, landmarks=options.landmarks,
+                       exact_max_rows=options.exact_max_rows, budget=options.budget,
+                       rates=rates)
+
+
 def run_quantum_step(split: Split, preprocessor: Any, out_dir: str | Path,
                      options: QuantumOptions,
                      precomputed: tuple[Any, Any] | None = None) -> QuantumOutcome:
     """Train the quantum model within budget; fall back or fail as ``options.fallback`` says.
 
-    ``precomputed`` (train Gram, test kernel) comes from the pipeline's kernel fan-out."""
+    The method (``options.method``, ``auto`` resolved by :func:`plan_method` from the data
+    size, the backend and the budget) is priced — circuits, shots, peak memory, time — and
+    refused before anything runs when over budget. ``precomputed`` (train, test) comes from
+    the pipeline's kernel fan-out."""
     from components.quantum.backends import get_backend
     from components.training.bundle import save_trained
 
@@ -78,22 +128,28 @@ def run_quantum_step(split: Split, preprocessor: Any, out_dir: str | Path,
         "quantum_fallback": options.fallback, "quantum_max_retries": options.max_retries,
         "quantum_max_shots": options.budget.max_shots,
         "quantum_max_circuits": options.budget.max_circuits,
-        "quantum_max_seconds": options.budget.max_seconds})
+        "quantum_max_seconds": options.budget.max_seconds,
+        "quantum_max_memory_mb": options.budget.max_memory_mb,
+        "quantum_method": options.method, "nystroem_landmarks": options.landmarks,
+        "exact_max_rows": options.exact_max_rows})
     backend = None
     try:
         backend = get_backend(options.backend, ctx)
         backend.prepare(fmap)  # connect and transpile first: "cannot run" beats "too costly"
-        work = backend.estimate(fmap, n_train) + backend.estimate(fmap, n_test, n_train)
-        outcome.estimate = work.to_dict()
-        log.info("quantum step on %s: %d train x %d test rows -> %s", options.backend, n_train,
-                 n_test, outcome.estimate)
-        clock.reserve(work, "the quantum kernel (train Gram + test kernel)")
-        from components.training.models import fit_quantum_kernel_model
+        plan = plan_step_method(options, backend, fmap, split)
+        outcome.method = plan.to_dict()
+        outcome.estimate = plan.cost.work.to_dict()
+        log.info("quantum step on %s: %d train x %d test rows, method %s (%s); estimate %s",
+                 options.backend, n_train, n_test, plan.method, plan.reason,
+                 plan.cost.to_dict())
+        clock.reserve(plan.cost.work, f"the quantum {plan.method} kernel (train + test)")
+        from components.training.models import fit_quantum_model
 
-        trained = fit_quantum_kernel_model(
-            split, preprocessor, feature_map=options.feature_map, reps=options.reps,
-            entanglement=options.entanglement, backend=options.backend, seed=options.seed,
-            backend_instance=backend, precomputed=precomputed)
+        trained = fit_quantum_model(
+            split, preprocessor, method=plan.method, landmarks=plan.landmarks,
+            exact_max_rows=options.exact_max_rows, feature_map=options.feature_map,
+            reps=options.reps, entanglement=options.entanglement, backend=options.backend,
+            seed=options.seed, backend_instance=backend, precomputed=precomputed)
         outcome.calibration = backend.snapshot(fmap)
         outcome.bundle = save_trained(trained, split, out, quantum={
             "backend": options.backend, "feature_map": fmap.to_dict(),

@@ -156,6 +156,15 @@ class SamplerKernelBackend:
                             jobs_for(circuits, self.shots, self.max_executions_per_job()),
                             None if per_shot is None else circuits * self.shots * per_shot)
 
+    def estimate_features(self, fmap: FeatureMap, n_rows: int) -> WorkEstimate:
+        """Projected features on the Estimator: every row measured in three bases (X, Y, Z
+        on all qubits; the per-qubit Paulis of one basis commute), O(N) circuits."""
+        circuits = 3 * n_rows
+        per_shot = self.seconds_per_shot(fmap) if self.kind == "hardware" else None
+        return WorkEstimate(circuits, self.shots,
+                            jobs_for(circuits, self.shots, self.max_executions_per_job()),
+                            None if per_shot is None else circuits * self.shots * per_shot)
+
     def seconds_per_shot(self, fmap: FeatureMap) -> float | None:
         """Device time of one shot of the compiled kernel circuit: the scheduled duration
         of its critical path from the device's gate and readout durations, plus the
