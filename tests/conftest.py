@@ -16,10 +16,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.mlflow_server import LocalMlflowServer, free_port
-
-# Credentials for the loopback S3 server only (moto accepts any); never real ones.
-FAKE_S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing-secret",
-               "AWS_DEFAULT_REGION": "us-east-1"}
+from tests.support import FAKE_S3_ENV, FAULTY_PLUGIN, SECRET_TOKEN
 
 
 @pytest.fixture(scope="session")
@@ -112,9 +109,6 @@ def prepared_tiny(breast_cancer):
     return split, pre
 
 
-FAULTY_PLUGIN = "tests.fakes.faulty_ibm"
-
-
 @pytest.fixture
 def faulty_ibm(monkeypatch: pytest.MonkeyPatch) -> str:
     """Register ``ibm-faulty:<fault>`` (the ibm: path with faults injected at the service
@@ -127,10 +121,6 @@ def faulty_ibm(monkeypatch: pytest.MonkeyPatch) -> str:
         [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]))
     monkeypatch.setenv("QISKIT_IBM_TOKEN", SECRET_TOKEN)
     return FAULTY_PLUGIN
-
-
-#: A fake IBM token: tests assert it never appears in logs, MLflow or compiled YAML.
-SECRET_TOKEN = "qbf-SECRET-token-7f3a9c"
 
 
 @pytest.fixture(autouse=True)

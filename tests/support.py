@@ -1,8 +1,19 @@
-"""Helpers shared by the registry tests (imported as ``tests.support``)."""
+"""Constants and helpers shared by tests (imported as ``tests.support``; tests never import
+``tests.conftest``, which holds only fixtures and the collection hooks)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+#: A fake IBM token: tests assert it never appears in logs, MLflow or compiled YAML.
+SECRET_TOKEN = "qbf-SECRET-token-7f3a9c"
+
+#: Credentials for the loopback S3 server only (moto accepts any); never real ones.
+FAKE_S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing-secret",
+               "AWS_DEFAULT_REGION": "us-east-1"}
+
+#: The backend plugin that registers ``ibm-faulty:<fault>`` (see the ``faulty_ibm`` fixture).
+FAULTY_PLUGIN = "tests.fakes.faulty_ibm"
 
 #: The default policy, except that the quantum model is always the candidate.
 QUANTUM_CANDIDATE_POLICY = str(Path(__file__).resolve().parent / "policies"
@@ -45,3 +56,15 @@ def log_tiny_model(tracking_uri: str, experiment: str):
         info = mlflow.sklearn.log_model(LogisticRegression().fit([[0.0], [1.0]], [0, 1]),
                                         name="model")
     return run.info.run_id, info
+
+
+def numeric_frame(n: int = 60, n_features: int = 5, seed: int = 0):
+    """``n`` rows of ``n_features`` normal columns ``f0..`` and a balanced 0/1 ``label``."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame(rng.normal(size=(n, n_features)),
+                      columns=[f"f{i}" for i in range(n_features)])
+    df["label"] = np.arange(n) % 2
+    return df

@@ -14,8 +14,8 @@ from sklearn.model_selection import train_test_split
 from components.registry import mlflow_names as names
 from pipelines.config import PipelineConfig
 from pipelines.local import PipelineRunError, run_locally
-from tests.conftest import SECRET_TOKEN
 from tests.support import QUANTUM_CANDIDATE_POLICY as QUANTUM_CANDIDATE
+from tests.support import SECRET_TOKEN
 
 pytestmark = pytest.mark.e2e
 
