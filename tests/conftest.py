@@ -1,5 +1,6 @@
 """Shared fixtures: real servers on loopback (MLflow, S3 via moto's server mode), a SQLite
-registry for fast registry tests, and the built-in dataset split once."""
+registry for fast registry tests, and the built-in dataset split once; and the markers, set
+from each test's directory (see ``DIRECTORY_MARKERS``)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,39 @@ import pytest
 
 from pipelines.mlflow_server import LocalMlflowServer, free_port
 from tests.support import FAKE_S3_ENV, FAULTY_PLUGIN, SECRET_TOKEN
+
+#: What a test needs decides its directory, and its directory decides its markers:
+#: ``unit``: functions called directly (no server, no KFP run, no Aer training);
+#: ``components``: KFP components' ``.python_func`` with real artifacts, and the compile test;
+#: ``integration``: real servers on loopback, CLI subprocesses, Qiskit Aer training;
+#: ``deploy``: the deployment surface (Kustomize, Dockerfiles, images, ``qubeflow submit``),
+#: marked ``integration`` (kubectl, hadolint, make, buildah, a loopback KFP API);
+#: ``e2e``: whole pipeline runs through kfp.local.
+DIRECTORY_MARKERS = {"unit": ("unit",), "components": ("component",),
+                     "integration": ("integration",), "deploy": ("integration",),
+                     "e2e": ("e2e", "slow")}
+TESTS_ROOT = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test by its directory; a test outside those directories is an error, so
+    each new test is sorted by what it needs."""
+    misplaced = []
+    for item in items:
+        try:
+            directory = Path(item.path).resolve().relative_to(TESTS_ROOT).parts[0]
+        except ValueError:  # collected from outside tests/ (e.g. a doctest elsewhere)
+            continue
+        names = DIRECTORY_MARKERS.get(directory)
+        if names is None:
+            misplaced.append(item.nodeid)
+            continue
+        for name in names:
+            item.add_marker(name)
+    if misplaced:
+        raise pytest.UsageError(
+            f"tests outside {', '.join(f'tests/{d}/' for d in DIRECTORY_MARKERS)}: "
+            + ", ".join(misplaced[:5]) + ("..." if len(misplaced) > 5 else ""))
 
 
 @pytest.fixture(scope="session")

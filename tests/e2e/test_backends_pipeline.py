@@ -17,8 +17,6 @@ from pipelines.local import PipelineRunError, run_locally
 from tests.support import QUANTUM_CANDIDATE_POLICY as QUANTUM_CANDIDATE
 from tests.support import SECRET_TOKEN
 
-pytestmark = pytest.mark.e2e
-
 
 @pytest.fixture(scope="module")
 def tiny_csv(breast_cancer, tmp_path_factory):
