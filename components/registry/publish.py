@@ -20,6 +20,7 @@ import contextlib
 import logging
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,8 +133,10 @@ def choose_candidate(policy: PromotionPolicy, quantum: ModelBundle | None,
     return quantum, ""
 
 
-def publish(req: PublishRequest, tracking_uri: str) -> PublishResult:
-    """Log, register and gate the candidate (:func:`choose_candidate`); see the module docstring for guarantees."""
+def publish(req: PublishRequest, tracking_uri: str, *,
+            clock: Callable[[], float] = time.time) -> PublishResult:
+    """Log, register and gate the candidate (:func:`choose_candidate`); see the module docstring for guarantees.
+    ``clock`` times the gate lock's lease."""
     import mlflow
     from mlflow.models import infer_signature
 
@@ -194,7 +197,7 @@ def publish(req: PublishRequest, tracking_uri: str) -> PublishResult:
     if req.quantum is not None and candidate is not req.quantum:
         version_tags.update({names.TAG_QUANTUM_METRIC_PREFIX + k: f"{v:.6f}"
                              for k, v in req.quantum.info.evaluation.metrics.items()})
-    txn = transaction(client, req.model_name, req.policy, actor)
+    txn = transaction(client, req.model_name, req.policy, actor, clock=clock)
     try:
         with txn:
             txn.plan(action="publish", run_id=run_id, owns_run=True, owns_versions=True)
