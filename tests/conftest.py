@@ -77,7 +77,7 @@ def s3_endpoint() -> Iterator[str]:
     proc = subprocess.Popen([*cmd, "-H", "127.0.0.1", "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # a ceiling for a loaded machine, not a wait
     while time.monotonic() < deadline:
         try:
             urllib.request.urlopen(url, timeout=1)

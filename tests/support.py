@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 #: A fake IBM token: tests assert it never appears in logs, MLflow or compiled YAML.
@@ -68,3 +69,17 @@ def numeric_frame(n: int = 60, n_features: int = 5, seed: int = 0):
                       columns=[f"f{i}" for i in range(n_features)])
     df["label"] = np.arange(n) % 2
     return df
+
+
+class MovableClock:
+    """``time.time`` plus an offset a test moves forward: a lease "expires" when the test says
+    so (``advance``), never because the machine was slow or fast."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
