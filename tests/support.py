@@ -21,9 +21,11 @@ QUANTUM_CANDIDATE_POLICY = str(Path(__file__).resolve().parent / "policies"
                                / "quantum-candidate.yaml")
 
 #: A policy that promotes the test bundles (4 qubits) and always registers the quantum model.
+#: Its lock margins (wait 300 s, lease 600 s) are far beyond any gate here, however loaded
+#: the machine: a slow gate is never taken for a dead one.
 TEST_POLICY = {"thresholds": {"roc_auc": 0.9}, "champion": {"roc_auc": {"max_regression": 0.0}},
-               "quantum": {"min_lift": {}}, "concurrency": {"lock_timeout_seconds": 20,
-                                                           "lock_lease_seconds": 30}}
+               "quantum": {"min_lift": {}}, "concurrency": {"lock_timeout_seconds": 300,
+                                                           "lock_lease_seconds": 600}}
 
 
 def publish_request(bundles, policy: dict | None = None, *, name: str = "test-classifier",
