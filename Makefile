@@ -20,7 +20,7 @@ ENV ?= dev
 IMAGES_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test compile images deploy lint format bench mlflow-ui serve clean
+.PHONY: help venv run test test-fast compile images deploy lint format bench mlflow-ui serve clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -39,6 +39,9 @@ run: $(STAMP) ## Run the whole retraining pipeline locally (KFP local runner + l
 
 test: $(STAMP) ## Run the full test suite (unit, component, end-to-end against real servers)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP) ## Run the unit and component tests only (no servers, no pipeline runs; under a minute)
+	$(BIN)/python -m pytest tests/unit tests/components $(PYTEST_ARGS)
 
 compile: $(STAMP) ## Compile the pipeline to build/retraining.yaml (images from REGISTRY/TAG)
 	$(BIN)/qubeflow compile --out build

@@ -1,5 +1,6 @@
 """Shared fixtures: real servers on loopback (MLflow, S3 via moto's server mode), a SQLite
-registry for fast registry tests, and the built-in dataset split once."""
+registry for fast registry tests, and the built-in dataset split once; and the markers, set
+from each test's directory (see ``DIRECTORY_MARKERS``)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,40 @@ from pathlib import Path
 import pytest
 
 from pipelines.mlflow_server import LocalMlflowServer, free_port
+from tests.support import FAKE_S3_ENV, FAULTY_PLUGIN, SECRET_TOKEN
 
-# Credentials for the loopback S3 server only (moto accepts any); never real ones.
-FAKE_S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing-secret",
-               "AWS_DEFAULT_REGION": "us-east-1"}
+#: What a test needs decides its directory, and its directory decides its markers:
+#: ``unit``: functions called directly (no server, no KFP run, no Aer training);
+#: ``components``: KFP components' ``.python_func`` with real artifacts, and the compile test;
+#: ``integration``: real servers on loopback, CLI subprocesses, Qiskit Aer training;
+#: ``deploy``: the deployment surface (Kustomize, Dockerfiles, images, ``qubeflow submit``),
+#: marked ``integration`` (kubectl, hadolint, make, buildah, a loopback KFP API);
+#: ``e2e``: whole pipeline runs through kfp.local.
+DIRECTORY_MARKERS = {"unit": ("unit",), "components": ("component",),
+                     "integration": ("integration",), "deploy": ("integration",),
+                     "e2e": ("e2e", "slow")}
+TESTS_ROOT = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test by its directory; a test outside those directories is an error, so
+    each new test is sorted by what it needs."""
+    misplaced = []
+    for item in items:
+        try:
+            directory = Path(item.path).resolve().relative_to(TESTS_ROOT).parts[0]
+        except ValueError:  # collected from outside tests/ (e.g. a doctest elsewhere)
+            continue
+        names = DIRECTORY_MARKERS.get(directory)
+        if names is None:
+            misplaced.append(item.nodeid)
+            continue
+        for name in names:
+            item.add_marker(name)
+    if misplaced:
+        raise pytest.UsageError(
+            f"tests outside {', '.join(f'tests/{d}/' for d in DIRECTORY_MARKERS)}: "
+            + ", ".join(misplaced[:5]) + ("..." if len(misplaced) > 5 else ""))
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +77,7 @@ def s3_endpoint() -> Iterator[str]:
     proc = subprocess.Popen([*cmd, "-H", "127.0.0.1", "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # a ceiling for a loaded machine, not a wait
     while time.monotonic() < deadline:
         try:
             urllib.request.urlopen(url, timeout=1)
@@ -112,9 +143,6 @@ def prepared_tiny(breast_cancer):
     return split, pre
 
 
-FAULTY_PLUGIN = "tests.fakes.faulty_ibm"
-
-
 @pytest.fixture
 def faulty_ibm(monkeypatch: pytest.MonkeyPatch) -> str:
     """Register ``ibm-faulty:<fault>`` (the ibm: path with faults injected at the service
@@ -127,10 +155,6 @@ def faulty_ibm(monkeypatch: pytest.MonkeyPatch) -> str:
         [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]))
     monkeypatch.setenv("QISKIT_IBM_TOKEN", SECRET_TOKEN)
     return FAULTY_PLUGIN
-
-
-#: A fake IBM token: tests assert it never appears in logs, MLflow or compiled YAML.
-SECRET_TOKEN = "qbf-SECRET-token-7f3a9c"
 
 
 @pytest.fixture(autouse=True)

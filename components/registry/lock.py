@@ -6,6 +6,10 @@ registered model is atomic in every MLflow backend store (a unique key), so exac
 contender succeeds; its owner and lease expiry are written in the same insert (as tags). A
 holder that died leaves a lock that others may break once its lease has expired. Release
 deletes it only if it is still ours.
+
+Leases are unix seconds read from ``clock`` (``time.time`` by default: they are compared across
+hosts); tests pass a clock they can move forward instead of sleeping out a lease. The wait
+for a held lock (``timeout_s``) is measured with ``time.monotonic``.
 """
 
 from __future__ import annotations
@@ -46,11 +50,13 @@ class LockHolder:
 
 class RegistryLock:
     """``with RegistryLock(client, name, actor=...):`` — held for the block, or RegistryError
-    after ``timeout_s`` naming who holds it."""
+    after ``timeout_s`` naming who holds it. ``clock`` gives the unix time that leases are
+    written and checked in."""
 
     def __init__(self, client: Any, model_name: str, *, actor: str = "",
                  timeout_s: float = 300.0, lease_s: float = 120.0,
-                 on_break: Callable[[dict[str, str]], None] | None = None) -> None:
+                 on_break: Callable[[dict[str, str]], None] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.client = client
         self.name = lock_name(model_name)
         self.model_name = model_name
@@ -61,6 +67,7 @@ class RegistryLock:
         self.acquired_at: float | None = None
         #: Called with an expired lock's tags before it is deleted (to roll back its journal).
         self.on_break = on_break
+        self.clock = clock
 
     # ---- inspection -----------------------------------------------------------------
     def current(self) -> LockHolder | None:
@@ -83,7 +90,7 @@ class RegistryLock:
     def still_held(self) -> bool:
         """Ours and within the lease (checked right before each alias move)."""
         now = self.current()
-        return now is not None and now.owner == self.owner and now.expires_at > time.time()
+        return now is not None and now.owner == self.owner and now.expires_at > self.clock()
 
     # ---- acquire / release ----------------------------------------------------------
     def acquire(self) -> RegistryLock:
@@ -92,7 +99,7 @@ class RegistryLock:
         deadline = time.monotonic() + self.timeout_s
         delay = 0.05
         while True:
-            now = time.time()
+            now = self.clock()
             holder = {"actor": self.actor, "host": socket.gethostname(), "pid": os.getpid(),
                       "acquired_at": now}
             try:
@@ -108,7 +115,7 @@ class RegistryLock:
                 if not is_already_exists(exc):
                     raise
             held = self.current()
-            if held is not None and held.expires_at < time.time():
+            if held is not None and held.expires_at < self.clock():
                 self._break(held)
                 continue
             if time.monotonic() > deadline:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import getpass
 import logging
 import socket
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -50,10 +52,12 @@ def cli_actor() -> str:
     return f"cli:{user}@{socket.gethostname()}"
 
 
-def transaction(client: Any, name: str, policy: PromotionPolicy, actor: str) -> GateTransaction:
+def transaction(client: Any, name: str, policy: PromotionPolicy, actor: str, *,
+                clock: Callable[[], float] = time.time) -> GateTransaction:
+    """The gate transaction under ``policy``'s lock settings; ``clock`` times the lease."""
     return GateTransaction(client, name, actor=actor,
                            timeout_s=policy.concurrency.lock_timeout_seconds,
-                           lease_s=policy.concurrency.lock_lease_seconds)
+                           lease_s=policy.concurrency.lock_lease_seconds, clock=clock)
 
 
 def decide_and_apply(txn: GateTransaction, version: str, policy: PromotionPolicy, *,
@@ -125,7 +129,8 @@ def _write_decision(client: Any, decision: GateDecision, run_id: str | None,
 
 
 def promote_version(client: Any, name: str, version: str, policy: PromotionPolicy, *,
-                    actor: str | None = None) -> GateDecision:
+                    actor: str | None = None,
+                    clock: Callable[[], float] = time.time) -> GateDecision:
     """Evaluate an existing version under ``policy`` and apply the decision per its mode."""
     actor = actor or cli_actor()
     mv = client.get_model_version(name, str(version))
@@ -137,7 +142,7 @@ def promote_version(client: Any, name: str, version: str, policy: PromotionPolic
                             actor=actor)
         _write_decision(client, decision, mv.run_id, path)
         return decision
-    with transaction(client, name, policy, actor) as txn:
+    with transaction(client, name, policy, actor, clock=clock) as txn:
         txn.plan(action="promote", version=str(version))
         decision = decide_and_apply(txn, str(version), policy, actor=actor,
                                     run_id=mv.run_id, artifact_path=path)
@@ -154,11 +159,12 @@ class RollbackResult:
 
 
 def rollback_champion(client: Any, name: str, policy: PromotionPolicy, *,
-                      reason: str = "", actor: str | None = None) -> RollbackResult:
+                      reason: str = "", actor: str | None = None,
+                      clock: Callable[[], float] = time.time) -> RollbackResult:
     """Move ``champion`` back to the champion before the current one's last promotion, and
     record it in the history."""
     actor = actor or cli_actor()
-    with transaction(client, name, policy, actor) as txn:
+    with transaction(client, name, policy, actor, clock=clock) as txn:
         champion = current_champion(client, name)
         history = read_history(client, name)
         target = rollback_target(history, champion)

@@ -20,6 +20,7 @@ import contextlib
 import logging
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,8 +134,10 @@ def choose_candidate(policy: PromotionPolicy, quantum: ModelBundle | None,
     return quantum, ""
 
 
-def publish(req: PublishRequest, tracking_uri: str) -> PublishResult:
-    """Log, register and gate the candidate (:func:`choose_candidate`); see the module docstring for guarantees."""
+def publish(req: PublishRequest, tracking_uri: str, *,
+            clock: Callable[[], float] = time.time) -> PublishResult:
+    """Log, register and gate the candidate (:func:`choose_candidate`); see the module docstring for guarantees.
+    ``clock`` times the gate lock's lease."""
     import mlflow
     from mlflow.models import infer_signature
 
@@ -168,7 +171,7 @@ def publish(req: PublishRequest, tracking_uri: str) -> PublishResult:
                             f"undone: {undone}", field="mlflow") from exc
 
     version, decision = _register_and_gate(client, req, actor, run_id, info,
-                                           _version_tags(req, candidate, run_tags))
+                                           _version_tags(req, candidate, run_tags), clock)
     champion = version if decision.applied == "true" else decision.champion_version
     log.info("registered %s v%s: %s (%s)", req.model_name, version, decision.headline(),
              "; ".join(decision.reasons))
@@ -218,12 +221,13 @@ def _version_tags(req: PublishRequest, candidate: ModelBundle,
 
 
 def _register_and_gate(client: Any, req: PublishRequest, actor: str, run_id: str, info: Any,
-                       version_tags: dict[str, str]) -> tuple[str, GateDecision]:
+                       version_tags: dict[str, str],
+                       clock: Callable[[], float]) -> tuple[str, GateDecision]:
     """Step 2, one journaled transaction under the gate lock: the version, the decision, the
     aliases; rolled back whole on any failure."""
     import mlflow
 
-    txn = transaction(client, req.model_name, req.policy, actor)
+    txn = transaction(client, req.model_name, req.policy, actor, clock=clock)
     try:
         with txn:
             txn.plan(action="publish", run_id=run_id, owns_run=True, owns_versions=True)

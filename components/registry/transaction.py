@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -109,11 +111,12 @@ class GateTransaction:
     Leaving the block without :meth:`commit` (normally or by an exception) rolls back."""
 
     def __init__(self, client: Any, model_name: str, *, actor: str, timeout_s: float = 300.0,
-                 lease_s: float = 120.0) -> None:
+                 lease_s: float = 120.0, clock: Callable[[], float] = time.time) -> None:
         self.client = client
         self.model_name = model_name
         self.lock = RegistryLock(client, model_name, actor=actor, timeout_s=timeout_s,
-                                 lease_s=lease_s, on_break=self._roll_back_abandoned)
+                                 lease_s=lease_s, on_break=self._roll_back_abandoned,
+                                 clock=clock)
         self.journal: dict[str, Any] = {"model": model_name, "actor": actor}
         self.committed = False
         self.undone = ""

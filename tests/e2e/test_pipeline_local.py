@@ -20,8 +20,6 @@ from pipelines.config import PipelineConfig
 from pipelines.local import PipelineRunError, run_locally
 from tests.support import QUANTUM_CANDIDATE_POLICY as QUANTUM_CANDIDATE
 
-pytestmark = pytest.mark.e2e
-
 
 def _config(server, name: str, **changes) -> PipelineConfig:
     return PipelineConfig(mlflow_tracking_uri=server.uri, registered_model_name=name,

@@ -21,14 +21,17 @@ from components.registry.lock import RegistryLock, lock_name
 from components.registry.policy import parse_policy
 from components.registry.promotion import history_report, promote_version
 from pipelines.mlflow_server import LocalMlflowServer
-from tests.support import log_tiny_model
+from tests.support import MovableClock, log_tiny_model
 
 pytestmark = pytest.mark.slow
 LINEAGE = {names.TAG_DATASET_SHA256: "ab" * 32, names.TAG_GIT_COMMIT: "deadbeef",
            names.TAG_KFP_JOB_ID: "job-1", names.TAG_MODEL_KIND: "classical",
            names.TAG_QUANTUM_ENABLED: "false"}
+# Margins no machine load can use up: a gate waits up to 300 s for the lock, and a live
+# gate's lease (600 s) never runs out mid-gate. Tests that need a lease to end move the
+# gates' clock past it (MovableClock) instead of sleeping.
 POLICY = {"thresholds": {"roc_auc": 0.9}, "champion": {"roc_auc": {"max_regression": 0.0}},
-          "concurrency": {"lock_timeout_seconds": 60, "lock_lease_seconds": 30}}
+          "concurrency": {"lock_timeout_seconds": 300, "lock_lease_seconds": 600}}
 
 
 @pytest.fixture(scope="module")
@@ -103,9 +106,11 @@ def test_a_held_lock_blocks_a_second_gate_with_a_clear_error(mlflow_server, logg
     client = registry_client(mlflow_server.uri)
     name = "locked-model"
     (v1,) = make_versions(client, name, [0.95], logged_model)
+    # The second gate gives up after 2 s: the lock it waits for is held (lease 1 h), so it
+    # gives up however long its process takes to get there.
     policy = write_policy(tmp_path / "p.yaml", {**POLICY, "concurrency": {
-        "lock_timeout_seconds": 2, "lock_lease_seconds": 30}})
-    with RegistryLock(client, name, actor="nightly-run-41", lease_s=120):
+        "lock_timeout_seconds": 2, "lock_lease_seconds": 600}})
+    with RegistryLock(client, name, actor="nightly-run-41", lease_s=3600):
         proc = cli("promote", "--model", name, "--version", v1, "--policy", policy,
                    uri=mlflow_server.uri)
         assert proc.returncode == 2, proc.stderr
@@ -130,7 +135,7 @@ def test_rollback_and_history(mlflow_server, logged_model, tmp_path):
         assert cli("promote", "--model", name, "--version", v, "--policy", policy,
                    uri=mlflow_server.uri).returncode == 0
     between = datetime.now(UTC).isoformat()
-    time.sleep(0.05)
+    time.sleep(0.05)  # only keeps v3's timestamps apart from `between`; load only widens the gap
     assert cli("promote", "--model", name, "--version", v3, "--policy", policy,
                uri=mlflow_server.uri).returncode == 0
     proc = cli("rollback", "--model", name, "--reason", "drift alarm on v3", uri=mlflow_server.uri)
@@ -201,13 +206,13 @@ def test_server_outage_mid_gate_leaves_nothing_half_done(own_server, tmp_path, m
     name = "outage-model"
     v1, v2, v3 = make_versions(client, name, [0.93, 0.96, 0.97],
                                log_tiny_model(own_server.uri, "outage"))
-    lease = {**POLICY, "concurrency": {"lock_timeout_seconds": 60, "lock_lease_seconds": 4}}
-    policy = parse_policy(lease)
-    promote_version(client, name, v1, policy)
+    policy = parse_policy(POLICY)  # lease 600 s: no gate here outlives it by being slow
+    clock = MovableClock()  # the gates' lease clock; moved forward below, never slept out
+    promote_version(client, name, v1, policy, clock=clock)
 
     flaky = StopServerBefore(client, own_server, method, when)
     with pytest.raises(RegistryError, match="could not undo") as e:
-        promote_version(flaky, name, v2, policy)
+        promote_version(flaky, name, v2, policy, clock=clock)
     assert flaky.fired and "next gate rolls it back" in str(e.value)
 
     own_server.start()  # same store, same port
@@ -220,8 +225,18 @@ def test_server_outage_mid_gate_leaves_nothing_half_done(own_server, tmp_path, m
     report = history_report(client, name)
     assert any("interrupted" in w for w in report.warnings)
 
-    time.sleep(4.5)  # the dead transaction's lease expires; the next gate rolls it back
-    decision = promote_version(client, name, v3, policy)
+    # Within its lease the dead transaction's lock holds the next gate off (it gives up after
+    # its 0.5 s wait: nearly all of the 600 s lease is left, however slow this machine is) ...
+    impatient = parse_policy({**POLICY, "concurrency": {"lock_timeout_seconds": 0.5,
+                                                        "lock_lease_seconds": 600}})
+    with pytest.raises(RegistryError, match="is locked by"):
+        promote_version(client, name, v3, impatient, clock=clock)
+    assert client.get_model_version(name, v2).tags[names.TAG_GATE_APPLIED] == "pending"
+
+    # ... and once the clock is past the lease, the next gate breaks the lock and rolls the
+    # dead transaction back before it decides.
+    clock.advance(601)
+    decision = promote_version(client, name, v3, policy, clock=clock)
     assert decision.champion_version == v1 and decision.promoted
     assert client.get_model_version(name, v2).tags[names.TAG_GATE_APPLIED] == "aborted"
     assert [(h.version, h.previous) for h in read_history(client, name)] == [(v1, None),

@@ -4,29 +4,21 @@ calibration snapshots carry the device's data."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
 from components.errors import BackendError
-from components.feature_maps import FeatureMap
 from components.quantum import statevector as sv
 from components.quantum.backends import get_backend, list_backends
 from components.quantum.backends.qiskit.circuits import feature_map_circuit
-from components.quantum.backends.qiskit.devices import fake_backend
-from components.quantum.budget import QuantumBudget, WorkEstimate
+from components.quantum.budget import QuantumBudget
 from components.quantum.execution import ExecutionContext
 from components.quantum.failures import QuantumStepFailure
+from tests.support import FEATURE_MAPS, random_angles
 
 EXACT = ["statevector", "pennylane:default.qubit", "pennylane:lightning.qubit", "qiskit-aer"]
-MAPS = [FeatureMap("zz", 3, reps=2, entanglement="linear"),
-        FeatureMap("zz", 4, reps=1, entanglement="full"),
-        FeatureMap("angle", 3, rotation="x")]
-
-
-def _data(n: int, q: int, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).uniform(0, 0.4 * np.pi, size=(n, q))
+MAPS = FEATURE_MAPS
+_data = random_angles
 
 
 @pytest.mark.parametrize("name", EXACT)
@@ -46,112 +38,6 @@ def test_exact_backends_agree_with_the_default_engine(name, fmap):
     snap = backend.snapshot(fmap)
     assert snap["backend"]["kind"] == "exact-simulator" and snap["calibration"] is None
     assert snap["execution"]["shots"] == 0 and len(snap["calibration_hash"]) == 64
-
-
-def _shot_tolerance(exact: np.ndarray, shots: int, sigmas: float = 5.0) -> np.ndarray:
-    """Binomial standard error of an all-zeros frequency, with a floor of one count."""
-    return sigmas * np.sqrt(np.maximum(exact * (1 - exact), 1.0 / shots) / shots)
-
-
-def test_ideal_shot_simulator_estimates_the_same_kernel_within_shot_noise():
-    fmap, shots = MAPS[0], 2000
-    x, y = _data(10, 3, 3), _data(5, 3, 4)
-    backend = get_backend(f"qiskit-aer?shots={shots}&seed=11")
-    assert not backend.exact
-    exact_gram = sv.fidelity_kernel(sv.statevectors(fmap, x))
-    gram = backend.kernel(fmap, x)
-    assert np.all(np.abs(gram - exact_gram) <= _shot_tolerance(exact_gram, shots))
-    np.testing.assert_array_equal(gram, gram.T)
-    np.testing.assert_array_equal(np.diag(gram), 1.0)  # never spent shots on the diagonal
-    exact_cross = sv.fidelity_kernel(sv.statevectors(fmap, x), sv.statevectors(fmap, y))
-    cross = backend.kernel(fmap, x, y)
-    assert np.all(np.abs(cross - exact_cross) <= _shot_tolerance(exact_cross, shots))
-    # Projected features from the Estimator, precision 1/sqrt(shots).
-    ev = backend.expectations(fmap, y)
-    np.testing.assert_allclose(ev, sv.pauli_expectations(sv.statevectors(fmap, y), 3),
-                               atol=6.0 / np.sqrt(shots))
-    # Every Gram pair went in one job (10*9/2 = 45 circuits), the cross kernel in another.
-    circuits = [j["circuits"] for j in backend.jobs[:2]]
-    assert circuits == [45, 50]
-    assert backend.estimate(fmap, 10) == WorkEstimate(45, shots, 1)
-
-
-def test_circuits_are_grouped_into_as_few_jobs_as_the_per_job_limit_allows():
-    fmap = MAPS[0]
-    backend = get_backend("qiskit-aer?shots=100&seed=1")
-    backend.max_executions_per_job = lambda: 2000  # 20 circuits of 100 shots per job
-    x = _data(12, 3)  # 66 pairs -> 4 jobs, not 66
-    assert backend.estimate(fmap, 12).jobs == 4
-    backend.kernel(fmap, x)
-    assert [j["circuits"] for j in backend.jobs] == [20, 20, 20, 6]
-    assert len({j["job_id"] for j in backend.jobs}) == 4
-
-
-def test_noisy_simulator_snapshot_carries_the_device_calibration():
-    fmap = FeatureMap("zz", 3, reps=1)
-    backend = get_backend("qiskit-aer?noise=FakeManilaV2&shots=512&seed=5")
-    x = np.pi - 0.05 * _data(6, 3)  # close points (the ZZ phases are small near pi)
-    gram = backend.kernel(fmap, x)
-    exact = sv.fidelity_kernel(sv.statevectors(fmap, x))
-    off = ~np.eye(6, dtype=bool)
-    assert np.all((gram >= 0) & (gram <= 1))
-    assert exact[off].min() > 0.9
-    # Device noise (gate, readout, relaxation) loses fidelity well beyond shot noise.
-    assert gram[off].mean() < exact[off].mean() - 3 * np.sqrt(0.25 / 512 / off.sum())
-
-    snap = backend.snapshot(fmap)
-    device = fake_backend("FakeManilaV2")
-    assert snap["backend"] == {**snap["backend"], "name": "fake_manila", "num_qubits": 5,
-                               "kind": "noisy-simulator", "family": "qiskit-aer"}
-    assert [0, 1] in snap["backend"]["coupling_map"]
-    cal = snap["calibration"]
-    assert cal["timestamp"] == device.properties().last_update_date.isoformat()
-    q0 = device.target.qubit_properties[0]
-    assert cal["qubits"]["0"]["t1_s"] == pytest.approx(q0.t1)
-    assert cal["qubits"]["0"]["t2_s"] == pytest.approx(q0.t2)
-    assert cal["qubits"]["0"]["frequency_hz"] == pytest.approx(q0.frequency)
-    assert cal["qubits"]["0"]["readout_error"] == pytest.approx(
-        device.target["measure"][(0,)].error)
-    assert "cx" in cal["gates"] and set(cal["gates"]) <= {"cx", "rz", "sx", "x"}
-    assert cal["gates"]["cx"]["0_1"]["error"] == pytest.approx(device.target["cx"][(0, 1)].error)
-    ex = snap["execution"]
-    assert ex["shots"] == 512 and ex["optimization_level"] == 1 and ex["seed"] == 5
-    assert ex["circuit_depth"] > 0 and ex["two_qubit_gates"] > 0
-    assert len(ex["jobs"]) == 1 and ex["jobs"][0]["circuits"] == 15
-    assert "FakeManilaV2" in snap["simulator"]["noise_model"]
-    assert {"qiskit", "qiskit-aer", "qiskit-ibm-runtime", "pennylane"} <= set(snap["sdk_versions"])
-    # The hash identifies the calibration, not the run.
-    again = get_backend("qiskit-aer?noise=FakeManilaV2&shots=512&seed=5").snapshot(fmap)
-    assert again["calibration_hash"] == snap["calibration_hash"]
-
-
-def test_ibm_local_runs_the_ibm_code_path_in_batch_mode_with_job_records():
-    fmap = FeatureMap("zz", 2, reps=1)
-    backend = get_backend("ibm-local:FakeManilaV2?shots=256&seed=3")
-    x = _data(5, 2)
-    gram = backend.kernel(fmap, x)
-    assert gram.shape == (5, 5) and np.all((gram >= 0) & (gram <= 1))
-    ev = backend.expectations(fmap, x[:3])
-    assert ev.shape == (3, 6) and np.all(np.abs(ev) <= 1.0 + 1e-9)
-    snap = backend.snapshot(fmap)
-    assert snap["backend"]["kind"] == "hardware-emulation"
-    assert snap["backend"]["family"] == "ibm-local"
-    assert snap["calibration"]["timestamp"].startswith("2024-05-27")
-    jobs = snap["execution"]["jobs"]
-    assert len(jobs) == 2 and all(j["job_id"] for j in jobs)
-    assert jobs[0]["status"] == "DONE" and jobs[0]["execution_seconds"] is not None
-    assert jobs[0]["queue_seconds"] is not None
-    # Seeded local testing mode is reproducible.
-    again = get_backend("ibm-local:FakeManilaV2?shots=256&seed=3").kernel(fmap, x)
-    np.testing.assert_array_equal(again, gram)
-
-
-def test_ibm_session_mode_and_transpile_failure():
-    backend = get_backend("ibm-local:FakeManilaV2?mode=session&shots=64")
-    assert backend.mode == "session"
-    with pytest.raises(QuantumStepFailure) as e:
-        backend.kernel(FeatureMap("zz", 7), _data(3, 7))  # 7 qubits on a 5-qubit device
-    assert e.value.reason == "transpile" and "5 qubits" in e.value.message
 
 
 def test_wall_budget_stops_exact_backends_between_tiles():
@@ -202,12 +88,3 @@ def test_feature_map_depth_without_qiskit_matches_qiskit(fmap):
     assert fmap.two_qubit_gates() == sum(1 for i in qc.data if i.operation.num_qubits == 2)
 
 
-def test_cli_lists_backends_as_json(capsys, monkeypatch):
-    from pipelines.cli import main
-
-    monkeypatch.delenv("QISKIT_IBM_TOKEN", raising=False)
-    assert main(["backends", "--json"]) == 0
-    rows = {r["family"]: r for r in json.loads(capsys.readouterr().out)}
-    assert rows["qiskit-aer"]["usable"] and "fake devices" in rows["qiskit-aer"]["details"]
-    assert main(["backends"]) == 0
-    assert "NOT set (runs fall back to classical)" in capsys.readouterr().out

@@ -58,14 +58,30 @@ def test_validation_names_the_field(changes, field):
     assert e.value.field == field
 
 
-def test_unknown_backend_is_fine_when_the_quantum_step_is_off():
-    PipelineConfig(quantum_enabled=False, quantum_backend="ibm:somewhere").validate()
+@pytest.mark.parametrize("backend", ["warp", "qiskit-aer?noise=FakeNowhereV2"])
+def test_unknown_backend_is_fine_when_the_quantum_step_is_off(backend):
+    with pytest.raises((ConfigError, BackendError)) as e:
+        PipelineConfig(quantum_backend=backend).validate()  # on: rejected, naming the field
+    assert e.value.field == "quantum_backend"
+    off = PipelineConfig(quantum_enabled=False, quantum_backend=backend)
+    assert off.validate() is off  # off: the same name passes, kept as given
+    assert off.quantum_backend == backend
 
 
 def test_missing_ibm_credentials_do_not_stop_a_run_before_it_starts(monkeypatch):
     """An unavailable ibm: backend must reach the quantum step and fall back there."""
+    from components.quantum.backends import get_backend
+    from components.quantum.failures import QuantumStepFailure
+
     monkeypatch.delenv("QISKIT_IBM_TOKEN", raising=False)
-    PipelineConfig(quantum_backend="ibm:ibm_brisbane").validate()
+    cfg = PipelineConfig(quantum_backend="ibm:ibm_brisbane")
+    assert cfg.validate() is cfg and cfg.quantum_fallback == "classical"
+    # Where the step connects, the missing token is a non-transient auth failure (no retries,
+    # no network), which the step turns into the classical fallback.
+    with pytest.raises(QuantumStepFailure) as e:
+        get_backend(cfg.quantum_backend).connect()
+    assert (e.value.reason, e.value.transient) == ("auth", False)
+    assert "QISKIT_IBM_TOKEN is not set" in str(e.value)
 
 
 def test_missing_config_file_and_bad_yaml(tmp_path):

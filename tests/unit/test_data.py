@@ -1,10 +1,10 @@
-"""Data sources, schema validation and preprocessing, called directly."""
+"""Data sources, schema validation and preprocessing, called directly (the S3 source
+against a real endpoint is in tests/integration/test_data_s3.py)."""
 
 from __future__ import annotations
 
 import math
 
-import boto3
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,14 +15,7 @@ from components.data.validation import DataRequirements, validate_table
 from components.errors import ConfigError, DataSourceError, DataValidationError
 from components.steps.prepare_data.step import prepare
 from tests.step_options import prepare_options
-
-
-def _frame(n: int = 60, n_features: int = 5, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    df = pd.DataFrame(rng.normal(size=(n, n_features)), columns=[f"f{i}" for i in range(n_features)])
-    df["label"] = np.arange(n) % 2
-    return df
-
+from tests.support import numeric_frame
 
 # ---- sources ----------------------------------------------------------------------
 
@@ -42,7 +35,7 @@ def test_unknown_builtin_names_the_value_and_lists_choices():
 
 @pytest.mark.parametrize("suffix", ["csv", "parquet"])
 def test_local_file_round_trip(tmp_path, suffix):
-    df = _frame()
+    df = numeric_frame()
     path = tmp_path / f"data.{suffix}"
     df.to_csv(path, index=False) if suffix == "csv" else df.to_parquet(path, index=False)
     frame, src = load_table(str(path))
@@ -60,32 +53,6 @@ def test_missing_file_and_unknown_format(tmp_path):
         load_table("gs://bucket/data.csv")
 
 
-def test_s3_object_through_a_real_s3_endpoint(s3_bucket, s3_env):
-    df = _frame()
-    boto3.client("s3", endpoint_url=s3_env).put_object(
-        Bucket=s3_bucket, Key="raw/data.csv", Body=df.to_csv(index=False).encode())
-    frame, src = load_table(f"s3://{s3_bucket}/raw/data.csv")
-    assert frame.shape == df.shape and src.kind == "s3"
-
-
-@pytest.mark.parametrize("uri,expected", [
-    ("s3://{bucket}/missing.csv", "the object does not exist"),
-    ("s3://no-such-bucket-qubeflow/data.csv", "the bucket does not exist"),
-    ("s3://{bucket}", "not of the form s3://bucket/key"),
-])
-def test_unreadable_s3_object_is_a_clear_error(s3_bucket, uri, expected):
-    with pytest.raises(DataSourceError, match=expected) as e:
-        load_table(uri.format(bucket=s3_bucket))
-    assert e.value.field == "dataset"
-
-
-def test_s3_error_never_echoes_the_secret_key(s3_bucket, monkeypatch):
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "super-secret-value-123")
-    with pytest.raises(DataSourceError) as e:
-        load_table(f"s3://{s3_bucket}/missing.csv")
-    assert "super-secret-value-123" not in str(e.value)
-
-
 # ---- validation -------------------------------------------------------------------
 
 
@@ -95,7 +62,7 @@ def _req(**kw) -> DataRequirements:
 
 
 def test_valid_table_profile():
-    profile = validate_table(_frame(), _req())
+    profile = validate_table(numeric_frame(), _req())
     assert profile.n_rows == 60 and profile.n_features == 5
     assert profile.class_counts == {"0": 30, "1": 30}
     assert "| f0 |" in profile.to_markdown()
@@ -113,23 +80,23 @@ def test_valid_table_profile():
 ])
 def test_bad_tables_name_the_problem(mutate, field, message):
     with pytest.raises(DataValidationError, match=message) as e:
-        validate_table(mutate(_frame()), _req())
+        validate_table(mutate(numeric_frame()), _req())
     assert e.value.field == field
 
 
 def test_too_few_rows_for_the_split():
     with pytest.raises(DataValidationError, match="too few for test_size"):
-        validate_table(_frame(n=8), _req(min_samples_per_class=2, test_size=0.1))
+        validate_table(numeric_frame(n=8), _req(min_samples_per_class=2, test_size=0.1))
 
 
 def test_more_qubits_than_features():
     with pytest.raises(DataValidationError, match="6 qubits need at least 6 features") as e:
-        validate_table(_frame(), _req(n_qubits=6))
+        validate_table(numeric_frame(), _req(n_qubits=6))
     assert e.value.field == "n_qubits"
 
 
 def test_imputation_allows_missing_values():
-    df = _frame()
+    df = numeric_frame()
     df.loc[::7, "f1"] = np.nan
     profile = validate_table(df, _req(impute="median"))
     assert profile.missing_values == {"f1": 9}
@@ -167,7 +134,7 @@ def test_prepare_validates_feature_map_before_reading(tmp_path):
 
 
 def test_prepare_with_imputation(tmp_path):
-    df = _frame(n=80)
+    df = numeric_frame(n=80)
     df.loc[::5, "f0"] = np.nan
     path = tmp_path / "d.csv"
     df.to_csv(path, index=False)

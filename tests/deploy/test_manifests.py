@@ -16,7 +16,7 @@ import yaml
 from components.image_refs import BASE_IMAGE
 from pipelines.config import PipelineConfig
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"
 OVERLAYS = sorted(p.name for p in (MANIFESTS / "overlays").iterdir() if p.is_dir())
 K8S_VERSION = "1.32.0"  # the kubectl/Kustomize this is checked with; see manifests/README.md

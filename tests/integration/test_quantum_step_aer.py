@@ -1,0 +1,129 @@
+"""The quantum step's guards on real Qiskit Aer and qiskit-ibm-runtime code paths: every
+fault injected at the IBM service boundary falls back with its reason, transient errors are
+retried with backoff, a hanging job is cancelled by the wall budget, a shot-trained model
+serves with the exact simulator, and ``qubeflow estimate`` prices the run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components.quantum.budget import QuantumBudget
+from components.training.quantum_outcome import load_outcome
+from tests.support import SECRET_TOKEN, run_quantum
+
+_run = run_quantum
+
+
+@pytest.mark.parametrize("fault, reason, has_device", [
+    ("invalid_token", "auth", False),
+    ("unavailable", "unavailable", False),
+    ("job_failure", "job_failed", True),
+])
+def test_faults_fall_back_with_the_reason(prepared_tiny, tmp_path, faulty_ibm, caplog,
+                                          fault, reason, has_device):
+    outcome = _run(prepared_tiny, tmp_path, f"ibm-faulty:{fault}")
+    assert outcome.fallback and outcome.bundle is None
+    assert outcome.reason.startswith(f"{reason}: ")
+    assert SECRET_TOKEN not in outcome.reason and SECRET_TOKEN not in caplog.text
+    assert "FALLING BACK" in caplog.text
+    again = load_outcome(tmp_path / "q")  # what the registry step reads
+    assert again.fallback and again.reason == outcome.reason
+    if has_device:  # the device was reached: its calibration is recorded anyway
+        assert again.calibration["backend"]["name"] == "fake_manila"
+        assert again.calibration["calibration"]["timestamp"].startswith("2024-05-27")
+    else:
+        assert again.calibration["calibration"] is None
+        assert again.calibration["backend"]["unreachable"] is True
+
+
+def test_transient_errors_are_retried_with_backoff_then_give_up(prepared_tiny, tmp_path,
+                                                                 faulty_ibm, caplog):
+    from tests.fakes import faulty_ibm as fakes
+
+    fakes.ATTEMPTS.clear()
+    outcome = _run(prepared_tiny, tmp_path, "ibm-faulty:unavailable", max_retries=3)
+    assert outcome.reason.startswith("unavailable: connect to ibm-faulty:unavailable")
+    assert fakes.ATTEMPTS["unavailable"] == 4  # 1 try + 3 retries
+    assert caplog.text.count("retrying in") == 3
+
+
+def test_a_flaky_service_succeeds_after_retries(prepared_tiny, tmp_path, faulty_ibm):
+    from tests.fakes import faulty_ibm as fakes
+
+    fakes.ATTEMPTS.clear()
+    outcome = _run(prepared_tiny, tmp_path, "ibm-faulty:flaky?shots=128", max_retries=2)
+    assert outcome.status == "ok", outcome.reason
+    assert fakes.ATTEMPTS["flaky"] == 2
+    assert 0.0 <= outcome.bundle.info.evaluation.metrics["roc_auc"] <= 1.0  # 128 noisy shots
+    assert outcome.bundle.info.params["serving_backend"] == "statevector"
+    jobs = outcome.calibration["execution"]["jobs"]
+    assert len(jobs) == 2 and outcome.calibration["execution"]["shots"] == 128
+
+
+def test_non_transient_errors_are_not_retried(prepared_tiny, tmp_path, faulty_ibm, caplog):
+    outcome = _run(prepared_tiny, tmp_path, "ibm-faulty:invalid_token", max_retries=5)
+    assert outcome.reason.startswith("auth: ")
+    assert "retrying" not in caplog.text
+
+
+def test_wall_budget_cancels_a_job_that_never_finishes(prepared_tiny, tmp_path, faulty_ibm,
+                                                      monkeypatch):
+    from tests.fakes import faulty_ibm as fakes
+
+    fakes.CANCELLED.clear()
+    now = [0.0]  # the budget's clock moves only while the job is polled: load cannot matter
+    status = fakes.HangingJob.status
+
+    def polled(job):
+        now[0] += 1.0
+        return status(job)
+
+    monkeypatch.setattr(fakes.HangingJob, "status", polled)
+    outcome = _run(prepared_tiny, tmp_path, "ibm-faulty:timeout",
+                   budget=QuantumBudget(max_seconds=1.5, clock=lambda: now[0]))
+    assert outcome.reason.startswith("timeout: ") and "quantum_max_seconds=1.5" in outcome.reason
+    assert fakes.CANCELLED == ["faulty-job-1"]
+    assert 1.5 <= outcome.seconds <= 3.0  # on the budget's clock: cancelled at the limit
+
+
+def test_shot_based_model_serves_with_the_exact_simulator(prepared_tiny, tmp_path):
+    outcome = _run(prepared_tiny, tmp_path, "qiskit-aer?noise=FakeManilaV2&shots=256")
+    assert outcome.status == "ok", outcome.reason
+    model = outcome.bundle.load_model()
+    assert model.named_steps["quantum_kernel"].backend == "statevector"
+    split, _ = prepared_tiny
+    assert model.predict(split.test.drop(columns=["target"]).head(3)).shape == (3,)
+    cal = outcome.calibration
+    assert cal["backend"]["kind"] == "noisy-simulator" and cal["execution"]["circuit_depth"] > 0
+
+
+def test_estimate_cli_prints_cost_and_exits_3_when_over_budget(capsys):
+    from pipelines.cli import main
+
+    code = main(["estimate", "--set", "quantum_backend=ibm-local:FakeManilaV2", "--set",
+                 "n_qubits=4", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 3 and not out["within_budget"]  # 151,443 circuits > 100,000
+    assert out["n_train"] == 426 and out["n_test"] == 143
+    assert out["train_gram"]["circuits"] == 426 * 425 // 2  # symmetry + unit diagonal
+    assert out["test_kernel"]["circuits"] == 143 * 426
+    assert out["total"]["jobs"] == 17  # 10 M executions per job at 1024 shots
+    assert 1e-4 < out["seconds_per_shot"] < 1e-3 and out["device_seconds"] > 3600
+    assert main(["estimate", "--set", "quantum_max_circuits=0", "--set",
+                 "quantum_max_shots=0", "--json", "--set",
+                 "quantum_backend=qiskit-aer?noise=FakeManilaV2", "--set", "n_qubits=4"]) == 0
+    capsys.readouterr()
+    assert main(["estimate"]) == 0
+    text = capsys.readouterr().out
+    assert "exact backend" in text and "within budget" in text
+
+
+def test_auto_on_a_shot_budget_picks_a_method_that_fits(prepared_tiny, tmp_path):
+    outcome = _run(prepared_tiny, tmp_path, "qiskit-aer?shots=256",
+                   budget=QuantumBudget(max_circuits=1000))
+    assert outcome.status == "ok", outcome.reason
+    assert outcome.method["method"] == "projected"  # 3 bases x 60 rows = 180 circuits
+    assert outcome.estimate["circuits"] == 3 * 60 <= 1000
+    assert "fidelity" in outcome.method["reason"] and "over budget" in outcome.method["reason"]
