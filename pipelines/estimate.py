@@ -1,8 +1,10 @@
 """``qubeflow estimate``: what the quantum step would cost, before anything runs.
 
-Reads the dataset to size the split exactly as the data step will, builds the backend, and,
-when the device can be reached (fake devices always; IBM with credentials), compiles the
-kernel circuit for it to estimate device time. Nothing is submitted.
+Every method is priced on the dataset's real size — circuits, shots and jobs from the
+backend's own estimate, peak memory of the quantum step, expected wall time for exact
+backends (from rates measured here on a few hundred rows), device time when the device's
+timing is known — and the method ``quantum_method`` resolves to (``auto`` included) is named
+with the reason, or the refusal the step would give.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from components.feature_maps import FeatureMap
-from components.quantum.budget import WorkEstimate
 from pipelines.config import PipelineConfig
+
+MiB = 2**20
 
 
 @dataclass
@@ -21,27 +24,18 @@ class CostEstimate:
     backend: str
     n_train: int
     n_test: int
-    train: WorkEstimate
-    test: WorkEstimate
+    #: method -> its cost (``MethodCost.to_dict()``), every method that applies
+    methods: dict[str, dict[str, Any]]
+    chosen: str | None
+    reason: str
     seconds_per_shot: float | None = None
     notes: list[str] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)
 
-    @property
-    def total(self) -> WorkEstimate:
-        return self.train + self.test
-
-    @property
-    def device_seconds(self) -> float | None:
-        if self.seconds_per_shot is None:
-            return None
-        return self.total.shots * self.seconds_per_shot
-
     def to_dict(self) -> dict[str, Any]:
         return {"backend": self.backend, "n_train": self.n_train, "n_test": self.n_test,
-                "train_gram": self.train.to_dict(), "test_kernel": self.test.to_dict(),
-                "total": self.total.to_dict(), "seconds_per_shot": self.seconds_per_shot,
-                "device_seconds": self.device_seconds, "within_budget": not self.refusals,
+                "methods": self.methods, "chosen": self.chosen, "reason": self.reason,
+                "seconds_per_shot": self.seconds_per_shot, "within_budget": not self.refusals,
                 "refusals": self.refusals, "notes": self.notes}
 
 
@@ -54,12 +48,20 @@ def split_sizes(n_rows: int, test_size: float) -> tuple[int, int]:
 def estimate_run(config: PipelineConfig) -> CostEstimate:
     from components.data.sources import load_table
     from components.quantum.backends import get_backend
-    from components.quantum.budget import QuantumBudget
     from components.quantum.failures import QuantumStepFailure
+    from components.quantum.methods import (
+        DataShape,
+        measure_rates,
+        method_cost,
+        plan_method,
+    )
 
     config.validate()
+    options = config.quantum_options()
     frame, _ = load_table(config.dataset)
     n_train, n_test = split_sizes(len(frame), config.test_size)
+    shape = DataShape(n_train, n_test, frame.shape[1] - 1)
+    del frame
     fmap = FeatureMap(kind=config.feature_map, n_qubits=config.n_qubits, reps=config.reps,
                       entanglement=config.entanglement)
     backend = get_backend(config.quantum_backend)
@@ -68,49 +70,55 @@ def estimate_run(config: PipelineConfig) -> CostEstimate:
         backend.prepare(fmap)
     except QuantumStepFailure as failure:
         notes.append(f"device not reached ({failure.summary}); device time unknown")
-    train = backend.estimate(fmap, n_train)
-    test = backend.estimate(fmap, n_test, n_train)
+    rates = measure_rates(backend, fmap)
+    m = min(config.nystroem_landmarks, n_train)
+    methods = {name: method_cost(name, backend, fmap, shape, landmarks=m, rates=rates).to_dict()
+               for name in ("fidelity", "nystroem", "projected")}
     per_shot = getattr(backend, "seconds_per_shot", lambda _f: None)(fmap)
-    estimate = CostEstimate(config.quantum_backend, n_train, n_test, train, test, per_shot,
-                            notes)
     if backend.exact:
-        notes.append("exact backend: circuits are state preparations (one per sample), "
-                     "no shots, no jobs")
-    elif per_shot is None and getattr(backend, "kind", "") not in ("hardware",
-                                                                   "hardware-emulation"):
+        notes.append("exact backend: circuits are state preparations (one per row), no shots; "
+                     f"time from rates measured here ({rates.states_per_second:,.0f} states/s, "
+                     f"{rates.macs_per_second / 1e9:,.2f} G complex MAC/s)")
+    elif per_shot is None and getattr(backend, "kind", "") != "hardware":
         notes.append("simulator: no device time")
-    clock = QuantumBudget(config.quantum_max_shots, config.quantum_max_circuits,
-                          config.quantum_max_seconds).start()
+    estimate = CostEstimate(config.quantum_backend, n_train, n_test, methods, None, "",
+                            per_shot, notes)
     try:
-        clock.reserve(estimate.total, "the quantum kernel (train Gram + test kernel)")
+        plan = plan_method(options.method, backend, fmap, shape, landmarks=options.landmarks,
+                           exact_max_rows=options.exact_max_rows, budget=options.budget,
+                           rates=rates)
+        estimate.chosen, estimate.reason = plan.method, plan.reason
+        estimate.methods[plan.method] = plan.cost.to_dict()
     except QuantumStepFailure as failure:
         estimate.refusals.append(failure.summary)
     return estimate
 
 
 def format_estimate(e: CostEstimate, config: PipelineConfig) -> str:
-    def row(name: str, w: WorkEstimate) -> str:
-        return f"  {name:<26}{w.circuits:>12,}{w.shots:>16,}{w.jobs:>6}"
+    def cell(value: Any, fmt: str) -> str:
+        return "-" if value is None else format(value, fmt)
 
     lines = [f"Quantum step cost estimate: {e.backend}, {config.n_qubits} qubits, "
              f"{config.feature_map} map (reps={config.reps}, {config.entanglement})",
-             f"  dataset {config.dataset}: {e.n_train} train x {e.n_test} test rows",
+             f"  dataset {config.dataset}: {e.n_train:,} train x {e.n_test:,} test rows",
              "",
-             f"  {'':<26}{'circuits':>12}{'shots':>16}{'jobs':>6}",
-             row(f"train Gram ({e.n_train}x{e.n_train})", e.train),
-             row(f"test kernel ({e.n_test}x{e.n_train})", e.test),
-             row("total", e.total)]
-    if e.device_seconds is not None:
-        lines.append(f"  estimated device time     {e.device_seconds:,.0f} s "
-                     f"({e.device_seconds / 3600:.2f} h; {e.seconds_per_shot * 1e6:.0f} us "
-                     "per shot incl. repetition delay)")
+             f"  {'method':<22}{'circuits':>14}{'shots':>16}{'jobs':>7}{'peak MiB':>11}"
+             f"{'time s':>9}{'device s':>10}"]
+    for name, c in e.methods.items():
+        label = name + (f" (m={c['landmarks']})" if c["landmarks"] else "")
+        mark = "  <- runs" if name == e.chosen else ""
+        lines.append(f"  {label:<22}{c['circuits']:>14,}{c['shots']:>16,}{c['jobs']:>7}"
+                     f"{c['memory_mib']:>11,.0f}{cell(c['seconds'], '>9.1f'):>9}"
+                     f"{cell(c['device_seconds'], '>10,.0f'):>10}{mark}")
     lines += [f"  note: {n}" for n in e.notes]
     budget = (f"quantum_max_circuits={config.quantum_max_circuits:,}, "
               f"quantum_max_shots={config.quantum_max_shots:,}, "
-              f"quantum_max_seconds={config.quantum_max_seconds:g}")
+              f"quantum_max_seconds={config.quantum_max_seconds:g}, "
+              f"quantum_max_memory_mb={config.quantum_max_memory_mb:g}")
     if e.refusals:
         lines += ["", f"  OVER BUDGET ({budget}): the quantum step would refuse to start and "
                       "fall back:"] + [f"    {r}" for r in e.refusals]
     else:
-        lines += ["", f"  within budget ({budget})"]
+        lines += ["", f"  quantum_method={config.quantum_method} -> {e.chosen}: {e.reason}",
+                  f"  within budget ({budget})"]
     return "\n".join(lines)

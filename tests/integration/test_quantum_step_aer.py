@@ -102,22 +102,29 @@ def test_shot_based_model_serves_with_the_exact_simulator(prepared_tiny, tmp_pat
 def test_estimate_cli_prints_cost_and_exits_3_when_over_budget(capsys):
     from pipelines.cli import main
 
-    code = main(["estimate", "--set", "quantum_backend=ibm-local:FakeManilaV2", "--set",
-                 "n_qubits=4", "--json"])
+    device = ["--set", "quantum_backend=ibm-local:FakeManilaV2", "--set", "n_qubits=4"]
+    code = main(["estimate", *device, "--set", "quantum_method=fidelity", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 3 and not out["within_budget"]  # 151,443 circuits > 100,000
     assert out["n_train"] == 426 and out["n_test"] == 143
-    assert out["train_gram"]["circuits"] == 426 * 425 // 2  # symmetry + unit diagonal
-    assert out["test_kernel"]["circuits"] == 143 * 426
-    assert out["total"]["jobs"] == 17  # 10 M executions per job at 1024 shots
-    assert 1e-4 < out["seconds_per_shot"] < 1e-3 and out["device_seconds"] > 3600
+    fidelity = out["methods"]["fidelity"]
+    assert fidelity["circuits"] == 426 * 425 // 2 + 143 * 426  # symmetry + unit diagonal
+    assert fidelity["jobs"] == 17  # 10 M executions per job at 1024 shots
+    assert 1e-4 < out["seconds_per_shot"] < 1e-3
+    # auto: the default budget runs the built-in data on the device, >= 10x fewer circuits
+    assert main(["estimate", *device, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["within_budget"] and out["chosen"] == "projected"
+    assert out["methods"]["projected"]["circuits"] * 10 <= fidelity["circuits"]
     assert main(["estimate", "--set", "quantum_max_circuits=0", "--set",
                  "quantum_max_shots=0", "--json", "--set",
                  "quantum_backend=qiskit-aer?noise=FakeManilaV2", "--set", "n_qubits=4"]) == 0
     capsys.readouterr()
     assert main(["estimate"]) == 0
     text = capsys.readouterr().out
-    assert "exact backend" in text and "within budget" in text
+    assert "exact backend" in text and "within budget" in text and "peak MiB" in text
+    assert main(["estimate", "--set", "n_qubits=22", "--set", "quantum_method=fidelity"]) == 3
+    assert "quantum_max_memory_mb=8192" in capsys.readouterr().out  # refused, not allocated
 
 
 def test_auto_on_a_shot_budget_picks_a_method_that_fits(prepared_tiny, tmp_path):
