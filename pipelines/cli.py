@@ -52,6 +52,13 @@ def _fmt_calibration(summary: dict[str, Any]) -> list[str]:
             f"{tags['quantum.calibration_hash'][:12]} (calibration/calibration.json)"]
 
 
+def _fmt_method(summary: dict[str, Any]) -> list[str]:
+    tags = summary.get("quantum_tags") or {}
+    if "quantum.method" not in tags:
+        return []
+    return [f"  method         {tags['quantum.method']} ({tags.get('quantum.method_reason', '')})"]
+
+
 def human_summary(result: Any) -> str:
     s = result.summary
     cfg = result.config
@@ -62,6 +69,7 @@ def human_summary(result: Any) -> str:
         f"  dataset        {cfg.dataset} (label '{cfg.label_column}')",
         f"  quantum step   {quantum}; fallback: "
         + (f"YES ({s.get('fallback_reason')})" if s.get("fallback") else "no"),
+        *_fmt_method(s),
         *_fmt_calibration(s),
         "",
         *_fmt_metrics(s),

@@ -176,37 +176,42 @@ def test_cli_run_prints_json_last_and_fails_with_exit_code(mlflow_server, tmp_pa
     assert "label_column: column 'nope' is not in the dataset" in bad.stderr
 
 
-def test_kernel_fan_out_through_parallel_for_equals_the_single_process_kernel(mlflow_server,
-                                                                              tmp_path):
-    """426 train rows, tiles of 150 rows: 3 Gram tiles + 1 test tile as ParallelFor tasks."""
+def test_kernel_fan_out_through_parallel_for_equals_the_single_process_run(mlflow_server,
+                                                                           tmp_path):
+    """Nystroem with 64 landmarks, fan-out forced (kernel_fanout_min_seconds=0), tiles of
+    150 rows: 3 train tiles + 1 test tile as ParallelFor tasks, each shipping rows x 64."""
     from components.data.prepared import load_prepared
-    from components.feature_maps import FeatureMap
-    from components.quantum import statevector as sv
+    from components.quantum.nystroem import select_landmarks
     from components.quantum.tiles import load_kernel
+    from components.quantum.transformers import NystroemQuantumFeatures
 
     name = "e2e-fanout"
-    result = run_locally(_config(mlflow_server, name, n_qubits=4, kernel_fanout_min_rows=100,
-                                 kernel_tile_rows=150), state_dir=tmp_path)
+    settings = {"n_qubits": 4, "quantum_method": "nystroem", "nystroem_landmarks": 64}
+    result = run_locally(_config(mlflow_server, name, kernel_fanout_min_seconds=0,
+                                 kernel_tile_rows=150, **settings), state_dir=tmp_path)
     root = Path(result.pipeline_root)
-    tile_dirs = sorted(root.glob("*/**/compute-kernel-tile/block"))
-    assert len(tile_dirs) == 4
-    gram, test = load_kernel(next(root.glob("*/assemble-kernel/kernel")))
+    assert len(sorted(root.glob("*/**/compute-kernel-tile/block"))) == 4
+    train, test = load_kernel(next(root.glob("*/assemble-kernel/kernel")))
+    assert train.shape == (426, 64) and test.shape == (143, 64)  # rows x m, never N x N
     prep = next(root.glob("*/prepare-data"))
     split, pre, _ = load_prepared(*(str(prep / p) for p in ("train_data", "test_data",
                                                             "preprocessor", "data_lineage")))
-    fmap = FeatureMap("zz", 4)
-    states = sv.statevectors(fmap, pre.transform(split.xy("train")[0]))
-    np.testing.assert_allclose(gram, sv.fidelity_kernel(states), atol=1e-12)
-    np.testing.assert_allclose(
-        test, sv.fidelity_kernel(sv.statevectors(fmap, pre.transform(split.xy("test")[0])),
-                                 states), atol=1e-12)
+    x_train, y_train = split.xy("train")
+    single = NystroemQuantumFeatures(feature_map="zz", n_landmarks=64, random_state=42)
+    single.fit(pre.transform(x_train), y_train)
+    np.testing.assert_array_equal(single.landmark_index_,
+                                  select_landmarks(426, 64, y=y_train, seed=42))
+    np.testing.assert_allclose(test, single.landmark_kernel(pre.transform(split.xy("test")[0])),
+                               atol=1e-6)
     log = Path(result.extra["log"]).read_text()
-    assert "kernel tile 4/4: test rows 0:143 x 426 train rows" in log
-    assert "kernel plan: 4 tile(s)" in log
-    # Trained on the assembled kernel: the same model as without fan-out.
-    single = run_locally(_config(mlflow_server, name + "-single", n_qubits=4),
-                         state_dir=tmp_path / "single")
-    assert result.summary["metrics"]["quantum"] == single.summary["metrics"]["quantum"]
+    assert "kernel plan: 4 tile(s)" in log and "tile 4/4 (test 0:143)" in log
+    assert result.summary["quantum_tags"]["quantum.method"] == "nystroem"
+    assert result.summary["quantum_tags"]["quantum.landmarks"] == "64"
+    # Trained on the assembled features: the same model as without fan-out.
+    alone = run_locally(_config(mlflow_server, name + "-single", **settings),
+                        state_dir=tmp_path / "single")
+    for metric, value in alone.summary["metrics"]["quantum"].items():
+        assert result.summary["metrics"]["quantum"][metric] == pytest.approx(value, abs=1e-6)
 
 
 def test_dry_run_records_a_full_decision_and_leaves_aliases_untouched(mlflow_server, tmp_path):

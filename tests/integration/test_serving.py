@@ -22,13 +22,26 @@ pytestmark = pytest.mark.slow
 NAME = "serving-model"
 
 
-@pytest.fixture(scope="module")
-def champion(bundles, mlflow_server):
-    result = publish(publish_request(bundles, name=NAME), mlflow_server.uri)
-    assert result.decision.applied == "true"
-    split, _, quantum, _, _ = bundles
+@pytest.fixture(scope="module", params=["fidelity", "nystroem", "projected"])
+def champion(request, bundles, prepared_small, mlflow_server, tmp_path_factory):
+    """The champion of each quantum method, registered through the real publish path: its
+    name and the predictions the trained model gives for six raw test rows."""
+    from components.steps.train_quantum.step import run_quantum_step
+    from tests.step_options import quantum_options
+
+    split, source, quantum, classical, calibration = bundles
+    method, name = request.param, f"{NAME}-{request.param}"
+    if method != "fidelity":
+        split_, pre = prepared_small
+        outcome = run_quantum_step(split_, pre, tmp_path_factory.mktemp(method),
+                                   quantum_options(seed=7, method=method, landmarks=64))
+        assert outcome.status == "ok" and outcome.method["method"] == method
+        quantum = outcome.bundle
+    result = publish(publish_request((split, source, quantum, classical, calibration),
+                                     name=name), mlflow_server.uri)
+    assert result.decision.applied == "true" and result.candidate_kind == "quantum"
     raw = split.test.drop(columns=["target"]).head(6)
-    return raw, [int(v) for v in quantum.load_model().predict(raw)]
+    return name, raw, [int(v) for v in quantum.load_model().predict(raw)]
 
 
 def _in_fresh_process(code: str, uri: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -39,11 +52,11 @@ def _in_fresh_process(code: str, uri: str, cwd: Path) -> subprocess.CompletedPro
 
 def test_champion_loads_in_a_fresh_process_and_checks_the_signature(champion, mlflow_server,
                                                                      tmp_path):
-    raw, expected = champion
+    name, raw, expected = champion
     rows = tmp_path / "rows.json"
     raw.to_json(rows, orient="split")
     load = ("import json, mlflow, pandas as pd; "
-            f"m = mlflow.pyfunc.load_model('models:/{NAME}@champion'); "
+            f"m = mlflow.pyfunc.load_model('models:/{name}@champion'); "
             f"x = pd.read_json({str(rows)!r}, orient='split'); ")
     ok = _in_fresh_process(load + "print(json.dumps([int(v) for v in m.predict(x)]))",
                            mlflow_server.uri, tmp_path)
@@ -60,7 +73,7 @@ def test_champion_loads_in_a_fresh_process_and_checks_the_signature(champion, ml
 
 
 def test_mlflow_models_serve_answers_invocations(champion, mlflow_server, tmp_path):
-    raw, expected = champion
+    name, raw, expected = champion
     port = free_port()
     # the scoring server is started as `uvicorn`: the environment's bin/ must be on PATH
     bindir = str(Path(sys.executable).parent)
@@ -68,7 +81,7 @@ def test_mlflow_models_serve_answers_invocations(champion, mlflow_server, tmp_pa
            "PATH": bindir + os.pathsep + os.environ.get("PATH", "")}
     log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 (closed below)
     proc = subprocess.Popen([*_mlflow_executable(), "models", "serve", "-m",
-                             f"models:/{NAME}@champion", "--env-manager", "local",
+                             f"models:/{name}@champion", "--env-manager", "local",
                              "-h", "127.0.0.1", "-p", str(port), "--workers", "1"],
                             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path,
                             start_new_session=True)
