@@ -37,14 +37,27 @@ class Split:
 
 def stratified_split(frame: pd.DataFrame, label_column: str, test_size: float,
                      seed: int) -> Split:
-    """Stratified split with a fixed seed; inf values become NaN (imputed later if asked)."""
-    frame = frame.copy()
-    frame.columns = [str(c) for c in frame.columns]
+    """Stratified split with a fixed seed; inf values become NaN (imputed later if asked).
+
+    The split is drawn on row positions and each part is taken from ``frame`` once, so the
+    two parts together are the only copy made (no whole-table copy or cast before splitting);
+    features are then made float64 and cleaned column by column, in place, where needed.
+    """
+    frame = frame.rename(columns=str)  # a lazy copy (copy-on-write): no data is copied
     features = [c for c in frame.columns if c != label_column]
-    frame[features] = frame[features].astype("float64").replace([np.inf, -np.inf], np.nan)
-    train, test = train_test_split(frame, test_size=test_size, random_state=seed,
-                                   stratify=frame[label_column])
-    return Split(train.reset_index(drop=True), test.reset_index(drop=True), label_column)
+    train_rows, test_rows = train_test_split(np.arange(len(frame)), test_size=test_size,
+                                             random_state=seed,
+                                             stratify=frame[label_column].to_numpy())
+    parts = []
+    for rows in (train_rows, test_rows):
+        part = frame.take(rows).reset_index(drop=True)
+        for c in features:
+            values = part[c].to_numpy(dtype="float64", na_value=np.nan)
+            infinite = np.isinf(values)
+            if part[c].dtype != np.float64 or infinite.any():
+                part[c] = np.where(infinite, np.nan, values)
+        parts.append(part)
+    return Split(parts[0], parts[1], label_column)
 
 
 def build_preprocessor(n_features: int, n_qubits: int, angle_range: tuple[float, float],

@@ -7,9 +7,10 @@ built-in dataset that ships with scikit-learn (no network needed).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import io
 import os
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -79,13 +80,119 @@ def _format_for(name: str, uri: str) -> str:
     return _FORMATS[suffix]
 
 
-def _parse(data: bytes, fmt: str, uri: str) -> pd.DataFrame:
+#: Bytes read at a time when hashing or copying a file (never the whole file at once).
+_CHUNK_BYTES = 1 << 20
+
+
+def _sha256_file(path: Path) -> tuple[str, int]:
+    """SHA-256 and size of the file at ``path``, read in chunks."""
+    digest, n_bytes = hashlib.sha256(), 0
+    buffer = bytearray(_CHUNK_BYTES)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buffer):
+            digest.update(view[:n])
+            n_bytes += n
+    return digest.hexdigest(), n_bytes
+
+
+def _parse(path: Path, fmt: str, uri: str) -> pd.DataFrame:
+    """Parse the file at ``path`` (named ``uri`` in errors) without reading it into memory first."""
     try:
         if fmt == "csv":
-            return pd.read_csv(io.BytesIO(data))
-        return pd.read_parquet(io.BytesIO(data))
-    except Exception as exc:  # pandas raises many types for malformed files
+            frame = _read_csv_arrow(path)
+            # pandas' C parser reads whatever the Arrow reader declined, and its errors are
+            # the ones reported (as before this reader existed)
+            return frame if frame is not None else pd.read_csv(path)
+        return _read_parquet(path)
+    except Exception as exc:  # pandas/pyarrow raise many types for malformed files
         raise DataSourceError(f"could not parse {uri!r} as {fmt}: {exc}", field="dataset") from exc
+
+
+def _read_csv_arrow(path: Path) -> pd.DataFrame | None:
+    """The CSV as pandas' C parser would read it, parsed by Arrow's streaming reader with about
+    one copy of the data in memory; None when Arrow cannot parse it or its result could differ
+    from the C parser's (then the caller uses the C parser).
+
+    Arrow parses block by block (types fixed by the first block); each block's numeric columns
+    are then copied into one preallocated array per column and the block is freed, so the peak
+    is the parsed blocks plus the filling arrays (pages are committed as they are written) rather
+    than the blocks plus a concatenated table plus the frame. Integers with missing values become
+    float64 and all-empty columns float64 NaN, as the C parser does; text columns become pandas
+    strings, as with the C parser. Unnamed or duplicated header names, booleans with missing values, dates and
+    other inferred types are left to the C parser, which keeps them as it always did.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    from pandas._libs.parsers import STR_NA_VALUES  # pandas' default na_values
+
+    convert = pacsv.ConvertOptions(null_values=sorted(STR_NA_VALUES), strings_can_be_null=True)
+    try:
+        with pacsv.open_csv(path, convert_options=convert) as reader:
+            schema = reader.schema
+            batches = list(reader)
+    except (pa.ArrowException, ValueError):
+        return None
+    names = schema.names
+    n_rows = sum(b.num_rows for b in batches)
+    if n_rows == 0 or "" in names or len(set(names)) != len(names):
+        return None
+    numeric: dict[int, np.ndarray] = {}
+    text: list[int] = []
+    for i, fld in enumerate(schema):
+        nulls = sum(b.column(i).null_count for b in batches)
+        kind = fld.type
+        if pa.types.is_integer(kind):
+            dtype = np.dtype(kind.to_pandas_dtype()) if nulls == 0 else np.dtype("float64")
+        elif pa.types.is_floating(kind) or pa.types.is_null(kind):
+            dtype = np.dtype("float64")
+        elif pa.types.is_boolean(kind) and nulls == 0:
+            dtype = np.dtype(bool)
+        elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            text.append(i)
+            continue
+        else:
+            return None
+        numeric[i] = np.empty(n_rows, dtype=dtype)
+    columns: dict[int, Any] = {
+        i: pa.chunked_array([b.column(i) for b in batches], schema.field(i).type).to_pandas()
+        for i in text}
+    pool = pa.default_memory_pool()
+    batches.reverse()  # pop() from the end: the first block first, each freed once copied
+    start = freed = 0
+    while batches:
+        batch = batches.pop()
+        stop = start + batch.num_rows
+        for i, out in numeric.items():
+            out[start:stop] = (np.nan if pa.types.is_null(schema.field(i).type)
+                               else batch.column(i).to_numpy(zero_copy_only=False))
+        start = stop
+        freed += batch.nbytes
+        del batch
+        if freed >= _CHUNK_BYTES * 16 or not batches:
+            pool.release_unused()  # hand freed blocks back to the OS (the allocator keeps them)
+            freed = 0
+    columns.update(numeric)
+    return pd.DataFrame({names[i]: columns[i] for i in range(len(names))}, copy=False)
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    """The Parquet file as ``pd.read_parquet`` reads it, one column at a time (Parquet is
+    columnar: each read decodes only that column), so the peak is the frame plus one column
+    rather than an Arrow table plus the frame. Files whose pandas metadata stores an index or
+    multi-level column names are read in one go."""
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(path)
+    meta = schema.pandas_metadata or {}
+    names = schema.names
+    stored_index = any(not isinstance(c, dict) for c in meta.get("index_columns", []))
+    if (stored_index or len(meta.get("column_indexes", [])) > 1 or len(names) < 2
+            or len(set(names)) != len(names)):
+        return pd.read_parquet(path)
+    parts = [pd.read_parquet(path, columns=[name]) for name in names]
+    return pd.concat(parts, axis=1)
 
 
 def _load_file(path: str) -> tuple[pd.DataFrame, DatasetSource]:
@@ -94,12 +201,11 @@ def _load_file(path: str) -> tuple[pd.DataFrame, DatasetSource]:
     if not p.is_file():
         raise DataSourceError(f"file {path!r} does not exist", field="dataset")
     try:
-        data = p.read_bytes()
+        digest, n_bytes = _sha256_file(p)
     except OSError as exc:
         raise DataSourceError(f"cannot read {path!r}: {exc.strerror}", field="dataset") from exc
-    frame = _parse(data, fmt, path)
-    digest = hashlib.sha256(data).hexdigest()
-    return frame, DatasetSource(str(p.resolve()), "file", fmt, digest, len(data))
+    frame = _parse(p, fmt, path)
+    return frame, DatasetSource(str(p.resolve()), "file", fmt, digest, n_bytes)
 
 
 def s3_client() -> Any:
@@ -121,26 +227,43 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
 
 
 def _load_s3(uri: str) -> tuple[pd.DataFrame, DatasetSource]:
+    """Stream the object to a temporary file while hashing it, parse that file, delete it."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     bucket, key = split_s3_uri(uri)
     fmt = _format_for(key, uri)
+    tmp = None
     try:
-        body = s3_client().get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "Unknown")
-        hint = {
-            "NoSuchKey": "the object does not exist",
-            "NoSuchBucket": "the bucket does not exist",
-            "AccessDenied": "access denied (check the S3 credentials in the environment)",
-            "InvalidAccessKeyId": "the access key is not valid",
-            "SignatureDoesNotMatch": "the secret key does not match the access key",
-        }.get(code, f"S3 error {code}")
-        raise DataSourceError(f"cannot read {uri!r}: {hint}", field="dataset") from exc
-    except BotoCoreError as exc:
-        raise DataSourceError(f"cannot read {uri!r}: {exc}", field="dataset") from exc
-    frame = _parse(body, fmt, uri)
-    return frame, DatasetSource(uri, "s3", fmt, hashlib.sha256(body).hexdigest(), len(body))
+        try:
+            fd, tmp = tempfile.mkstemp(prefix="qubeflow-s3-", suffix=Path(key).suffix.lower())
+            with os.fdopen(fd, "wb") as out:
+                body = s3_client().get_object(Bucket=bucket, Key=key)["Body"]
+                digest, n_bytes = hashlib.sha256(), 0
+                for chunk in body.iter_chunks(_CHUNK_BYTES):
+                    digest.update(chunk)
+                    out.write(chunk)
+                    n_bytes += len(chunk)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "Unknown")
+            hint = {
+                "NoSuchKey": "the object does not exist",
+                "NoSuchBucket": "the bucket does not exist",
+                "AccessDenied": "access denied (check the S3 credentials in the environment)",
+                "InvalidAccessKeyId": "the access key is not valid",
+                "SignatureDoesNotMatch": "the secret key does not match the access key",
+            }.get(code, f"S3 error {code}")
+            raise DataSourceError(f"cannot read {uri!r}: {hint}", field="dataset") from exc
+        except BotoCoreError as exc:
+            raise DataSourceError(f"cannot read {uri!r}: {exc}", field="dataset") from exc
+        except OSError as exc:
+            raise DataSourceError(f"cannot read {uri!r}: writing its temporary copy failed: "
+                                  f"{exc.strerror}", field="dataset") from exc
+        frame = _parse(Path(tmp), fmt, uri)
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+    return frame, DatasetSource(uri, "s3", fmt, digest.hexdigest(), n_bytes)
 
 
 def _load_builtin(name: str) -> tuple[pd.DataFrame, DatasetSource]:

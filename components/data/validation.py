@@ -77,6 +77,11 @@ class DataProfile:
         return "\n".join(lines) + "\n"
 
 
+def _as_float(col: pd.Series) -> np.ndarray:
+    """A numeric column as float64 values, missing as NaN (no copy when it is float64 already)."""
+    return col.to_numpy(dtype="float64", na_value=np.nan)
+
+
 def _list(names: list[str], limit: int = 8) -> str:
     shown = ", ".join(repr(n) for n in names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
@@ -104,21 +109,25 @@ def validate_table(frame: pd.DataFrame, req: DataRequirements) -> DataProfile:
         raise DataValidationError(f"classes with fewer than {req.min_samples_per_class} rows: "
                                   f"{small}", field="min_samples_per_class")
 
-    features = frame.drop(columns=[req.label_column])
-    if features.shape[1] == 0:
+    # one feature column at a time: no frame-wide copies (drop/astype/replace) of a large table
+    features = [c for c in frame.columns if c != req.label_column]
+    if not features:
         raise DataValidationError("the dataset has no feature columns besides the label",
                                   field="dataset")
-    non_numeric = [str(c) for c in features.columns
-                   if not (pd.api.types.is_numeric_dtype(features[c])
-                           and not pd.api.types.is_complex_dtype(features[c]))]
+    non_numeric = [str(c) for c in features
+                   if not (pd.api.types.is_numeric_dtype(frame[c])
+                           and not pd.api.types.is_complex_dtype(frame[c]))]
     if non_numeric:
         raise DataValidationError(f"non-numeric feature columns {_list(non_numeric)}; encode "
                                   "or drop them before training", field="dataset")
-    values = features.astype("float64")
-    infinite = {str(c): int(np.isinf(values[c]).sum()) for c in values.columns
-                if np.isinf(values[c]).any()}
-    missing = {str(c): int(values[c].isna().sum()) for c in values.columns
-               if values[c].isna().any()}
+    infinite: dict[str, int] = {}
+    missing: dict[str, int] = {}
+    for c in features:
+        values = _as_float(frame[c])
+        if n_inf := int(np.isinf(values).sum()):
+            infinite[str(c)] = n_inf
+        if n_nan := int(np.isnan(values).sum()):
+            missing[str(c)] = n_nan
     if (missing or infinite) and req.impute == "none":
         parts = []
         if missing:
@@ -128,7 +137,7 @@ def validate_table(frame: pd.DataFrame, req: DataRequirements) -> DataProfile:
         raise DataValidationError("; ".join(parts) + "; clean the data or set impute to one of "
                                   f"{list(IMPUTE_STRATEGIES[1:])}", field="dataset")
 
-    n_features = features.shape[1]
+    n_features = len(features)
     if req.n_qubits > n_features:
         raise DataValidationError(f"{req.n_qubits} qubits need at least {req.n_qubits} features, "
                                   f"but the dataset has {n_features}", field="n_qubits")
@@ -150,14 +159,15 @@ def validate_table(frame: pd.DataFrame, req: DataRequirements) -> DataProfile:
             field="nystroem_landmarks")
 
     stats = {}
-    finite = values.replace([np.inf, -np.inf], np.nan)
-    for c in finite.columns:
-        col = finite[c]
+    for c in features:
+        col = pd.Series(_as_float(frame[c]), copy=False)
+        if str(c) in infinite:  # statistics of the finite values; copies this column only
+            col = col.replace([np.inf, -np.inf], np.nan)
         stats[str(c)] = {"mean": float(col.mean()), "std": float(col.std()),
                          "min": float(col.min()), "max": float(col.max())}
     return DataProfile(
         n_rows=n_rows, n_features=n_features, label_column=req.label_column,
-        feature_columns=[str(c) for c in features.columns],
+        feature_columns=[str(c) for c in features],
         class_counts={str(k): int(v) for k, v in counts.items()},
         missing_values={k: missing.get(k, 0) + infinite.get(k, 0)
                         for k in set(missing) | set(infinite)},

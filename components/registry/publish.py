@@ -108,15 +108,45 @@ def _serving_requirements() -> list[str]:
     return [f"{p}=={v}" for p, v in installed_versions(*SERVING_REQUIREMENTS).items()]
 
 
+#: Rows of a split MLflow infers the dataset schema from (column types come from the dtypes).
+DATASET_SCHEMA_SAMPLE_ROWS = 1000
+#: Hex characters of a dataset digest (MLflow stores digests in a 36-character column).
+DATASET_DIGEST_CHARS = 32
+
+
 def _dataset_input(frame: pd.DataFrame, src: DatasetSource, label: str, split: str) -> Any:
+    """The ``mlflow.data`` input of one split, bounded whatever its size.
+
+    ``mlflow.data.from_pandas`` left to itself hashes only the first 10 000 rows (after a
+    ``type()`` call per cell of the whole frame) and infers the schema with a Python-level scan
+    of every cell. Here the digest is a full-data digest: SHA-256 over the source file's SHA-256,
+    the split's name, columns and dtypes and a vectorised hash of every row of the split (so it
+    changes with any row, the file or the split); the full file SHA-256 stays on the run as
+    ``dataset.sha256``. The schema's types come from a sample of rows and which columns may be
+    missing from each whole column (vectorised); the profile is row and element counts.
+    """
+    import hashlib
+
     import mlflow
     from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.models import infer_signature
+    from mlflow.types import ColSpec, Schema
 
     name = src.uri.rsplit("/", 1)[-1].split(":")[-1].rsplit(".", 1)[0] + f"-{split}"
     source: Any = src.uri
     if src.kind == "builtin":
         source = CodeDatasetSource(tags={"builtin_dataset": src.uri, "sha256": src.sha256})
-    return mlflow.data.from_pandas(frame, source=source, targets=label, name=name)
+    digest = hashlib.sha256(f"{src.sha256}\n{split}\n{len(frame)}\n".encode())
+    for column, dtype in frame.dtypes.items():
+        digest.update(f"{column}:{dtype}\n".encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    dataset = mlflow.data.from_pandas(frame, source=source, targets=label, name=name,
+                                      digest=digest.hexdigest()[:DATASET_DIGEST_CHARS])
+    sampled = infer_signature(frame.head(DATASET_SCHEMA_SAMPLE_ROWS)).inputs
+    dataset.schema = Schema([  # schema is a cached_property, which allows setting it
+        ColSpec(type=spec.type, name=spec.name, required=not frame[spec.name].isna().any())
+        for spec in sampled.inputs])
+    return dataset
 
 
 def choose_candidate(policy: PromotionPolicy, quantum: ModelBundle | None,

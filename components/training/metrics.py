@@ -12,6 +12,9 @@ from typing import Any
 import numpy as np
 
 METRIC_NAMES = ("accuracy", "balanced_accuracy", "f1", "roc_auc")
+#: Most points of the stored ROC curve (KFP ClassificationMetrics, bundle JSON, MLflow, plots);
+#: the ``roc_auc`` metric is always computed from every test row.
+ROC_MAX_POINTS = 1001
 
 
 @dataclass
@@ -44,8 +47,23 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def downsample_curve(fpr: np.ndarray, tpr: np.ndarray, thresholds: np.ndarray,
+                     max_points: int = ROC_MAX_POINTS) -> tuple[np.ndarray, ...]:
+    """At most ``max_points`` points of a ROC curve, spread evenly along it (by ``fpr + tpr``,
+    which rises from 0 to 2 along the curve), always keeping the first and the last point. A
+    subsequence of the curve, so it stays monotone and every point is a real operating point."""
+    n = len(fpr)
+    if n <= max_points:
+        return fpr, tpr, thresholds
+    along = fpr + tpr
+    inner = np.searchsorted(along, np.linspace(along[0], along[-1], max_points)[1:-1])
+    keep = np.unique(np.r_[0, np.clip(inner, 0, n - 1), n - 1])
+    return fpr[keep], tpr[keep], thresholds[keep]
+
+
 def evaluate_classifier(model: Any, x_test: Any, y_test: np.ndarray) -> Evaluation:
-    """Accuracy, balanced accuracy, F1, ROC AUC, confusion matrix (and ROC curve if binary)."""
+    """Accuracy, balanced accuracy, F1, ROC AUC, confusion matrix (and ROC curve if binary,
+    at most :data:`ROC_MAX_POINTS` points of it; the AUC is computed from all rows)."""
     # imported here: METRIC_NAMES is read by light modules (the promotion policy, the CLI)
     from sklearn.metrics import (
         accuracy_score,
@@ -73,7 +91,7 @@ def evaluate_classifier(model: Any, x_test: Any, y_test: np.ndarray) -> Evaluati
         s = scores if scores.ndim == 1 else scores[:, 1]
         positive = (np.asarray(y_test) == classes[1]).astype(int)
         metrics["roc_auc"] = float(roc_auc_score(positive, s))
-        fpr, tpr, thr = roc_curve(positive, s)
+        fpr, tpr, thr = downsample_curve(*roc_curve(positive, s))
         thr = np.where(np.isfinite(thr), thr, np.sign(thr) * 1e308)
         ev.roc_fpr, ev.roc_tpr, ev.roc_thresholds = fpr.tolist(), tpr.tolist(), thr.tolist()
     else:

@@ -57,12 +57,21 @@ def roc_png(curves: dict[str, Evaluation], path: Path, title: str = "ROC") -> Pa
     return path
 
 
+#: Most rows/columns of a Gram matrix a heatmap shows, whatever the training set size.
+HEATMAP_MAX_SIDE = 300
+
+
 def kernel_heatmap_png(gram: np.ndarray, labels: np.ndarray, path: Path,
                        title: str = "Quantum kernel (train, sorted by class)",
-                       max_side: int = 400) -> Path:
-    order = np.argsort(np.asarray(labels), kind="stable")
-    if len(order) > max_side:  # keep the image light: an even subsample, still class-sorted
-        order = order[np.linspace(0, len(order) - 1, max_side).astype(int)]
+                       max_side: int = HEATMAP_MAX_SIDE, seed: int = 0) -> Path:
+    """Heatmap of ``gram`` sorted by class; above ``max_side`` rows, of a seeded random sample
+    of ``max_side`` rows (sorted by class, then by row), so the image and the work to draw it
+    are bounded whatever the size of the Gram matrix."""
+    labels = np.asarray(labels)
+    rows = np.arange(len(labels))
+    if len(rows) > max_side:
+        rows = np.sort(np.random.default_rng(seed).choice(len(rows), max_side, replace=False))
+    order = rows[np.argsort(labels[rows], kind="stable")]
     fig, ax = plt.subplots(figsize=(4.5, 4), dpi=100)
     im = ax.imshow(gram[np.ix_(order, order)], cmap="viridis", vmin=0.0, vmax=1.0)
     fig.colorbar(im, ax=ax)
