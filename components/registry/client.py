@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from components.errors import RegistryError
 from components.registry import lineage
 from components.registry import mlflow_names as names
+
+T = TypeVar("T")
 
 #: MLflow retries a failing HTTP call 7 times with exponential backoff (minutes when the
 #: server is down). The gate must fail in seconds and undo, so unless the user set them:
@@ -63,15 +66,27 @@ def is_already_exists(exc: Exception) -> bool:
             or "already exists" in str(exc).lower())
 
 
-def alias_version(client: Any, name: str, alias: str) -> str | None:
+def or_none_if_not_found(call: Callable[..., T], *args: Any) -> T | None:
+    """``call(*args)``, or None when MLflow answers that the thing does not exist (any other
+    error propagates). The one place "not found" is handled for reads and deletes."""
     from mlflow.exceptions import MlflowException
 
     try:
-        return str(client.get_model_version_by_alias(name, alias).version)
+        return call(*args)
     except MlflowException as exc:
         if is_not_found(exc):
             return None
         raise
+
+
+def delete_if_present(call: Callable[..., Any], *args: Any) -> bool:
+    """Run a registry delete; False (not an error) when it was already gone."""
+    return or_none_if_not_found(lambda: call(*args) or True) is not None
+
+
+def alias_version(client: Any, name: str, alias: str) -> str | None:
+    mv = or_none_if_not_found(client.get_model_version_by_alias, name, alias)
+    return None if mv is None else str(mv.version)
 
 
 def current_champion(client: Any, name: str) -> str | None:
@@ -79,15 +94,7 @@ def current_champion(client: Any, name: str) -> str | None:
 
 
 def registered_model_exists(client: Any, name: str) -> bool:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        client.get_registered_model(name)
-        return True
-    except MlflowException as exc:
-        if is_not_found(exc):
-            return False
-        raise
+    return or_none_if_not_found(client.get_registered_model, name) is not None
 
 
 def version_tags(client: Any, name: str, version: str) -> dict[str, str]:

@@ -27,7 +27,7 @@ from types import TracebackType
 from typing import Any
 
 from components.errors import RegistryError
-from components.registry.client import is_already_exists, is_not_found
+from components.registry.client import delete_if_present, is_already_exists, or_none_if_not_found
 
 log = logging.getLogger(__name__)
 LOCK_SUFFIX = ".gate-lock"
@@ -71,14 +71,9 @@ class RegistryLock:
 
     # ---- inspection -----------------------------------------------------------------
     def current(self) -> LockHolder | None:
-        from mlflow.exceptions import MlflowException
-
-        try:
-            rm = self.client.get_registered_model(self.name)
-        except MlflowException as exc:
-            if is_not_found(exc):
-                return None
-            raise
+        rm = or_none_if_not_found(self.client.get_registered_model, self.name)
+        if rm is None:
+            return None
         tags = rm.tags or {}
         try:
             holder = json.loads(tags.get(TAG_HOLDER, "{}"))
@@ -132,8 +127,6 @@ class RegistryLock:
 
     def _break(self, held: LockHolder) -> None:
         """Delete an expired lock, if it is still the same expired one."""
-        from mlflow.exceptions import MlflowException
-
         again = self.current()
         if again is None or again.owner != held.owner:
             return
@@ -141,24 +134,14 @@ class RegistryLock:
                     held.holder)
         if self.on_break is not None:
             self.on_break(again.tags)
-        try:
-            self.client.delete_registered_model(self.name)
-        except MlflowException as exc:
-            if not is_not_found(exc):
-                raise
+        delete_if_present(self.client.delete_registered_model, self.name)
 
     def release(self) -> None:
-        from mlflow.exceptions import MlflowException
-
         held = self.current()
         if held is None or held.owner != self.owner:
             log.warning("gate lock of %s was no longer ours at release", self.model_name)
             return
-        try:
-            self.client.delete_registered_model(self.name)
-        except MlflowException as exc:
-            if not is_not_found(exc):
-                raise
+        delete_if_present(self.client.delete_registered_model, self.name)
 
     def __enter__(self) -> RegistryLock:
         return self.acquire()

@@ -26,7 +26,7 @@ from typing import Any
 
 from components.errors import RegistryError
 from components.registry import mlflow_names as names
-from components.registry.client import is_not_found
+from components.registry.client import delete_if_present
 from components.registry.lock import RegistryLock
 
 log = logging.getLogger(__name__)
@@ -35,29 +35,15 @@ UNSET = "<unset>"  # journal value for "alias did not exist"
 
 
 def _attempt(done: list[str], failed: list[str], what: str, fn: Any, *args: Any) -> None:
-    from mlflow.exceptions import MlflowException
-
     try:
-        fn(*args)
-        done.append(what)
-    except MlflowException as exc:
-        if is_not_found(exc):
-            done.append(f"{what} (already gone)")
-        else:
-            failed.append(f"{what}: {exc}")
+        done.append(what if delete_if_present(fn, *args) else f"{what} (already gone)")
     except Exception as exc:  # connection errors: keep going, report
         failed.append(f"{what}: {exc}")
 
 
 def _restore_alias(client: Any, name: str, alias: str, target: str) -> None:
-    from mlflow.exceptions import MlflowException
-
     if target == UNSET:
-        try:
-            client.delete_registered_model_alias(name, alias)
-        except MlflowException as exc:
-            if not is_not_found(exc):
-                raise
+        delete_if_present(client.delete_registered_model_alias, name, alias)
     else:
         client.set_registered_model_alias(name, alias, target)
 
