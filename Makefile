@@ -52,8 +52,9 @@ images: $(STAMP) ## Build the base and quantum images (docker, podman or buildah
 deploy: ## Apply a Kustomize overlay to the current kube context: make deploy ENV=dev|prod
 	kubectl apply -k manifests/overlays/$(ENV)
 
-lint: $(STAMP) ## Lint: ruff, the import-layer contracts (import-linter), hadolint
+lint: $(STAMP) ## Lint: ruff check + format --check, the import-layer contracts (import-linter), hadolint
 	$(BIN)/ruff check components pipelines tests benchmarks
+	$(BIN)/ruff format --check components pipelines tests benchmarks
 	$(BIN)/lint-imports
 	$(BIN)/hadolint images/*/Dockerfile
 

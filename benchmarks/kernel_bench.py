@@ -52,8 +52,10 @@ def data(n: int, q: int, seed: int = 0) -> np.ndarray:
 
 # ---- workers (run in a child process; print one JSON line) ----------------------------
 
-def work_qubeflow(x: np.ndarray, repeats: int, compare_numpy: bool = True
-                  ) -> tuple[np.ndarray, dict]:
+
+def work_qubeflow(
+    x: np.ndarray, repeats: int, compare_numpy: bool = True
+) -> tuple[np.ndarray, dict]:
     import tracemalloc
 
     from components.quantum import statevector as sv
@@ -81,8 +83,13 @@ def work_qubeflow(x: np.ndarray, repeats: int, compare_numpy: bool = True
         product = states @ states.conj().T
         numpy_t.append(time.perf_counter() - t0)
         del product
-    return gram, {"seconds": total_t, "states_seconds": states_t, "gram_seconds": gram_t,
-                  "numpy_matmul_seconds": numpy_t, "peak_bytes": peak}
+    return gram, {
+        "seconds": total_t,
+        "states_seconds": states_t,
+        "gram_seconds": gram_t,
+        "numpy_matmul_seconds": numpy_t,
+        "peak_bytes": peak,
+    }
 
 
 def work_qml(x: np.ndarray, repeats: int, statevector: bool) -> tuple[np.ndarray, dict]:
@@ -90,8 +97,11 @@ def work_qml(x: np.ndarray, repeats: int, statevector: bool) -> tuple[np.ndarray
     from qiskit_machine_learning.kernels import FidelityQuantumKernel, FidelityStatevectorKernel
 
     fm = zz_feature_map(x.shape[1], reps=REPS, entanglement=ENTANGLEMENT)
-    kernel = (FidelityStatevectorKernel(feature_map=fm) if statevector
-              else FidelityQuantumKernel(feature_map=fm))
+    kernel = (
+        FidelityStatevectorKernel(feature_map=fm)
+        if statevector
+        else FidelityQuantumKernel(feature_map=fm)
+    )
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -172,8 +182,9 @@ def worker(method: str, n: int, q: int, repeats: int, out: str) -> None:
     elif method in ("qml-fqk", "qml-fsk"):
         gram, info = work_qml(x, repeats, statevector=method == "qml-fsk")
     elif method in ("pl-dq", "pl-lq"):
-        gram, info = work_pl_square(x, repeats, "default.qubit" if method == "pl-dq"
-                                    else "lightning.qubit")
+        gram, info = work_pl_square(
+            x, repeats, "default.qubit" if method == "pl-dq" else "lightning.qubit"
+        )
     else:
         gram, info = work_pl_bcast(x, repeats)
     np.save(out, gram)
@@ -182,14 +193,13 @@ def worker(method: str, n: int, q: int, repeats: int, out: str) -> None:
 
 # ---- driver --------------------------------------------------------------------------
 
+
 def run_cell(method: str, n: int, q: int, repeats: int, cap: float, tmp: Path) -> dict:
     out = tmp / f"{method}-{n}-{q}.npy"
-    cmd = [sys.executable, __file__, "--worker", method, str(n), str(q), str(repeats),
-           str(out)]
+    cmd = [sys.executable, __file__, "--worker", method, str(n), str(q), str(repeats), str(out)]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=cap, env=env,
-                              cwd=ROOT)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=cap, env=env, cwd=ROOT)
     except subprocess.TimeoutExpired:
         return {"status": "cap"}
     if proc.returncode != 0:
@@ -230,8 +240,10 @@ def machine() -> str:
         mem = f", {kb / 1024**2:.0f} GB RAM"
     except (OSError, ValueError, IndexError):
         pass
-    return (f"{cpu}, {os.cpu_count()} cores{mem}, Python {platform.python_version()}, "
-            f"NumPy {np.__version__}")
+    return (
+        f"{cpu}, {os.cpu_count()} cores{mem}, Python {platform.python_version()}, "
+        f"NumPy {np.__version__}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -240,13 +252,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--qubits", default="4,8,12,16")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--cap", type=float, default=20.0, help="seconds per cell (default 20)")
-    ap.add_argument("--route-cap", type=float, default=150.0,
-                    help="cap for the power user's broadcasted-state route (default 150 s; the "
-                         "q=16 targets compare against it)")
+    ap.add_argument(
+        "--route-cap",
+        type=float,
+        default=150.0,
+        help="cap for the power user's broadcasted-state route (default 150 s; the "
+        "q=16 targets compare against it)",
+    )
     ap.add_argument("--repeats", type=int, default=3, help="timed repeats per fast cell")
     ap.add_argument("--json", help="also write all results to this file")
-    ap.add_argument("--big", default="20000:12", metavar="N:Q",
-                    help="bounded-memory run of our engine alone ('' to skip; default 20000:12)")
+    ap.add_argument(
+        "--big",
+        default="20000:12",
+        metavar="N:Q",
+        help="bounded-memory run of our engine alone ('' to skip; default 20000:12)",
+    )
     ap.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
@@ -258,9 +278,11 @@ def main(argv: list[str] | None = None) -> int:
     qubits = [int(s) for s in args.qubits.split(",")]
     methods = [m for m in args.methods.split(",") if m]
     print(f"# machine: {machine()}")
-    print(f"# ZZ feature map, linear entanglement, reps={REPS}; cap {args.cap:g} s per cell "
-          f"({args.route_cap:g} s for pl-bcast, {OURS_CAP_S:g} s for ours); "
-          f"times are medians of up to {args.repeats} runs (seconds)")
+    print(
+        f"# ZZ feature map, linear entanglement, reps={REPS}; cap {args.cap:g} s per cell "
+        f"({args.route_cap:g} s for pl-bcast, {OURS_CAP_S:g} s for ours); "
+        f"times are medians of up to {args.repeats} runs (seconds)"
+    )
     results: dict[tuple[int, int], dict[str, dict]] = {}
     capped: set[tuple[str, int, int]] = set()  # cost grows with both q and N
     with tempfile.TemporaryDirectory() as tmp_dir:
@@ -274,11 +296,16 @@ def main(argv: list[str] | None = None) -> int:
                         continue
                     # Repeat only cells that are fast enough to repeat within the cap.
                     # Libraries are stopped at the cap; our engine is not (it is measured).
-                    cap = {"qubeflow": max(args.cap, OURS_CAP_S),
-                           "pl-bcast": max(args.cap, args.route_cap)}.get(method, args.cap)
+                    cap = {
+                        "qubeflow": max(args.cap, OURS_CAP_S),
+                        "pl-bcast": max(args.cap, args.route_cap),
+                    }.get(method, args.cap)
                     cell = run_cell(method, n, q, 1, cap, tmp)
-                    if cell["status"] == "ok" and args.repeats > 1 and \
-                            cell["seconds"][0] * (args.repeats + 1) < args.cap / 2:
+                    if (
+                        cell["status"] == "ok"
+                        and args.repeats > 1
+                        and cell["seconds"][0] * (args.repeats + 1) < args.cap / 2
+                    ):
                         cell = run_cell(method, n, q, args.repeats, cap, tmp)
                     if cell["status"] == "cap":
                         capped.add((method, q, n))
@@ -288,8 +315,9 @@ def main(argv: list[str] | None = None) -> int:
                     ref = np.load(ours["path"])
                     for cell in row.values():
                         if cell["status"] == "ok":
-                            cell["max_abs_diff"] = float(np.max(np.abs(np.load(cell["path"])
-                                                                       - ref)))
+                            cell["max_abs_diff"] = float(
+                                np.max(np.abs(np.load(cell["path"]) - ref))
+                            )
                 for cell in row.values():
                     cell.pop("path", None)
                 results[(q, n)] = row
@@ -299,11 +327,13 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as tmp_dir:
             big = run_cell("qubeflow-big", n_big, q_big, 1, 3600.0, Path(tmp_dir))
         if big["status"] == "ok":
-            print(f"\n# bounded memory: N={n_big}, q={q_big}: states "
-                  f"{big['states_seconds'][0]:.1f} s + Gram {big['gram_seconds'][0]:.1f} s; "
-                  f"output {big['output_bytes'] / 2**30:.2f} GiB, peak traced "
-                  f"{big['peak_bytes'] / 2**30:.2f} GiB, max RSS "
-                  f"{big['maxrss_bytes'] / 2**30:.2f} GiB")
+            print(
+                f"\n# bounded memory: N={n_big}, q={q_big}: states "
+                f"{big['states_seconds'][0]:.1f} s + Gram {big['gram_seconds'][0]:.1f} s; "
+                f"output {big['output_bytes'] / 2**30:.2f} GiB, peak traced "
+                f"{big['peak_bytes'] / 2**30:.2f} GiB, max RSS "
+                f"{big['maxrss_bytes'] / 2**30:.2f} GiB"
+            )
         else:
             print(f"\n# bounded memory: N={n_big}, q={q_big}: {big}")
     targets = check_targets(results, args.cap, args.route_cap)
@@ -311,22 +341,32 @@ def main(argv: list[str] | None = None) -> int:
     for line in targets:
         print(line)
     if args.json:
-        Path(args.json).write_text(json.dumps(
-            {"machine": machine(), "cap": args.cap,
-             "results": {f"q{q}-n{n}": row for (q, n), row in results.items()}}, indent=1))
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "machine": machine(),
+                    "cap": args.cap,
+                    "results": {f"q{q}-n{n}": row for (q, n), row in results.items()},
+                },
+                indent=1,
+            )
+        )
     return 0
 
 
 _header_printed = False
 
 
-def print_row(q: int, n: int, row: dict[str, dict], methods: list[str], cap: float,
-              route_cap: float) -> None:
+def print_row(
+    q: int, n: int, row: dict[str, dict], methods: list[str], cap: float, route_cap: float
+) -> None:
     global _header_printed
     others = [m for m in methods if m != "qubeflow"]
     if not _header_printed:
-        head = (f"{'q':>3} {'N':>5} | {'ours s':>8} {'states':>7} {'gram':>7} {'GF/s':>6} "
-                f"{'np GF/s':>7} {'%np':>4} {'peak MB':>8} |")
+        head = (
+            f"{'q':>3} {'N':>5} | {'ours s':>8} {'states':>7} {'gram':>7} {'GF/s':>6} "
+            f"{'np GF/s':>7} {'%np':>4} {'peak MB':>8} |"
+        )
         head += "".join(f" {m:>21} |" for m in others)
         print(head)
         print("-" * len(head))
@@ -337,13 +377,17 @@ def print_row(q: int, n: int, row: dict[str, dict], methods: list[str], cap: flo
         t = _median(ours["seconds"])
         g = _median(ours["gram_seconds"])
         npt = _median(ours["numpy_matmul_seconds"])
-        line = (f"{q:>3} {n:>5} | {t:>8.4f} {_median(ours['states_seconds']):>7.4f} {g:>7.4f} "
-                f"{flops / g / 1e9:>6.1f} {flops / npt / 1e9:>7.1f} {100 * npt / g:>4.0f} "
-                f"{ours['peak_bytes'] / 2**20:>8.0f} |")
+        line = (
+            f"{q:>3} {n:>5} | {t:>8.4f} {_median(ours['states_seconds']):>7.4f} {g:>7.4f} "
+            f"{flops / g / 1e9:>6.1f} {flops / npt / 1e9:>7.1f} {100 * npt / g:>4.0f} "
+            f"{ours['peak_bytes'] / 2**20:>8.0f} |"
+        )
     else:
         t = None
-        line = f"{q:>3} {n:>5} | {_fmt_s(ours, cap):>8} {'':>7} {'':>7} {'':>6} {'':>7} " \
-               f"{'':>4} {'':>8} |"
+        line = (
+            f"{q:>3} {n:>5} | {_fmt_s(ours, cap):>8} {'':>7} {'':>7} {'':>6} {'':>7} "
+            f"{'':>4} {'':>8} |"
+        )
     for m in others:
         cell = row.get(m)
         m_cap = route_cap if m == "pl-bcast" else cap
@@ -362,8 +406,7 @@ def _ours(row: dict[str, dict], key: str = "seconds") -> float | None:
     return _median(cell[key]) if cell and cell["status"] == "ok" else None
 
 
-def _theirs(row: dict[str, dict], method: str, cap: float, key: str = "seconds"
-            ) -> float | None:
+def _theirs(row: dict[str, dict], method: str, cap: float, key: str = "seconds") -> float | None:
     """Their time; a capped cell counts as the cap (a lower bound on their time)."""
     cell = row.get(method)
     if not cell:
@@ -373,8 +416,9 @@ def _theirs(row: dict[str, dict], method: str, cap: float, key: str = "seconds"
     return _median(cell[key]) if cell["status"] == "ok" and key in cell else None
 
 
-def check_targets(results: dict[tuple[int, int], dict[str, dict]], cap: float,
-                  route_cap: float) -> list[str]:
+def check_targets(
+    results: dict[tuple[int, int], dict[str, dict]], cap: float, route_cap: float
+) -> list[str]:
     lines = []
 
     def verdict(ok: bool, text: str) -> None:
@@ -385,26 +429,40 @@ def check_targets(results: dict[tuple[int, int], dict[str, dict]], cap: float,
         lib = [t for m in LIBRARY_KERNELS if (t := _theirs(row, m, cap)) is not None]
         if lib:
             ratio = min(lib) / _ours(row)
-            verdict(ratio >= 100, f"N=1000, q=8: {ratio:.0f}x faster than the fastest library "
-                    "kernel method (target >= 100x; capped cells count as the cap)")
+            verdict(
+                ratio >= 100,
+                f"N=1000, q=8: {ratio:.0f}x faster than the fastest library "
+                "kernel method (target >= 100x; capped cells count as the cap)",
+            )
     for (q, n), row in sorted(results.items()):
         ours, bcast = _ours(row), _theirs(row, "pl-bcast", route_cap)
         if q == 12 and n >= 1000 and ours and bcast:
-            verdict(bcast / ours >= 5, f"N={n}, q=12: {bcast / ours:.1f}x faster than the "
-                    "broadcasted-state route (target >= 5x)")
+            verdict(
+                bcast / ours >= 5,
+                f"N={n}, q=12: {bcast / ours:.1f}x faster than the "
+                "broadcasted-state route (target >= 5x)",
+            )
         if q == 16 and ours and bcast:
-            st, bst = _ours(row, "states_seconds"), _theirs(row, "pl-bcast", route_cap,
-                                                             "states_seconds")
+            st, bst = (
+                _ours(row, "states_seconds"),
+                _theirs(row, "pl-bcast", route_cap, "states_seconds"),
+            )
             bcast = _theirs(row, "pl-bcast", route_cap)
             ok = bcast > ours and (bst or route_cap) / st >= 2
-            verdict(ok, f"N={n}, q=16: total {bcast / ours:.1f}x, statevectors "
-                    f"{(bst or route_cap) / st:.1f}x faster than the broadcasted-state route "
-                    "(targets > 1x, >= 2x)")
+            verdict(
+                ok,
+                f"N={n}, q=16: total {bcast / ours:.1f}x, statevectors "
+                f"{(bst or route_cap) / st:.1f}x faster than the broadcasted-state route "
+                "(targets > 1x, >= 2x)",
+            )
         if n >= 1000 and q >= 8 and ours:
             g = _ours(row, "gram_seconds")
             npt = _ours(row, "numpy_matmul_seconds")
-            verdict(npt / g >= 0.8, f"N={n}, q={q}: Gram step at {100 * npt / g:.0f}% of the "
-                    "same-run NumPy complex matmul rate (target >= 80%)")
+            verdict(
+                npt / g >= 0.8,
+                f"N={n}, q={q}: Gram step at {100 * npt / g:.0f}% of the "
+                "same-run NumPy complex matmul rate (target >= 80%)",
+            )
             st = _ours(row, "states_seconds")
             verdict(st <= g, f"N={n}, q={q}: statevectors {st:.3g} s <= Gram {g:.3g} s")
     return lines

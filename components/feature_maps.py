@@ -36,19 +36,27 @@ class FeatureMap:
 
     def __post_init__(self) -> None:
         if self.kind not in FEATURE_MAP_KINDS:
-            raise ConfigError(f"unknown feature map {self.kind!r}; use one of "
-                              f"{list(FEATURE_MAP_KINDS)}", field="feature_map")
+            raise ConfigError(
+                f"unknown feature map {self.kind!r}; use one of {list(FEATURE_MAP_KINDS)}",
+                field="feature_map",
+            )
         if not isinstance(self.n_qubits, int) or not 1 <= self.n_qubits <= MAX_QUBITS:
-            raise ConfigError(f"must be an integer from 1 to {MAX_QUBITS}, got {self.n_qubits!r}",
-                              field="n_qubits")
+            raise ConfigError(
+                f"must be an integer from 1 to {MAX_QUBITS}, got {self.n_qubits!r}",
+                field="n_qubits",
+            )
         if not isinstance(self.reps, int) or self.reps < 1:
             raise ConfigError(f"must be a positive integer, got {self.reps!r}", field="reps")
         if self.entanglement not in ENTANGLEMENTS:
-            raise ConfigError(f"unknown entanglement {self.entanglement!r}; use one of "
-                              f"{list(ENTANGLEMENTS)}", field="entanglement")
+            raise ConfigError(
+                f"unknown entanglement {self.entanglement!r}; use one of {list(ENTANGLEMENTS)}",
+                field="entanglement",
+            )
         if self.rotation not in ROTATIONS:
-            raise ConfigError(f"unknown rotation {self.rotation!r}; use one of {list(ROTATIONS)}",
-                              field="rotation")
+            raise ConfigError(
+                f"unknown rotation {self.rotation!r}; use one of {list(ROTATIONS)}",
+                field="rotation",
+            )
 
     @property
     def angle_range(self) -> tuple[float, float]:

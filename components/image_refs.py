@@ -12,8 +12,7 @@ import os
 from components.versions import installed_versions
 
 REGISTRY = os.environ.get("QUBEFLOW_IMAGE_REGISTRY", "ghcr.io/qubeflow")
-TAG = os.environ.get("QUBEFLOW_IMAGE_TAG",
-                     installed_versions("qubeflow").get("qubeflow", "0.1.0"))
+TAG = os.environ.get("QUBEFLOW_IMAGE_TAG", installed_versions("qubeflow").get("qubeflow", "0.1.0"))
 
 
 def image(name: str) -> str:
@@ -27,8 +26,9 @@ QUANTUM_IMAGE = BASE_IMAGE
 
 #: Compile-time cluster settings for every task (the Makefile's PULL_POLICY / PULL_SECRETS).
 PULL_POLICY = os.environ.get("QUBEFLOW_IMAGE_PULL_POLICY", "IfNotPresent")
-PULL_SECRETS = [s.strip() for s in os.environ.get("QUBEFLOW_IMAGE_PULL_SECRETS", "").split(",")
-                if s.strip()]
+PULL_SECRETS = [
+    s.strip() for s in os.environ.get("QUBEFLOW_IMAGE_PULL_SECRETS", "").split(",") if s.strip()
+]
 
 
 def extra_image(extra: str) -> str:

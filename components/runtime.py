@@ -21,8 +21,18 @@ def setup_logging(level: int = logging.INFO) -> None:
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
         root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("urllib3", "botocore", "matplotlib", "alembic", "git", "qiskit",
-                  "qiskit_ibm_runtime", "qiskit_aer", "pennylane", "stevedore"):
+    for noisy in (
+        "urllib3",
+        "botocore",
+        "matplotlib",
+        "alembic",
+        "git",
+        "qiskit",
+        "qiskit_ibm_runtime",
+        "qiskit_aer",
+        "pennylane",
+        "stevedore",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

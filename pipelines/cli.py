@@ -36,8 +36,9 @@ def _fmt_metrics(summary: dict[str, Any]) -> list[str]:
     names = sorted({n for k in kinds for n in metrics[k]})
     lines = ["  " + f"{'metric':<20}" + "".join(f"{k:>12}" for k in kinds)]
     for n in names:
-        lines.append("  " + f"{n:<20}" + "".join(f"{metrics[k].get(n, float('nan')):>12.4f}"
-                                                  for k in kinds))
+        lines.append(
+            "  " + f"{n:<20}" + "".join(f"{metrics[k].get(n, float('nan')):>12.4f}" for k in kinds)
+        )
     return lines
 
 
@@ -47,9 +48,11 @@ def _fmt_calibration(summary: dict[str, Any]) -> list[str]:
         return []
     when = tags.get("quantum.calibration_time", "")
     calibrated = "no device calibration" if when.startswith("none") else f"calibrated {when}"
-    return [f"  calibration    {tags.get('quantum.backend_kind')}, {calibrated}, shots "
-            f"{tags.get('quantum.shots')}, depth {tags.get('quantum.circuit_depth')}, hash "
-            f"{tags['quantum.calibration_hash'][:12]} (calibration/calibration.json)"]
+    return [
+        f"  calibration    {tags.get('quantum.backend_kind')}, {calibrated}, shots "
+        f"{tags.get('quantum.shots')}, depth {tags.get('quantum.circuit_depth')}, hash "
+        f"{tags['quantum.calibration_hash'][:12]} (calibration/calibration.json)"
+    ]
 
 
 def _fmt_method(summary: dict[str, Any]) -> list[str]:
@@ -79,18 +82,22 @@ def human_summary(result: Any) -> str:
         *([f"                 {s['candidate_reason']}"] if s.get("candidate_reason") else []),
         f"  gate           {s.get('gate_headline', s['decision'])} (mode {s.get('gate_mode')}, "
         f"policy {s.get('policy_hash')})",
-        "  why            " + ("every rule passed" if s["decision"] == "promote"
-                              else "; ".join(s.get("reasons", []))),
+        "  why            "
+        + ("every rule passed" if s["decision"] == "promote" else "; ".join(s.get("reasons", []))),
         f"  champion       {s['model_name']}@champion -> "
         + (f"version {s['champion_version']}" if s.get("champion_version") else "none yet"),
         f"  MLflow run     {s['run_id']} (experiment {s['experiment_id']})",
     ]
     if result.started_server:
-        lines.append("  browse         make mlflow-ui   (tracking server on the local store, "
-                     "http://127.0.0.1:5000)")
+        lines.append(
+            "  browse         make mlflow-ui   (tracking server on the local store, "
+            "http://127.0.0.1:5000)"
+        )
     else:
-        lines.append(f"  browse         {s['tracking_uri']}/#/experiments/{s['experiment_id']}"
-                     f"/runs/{s['run_id']}")
+        lines.append(
+            f"  browse         {s['tracking_uri']}/#/experiments/{s['experiment_id']}"
+            f"/runs/{s['run_id']}"
+        )
     lines.append(f"  KFP outputs    {result.pipeline_root}")
     if result.extra.get("log"):
         lines.append(f"  full log       {result.extra['log']}")
@@ -104,9 +111,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = PipelineConfig.load(args.config, args.set)
     result = run_locally(config, state_dir=args.state_dir, verbose=args.verbose)
     summary = dict(result.summary)
-    summary.update({"quantum_enabled": result.config.quantum_enabled,
-                    "quantum_backend": result.config.quantum_backend,
-                    "seconds": round(result.seconds, 2)})
+    summary.update(
+        {
+            "quantum_enabled": result.config.quantum_enabled,
+            "quantum_backend": result.config.quantum_backend,
+            "seconds": round(result.seconds, 2),
+        }
+    )
     result.summary = summary
     print(human_summary(result), file=sys.stderr if args.json else sys.stdout)
     if args.json:
@@ -131,12 +142,16 @@ def cmd_backends(args: argparse.Namespace) -> int:
         return 0
     print(f"{'family':<14}{'usable':<8}{'example':<32}description / why not")
     for r in rows:
-        print(f"{r.family:<14}{'yes' if r.usable else 'no':<8}{r.example:<32}"
-              f"{r.description if r.usable else 'NOT USABLE: ' + r.reason}")
+        print(
+            f"{r.family:<14}{'yes' if r.usable else 'no':<8}{r.example:<32}"
+            f"{r.description if r.usable else 'NOT USABLE: ' + r.reason}"
+        )
         if r.details:
             print(f"{'':<22}{'':<32}{r.details}")
-    print("\nName a backend with --set quantum_backend=NAME; options go after '?', e.g. "
-          "qiskit-aer?noise=FakeManilaV2&shots=2048")
+    print(
+        "\nName a backend with --set quantum_backend=NAME; options go after '?', e.g. "
+        "qiskit-aer?noise=FakeManilaV2&shots=2048"
+    )
     return 0
 
 
@@ -160,9 +175,15 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from pipelines.submit import describe, prepare, submit
 
     config = PipelineConfig.load(args.config, args.set)
-    sub = prepare(config, host=args.host or os.environ.get("KFP_HOST", ""),
-                  experiment=args.experiment, run_name=args.run_name,
-                  recurring=args.recurring, namespace=args.namespace, package=args.package)
+    sub = prepare(
+        config,
+        host=args.host or os.environ.get("KFP_HOST", ""),
+        experiment=args.experiment,
+        run_name=args.run_name,
+        recurring=args.recurring,
+        namespace=args.namespace,
+        package=args.package,
+    )
     if args.dry_run:
         print(describe(sub))
         return 0
@@ -192,9 +213,11 @@ def registry(args: argparse.Namespace) -> Iterator[Any]:
         return
     state = Path(args.state_dir)
     if not (state / "mlflow.db").is_file():
-        raise ConfigError(f"no tracking server given and no local store at {state}/mlflow.db; "
-                          "pass --tracking-uri or set MLFLOW_TRACKING_URI",
-                          field="--tracking-uri")
+        raise ConfigError(
+            f"no tracking server given and no local store at {state}/mlflow.db; "
+            "pass --tracking-uri or set MLFLOW_TRACKING_URI",
+            field="--tracking-uri",
+        )
     with LocalMlflowServer(state) as server:
         yield registry_client(server.uri)
 
@@ -207,16 +230,21 @@ def cmd_history(args: argparse.Namespace) -> int:
         report = history_report(client, args.model)
     if args.at:
         entry = champion_at(report.entries, args.at)
-        answer = {"model_name": args.model, "at": args.at,
-                  "champion": entry.version if entry else None,
-                  "entry": entry.__dict__ if entry else None}
+        answer = {
+            "model_name": args.model,
+            "at": args.at,
+            "champion": entry.version if entry else None,
+            "entry": entry.__dict__ if entry else None,
+        }
         if args.json:
             print(json.dumps(answer, sort_keys=True))
         elif entry is None:
             print(f"{args.model} had no champion at {args.at}")
         else:
-            print(f"{args.model}@champion at {args.at}: v{entry.version} ({entry.action} at "
-                  f"{entry.at} by {entry.actor or '?'}: {entry.reason})")
+            print(
+                f"{args.model}@champion at {args.at}: v{entry.version} ({entry.action} at "
+                f"{entry.at} by {entry.actor or '?'}: {entry.reason})"
+            )
         return 0
     print(json.dumps(report.to_dict(), sort_keys=True) if args.json else report.to_text())
     return 0
@@ -244,34 +272,58 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     policy = load_policy(args.policy)
     with registry(args) as client:
         result = rollback_champion(client, args.model, policy, reason=args.reason)
-    print(f"{result.model_name}@champion: v{result.demoted} -> v{result.champion} "
-          f"(history #{result.entry.seq}, {result.entry.at})")
+    print(
+        f"{result.model_name}@champion: v{result.demoted} -> v{result.champion} "
+        f"(history #{result.entry.seq}, {result.entry.at})"
+    )
     return 0
 
 
 def _registry_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="registered model name")
-    p.add_argument("--tracking-uri", default="",
-                   help="MLflow tracking URI (default $MLFLOW_TRACKING_URI, else the local store)")
-    p.add_argument("--state-dir", default=".qubeflow",
-                   help="local store used when no tracking URI is given (default .qubeflow)")
+    p.add_argument(
+        "--tracking-uri",
+        default="",
+        help="MLflow tracking URI (default $MLFLOW_TRACKING_URI, else the local store)",
+    )
+    p.add_argument(
+        "--state-dir",
+        default=".qubeflow",
+        help="local store used when no tracking URI is given (default .qubeflow)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="qubeflow", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="debug logging; show every line the pipeline steps print")
+    parser = argparse.ArgumentParser(
+        prog="qubeflow", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="debug logging; show every line the pipeline steps print",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the retraining pipeline locally (kfp.local + MLflow)")
     run.add_argument("--config", help="YAML file of pipeline parameters")
-    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="set a pipeline parameter (repeatable); see 'qubeflow params'")
-    run.add_argument("--json", action="store_true",
-                     help="print one machine-readable JSON object last (summary to stderr)")
-    run.add_argument("--state-dir", default=".qubeflow",
-                     help="where the local MLflow store and KFP outputs live (default .qubeflow)")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a pipeline parameter (repeatable); see 'qubeflow params'",
+    )
+    run.add_argument(
+        "--json",
+        action="store_true",
+        help="print one machine-readable JSON object last (summary to stderr)",
+    )
+    run.add_argument(
+        "--state-dir",
+        default=".qubeflow",
+        help="where the local MLflow store and KFP outputs live (default .qubeflow)",
+    )
     run.set_defaults(func=cmd_run)
 
     comp = sub.add_parser("compile", help="compile the pipeline to KFP IR YAML")
@@ -282,8 +334,11 @@ def build_parser() -> argparse.ArgumentParser:
     back.add_argument("--json", action="store_true")
     back.set_defaults(func=cmd_backends)
 
-    est = sub.add_parser("estimate", help="circuits, shots, jobs and device time of the quantum "
-                         "step, before anything runs (exit 3 if over budget)")
+    est = sub.add_parser(
+        "estimate",
+        help="circuits, shots, jobs and device time of the quantum "
+        "step, before anything runs (exit 3 if over budget)",
+    )
     est.add_argument("--config", help="YAML file of pipeline parameters")
     est.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     est.add_argument("--json", action="store_true")
@@ -293,15 +348,22 @@ def build_parser() -> argparse.ArgumentParser:
     subm.add_argument("--host", default="", help="KFP API endpoint (default $KFP_HOST)")
     subm.add_argument("--experiment", default="qubeflow-retraining")
     subm.add_argument("--run-name", default="", help="default retrain-$HOSTNAME")
-    subm.add_argument("--recurring", metavar="CRON",
-                      help="create a recurring run on this cron schedule instead of one run")
+    subm.add_argument(
+        "--recurring",
+        metavar="CRON",
+        help="create a recurring run on this cron schedule instead of one run",
+    )
     subm.add_argument("--namespace", help="Kubeflow profile namespace (multi-user KFP)")
-    subm.add_argument("--config", help="YAML file of pipeline parameters, or a directory of "
-                      "one file per parameter (a mounted ConfigMap)")
+    subm.add_argument(
+        "--config",
+        help="YAML file of pipeline parameters, or a directory of "
+        "one file per parameter (a mounted ConfigMap)",
+    )
     subm.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     subm.add_argument("--package", help="submit this compiled YAML instead of compiling")
-    subm.add_argument("--dry-run", action="store_true",
-                      help="validate, compile and print what would be submitted")
+    subm.add_argument(
+        "--dry-run", action="store_true", help="validate, compile and print what would be submitted"
+    )
     subm.set_defaults(func=cmd_submit)
 
     params = sub.add_parser("params", help="list pipeline parameters, types and defaults")
@@ -315,8 +377,11 @@ def build_parser() -> argparse.ArgumentParser:
     hist.add_argument("--json", action="store_true")
     hist.set_defaults(func=cmd_history)
 
-    prom = sub.add_parser("promote", help="evaluate a registered version under a policy and "
-                          "apply the decision (exit 4 if rejected)")
+    prom = sub.add_parser(
+        "promote",
+        help="evaluate a registered version under a policy and "
+        "apply the decision (exit 4 if rejected)",
+    )
     _registry_args(prom)
     prom.add_argument("--version", required=True, help="model version to evaluate")
     prom.add_argument("--policy", default=DEFAULT_POLICY, help="policy YAML file")
@@ -327,8 +392,11 @@ def build_parser() -> argparse.ArgumentParser:
     roll = sub.add_parser("rollback", help="move champion back to the previous champion")
     _registry_args(roll)
     roll.add_argument("--reason", default="", help="why (recorded in the history)")
-    roll.add_argument("--policy", default=DEFAULT_POLICY,
-                      help="policy whose concurrency settings apply (lock timeout, lease)")
+    roll.add_argument(
+        "--policy",
+        default=DEFAULT_POLICY,
+        help="policy whose concurrency settings apply (lock timeout, lease)",
+    )
     roll.set_defaults(func=cmd_rollback)
     return parser
 

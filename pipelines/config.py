@@ -97,20 +97,30 @@ class PipelineConfig:
     def from_mapping(cls, values: dict[str, Any], *, origin: str = "config") -> PipelineConfig:
         unknown = sorted(set(values) - set(cls.names()))
         if unknown:
-            raise ConfigError(f"unknown parameter(s) {unknown} in {origin}; known: "
-                              f"{cls.names()}", field=unknown[0])
+            raise ConfigError(
+                f"unknown parameter(s) {unknown} in {origin}; known: {cls.names()}",
+                field=unknown[0],
+            )
         types = cls.types()
         return cls(**{k: _coerce(k, v, types[k]) for k, v in values.items()})
 
     @classmethod
-    def load(cls, path: str | Path | None = None, overrides: list[str] | None = None,
-             ) -> PipelineConfig:
+    def load(
+        cls,
+        path: str | Path | None = None,
+        overrides: list[str] | None = None,
+    ) -> PipelineConfig:
         """Defaults, then a YAML file (a mapping of parameter names) or a directory of one
         file per parameter (a mounted ConfigMap), then ``key=value``s."""
         values: dict[str, Any] = {}
         if path and Path(path).is_dir():
-            values.update({f.name: f.read_text().strip() for f in sorted(Path(path).iterdir())
-                           if f.is_file() and not f.name.startswith(".")})
+            values.update(
+                {
+                    f.name: f.read_text().strip()
+                    for f in sorted(Path(path).iterdir())
+                    if f.is_file() and not f.name.startswith(".")
+                }
+            )
             path = None
         if path:
             p = Path(path)
@@ -121,8 +131,9 @@ class PipelineConfig:
             except yaml.YAMLError as exc:
                 raise ConfigError(f"{p} is not valid YAML: {exc}", field="--config") from exc
             if not isinstance(loaded, dict):
-                raise ConfigError(f"{p} must hold a mapping of parameter names to values",
-                                  field="--config")
+                raise ConfigError(
+                    f"{p} must hold a mapping of parameter names to values", field="--config"
+                )
             values.update(loaded)
         for item in overrides or []:
             key, sep, value = item.partition("=")
@@ -141,12 +152,20 @@ class PipelineConfig:
         from components.steps.prepare_data.step import PrepareOptions
 
         return PrepareOptions(
-            dataset=self.dataset, label_column=self.label_column, n_qubits=self.n_qubits,
-            feature_map=self.feature_map, reps=self.reps, entanglement=self.entanglement,
-            bandwidth=self.bandwidth, test_size=self.test_size,
-            min_samples_per_class=self.min_samples_per_class, impute=self.impute,
-            seed=self.seed, quantum_method=self.quantum_method,
-            nystroem_landmarks=self.nystroem_landmarks)
+            dataset=self.dataset,
+            label_column=self.label_column,
+            n_qubits=self.n_qubits,
+            feature_map=self.feature_map,
+            reps=self.reps,
+            entanglement=self.entanglement,
+            bandwidth=self.bandwidth,
+            test_size=self.test_size,
+            min_samples_per_class=self.min_samples_per_class,
+            impute=self.impute,
+            seed=self.seed,
+            quantum_method=self.quantum_method,
+            nystroem_landmarks=self.nystroem_landmarks,
+        )
 
     def quantum_options(self) -> QuantumOptions:
         """The quantum step's options (validated when built: method, fallback, retries,
@@ -183,28 +202,37 @@ class PipelineConfig:
         check_fanout_settings(self.kernel_fanout_min_seconds, self.kernel_tile_rows)
         load_policy(self.promotion_policy, mode=self.promotion_mode)
         if not _MODEL_NAME.match(self.registered_model_name):
-            raise ConfigError(f"{self.registered_model_name!r} is not a valid model name "
-                              "(letters, digits, '.', '_', '-'; starts with a letter or digit)",
-                              field="registered_model_name")
+            raise ConfigError(
+                f"{self.registered_model_name!r} is not a valid model name "
+                "(letters, digits, '.', '_', '-'; starts with a letter or digit)",
+                field="registered_model_name",
+            )
         if not self.experiment_name.strip():
             raise ConfigError("is empty", field="experiment_name")
         if "@" in self.mlflow_tracking_uri.split("://", 1)[-1].split("/", 1)[0]:
-            raise ConfigError("must not carry credentials (user:password@); give them to the "
-                              "pods as MLFLOW_TRACKING_USERNAME/PASSWORD from a Secret",
-                              field="mlflow_tracking_uri")
+            raise ConfigError(
+                "must not carry credentials (user:password@); give them to the "
+                "pods as MLFLOW_TRACKING_USERNAME/PASSWORD from a Secret",
+                field="mlflow_tracking_uri",
+            )
         for name in ("quantum_secret_name", "data_secret_name"):
             if not _K8S_NAME.match(getattr(self, name)):
-                raise ConfigError(f"{getattr(self, name)!r} is not a Kubernetes Secret name",
-                                  field=name)
+                raise ConfigError(
+                    f"{getattr(self, name)!r} is not a Kubernetes Secret name", field=name
+                )
         for key, value in self.quantum_node_selector.items():
             if not isinstance(value, str) or not str(key).strip():
-                raise ConfigError(f"expected a mapping of label to string value, got "
-                                  f"{key!r}: {value!r}", field="quantum_node_selector")
+                raise ConfigError(
+                    f"expected a mapping of label to string value, got {key!r}: {value!r}",
+                    field="quantum_node_selector",
+                )
         for tol in self.quantum_tolerations:
             if not isinstance(tol, dict) or not set(tol) <= _TOLERATION_KEYS:
-                raise ConfigError(f"each toleration is a mapping with keys from "
-                                  f"{sorted(_TOLERATION_KEYS)}, got {tol!r}",
-                                  field="quantum_tolerations")
+                raise ConfigError(
+                    f"each toleration is a mapping with keys from "
+                    f"{sorted(_TOLERATION_KEYS)}, got {tol!r}",
+                    field="quantum_tolerations",
+                )
         return self
 
     def pipeline_arguments(self) -> dict[str, Any]:
@@ -237,8 +265,9 @@ def _coerce(name: str, value: Any, typ: type) -> Any:
             try:
                 value = yaml.safe_load(value) if value.strip() else typ()
             except yaml.YAMLError:
-                raise ConfigError(f"expected a YAML/JSON {typ.__name__}, got {value!r}",
-                                  field=name) from None
+                raise ConfigError(
+                    f"expected a YAML/JSON {typ.__name__}, got {value!r}", field=name
+                ) from None
         if not isinstance(value, typ):
             raise ConfigError(f"expected a {typ.__name__}, got {value!r}", field=name)
         return value

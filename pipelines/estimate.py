@@ -33,10 +33,18 @@ class CostEstimate:
     refusals: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"backend": self.backend, "n_train": self.n_train, "n_test": self.n_test,
-                "methods": self.methods, "chosen": self.chosen, "reason": self.reason,
-                "seconds_per_shot": self.seconds_per_shot, "within_budget": not self.refusals,
-                "refusals": self.refusals, "notes": self.notes}
+        return {
+            "backend": self.backend,
+            "n_train": self.n_train,
+            "n_test": self.n_test,
+            "methods": self.methods,
+            "chosen": self.chosen,
+            "reason": self.reason,
+            "seconds_per_shot": self.seconds_per_shot,
+            "within_budget": not self.refusals,
+            "refusals": self.refusals,
+            "notes": self.notes,
+        }
 
 
 def split_sizes(n_rows: int, test_size: float) -> tuple[int, int]:
@@ -62,8 +70,12 @@ def estimate_run(config: PipelineConfig) -> CostEstimate:
     n_train, n_test = split_sizes(len(frame), config.test_size)
     shape = DataShape(n_train, n_test, frame.shape[1] - 1)
     del frame
-    fmap = FeatureMap(kind=config.feature_map, n_qubits=config.n_qubits, reps=config.reps,
-                      entanglement=config.entanglement)
+    fmap = FeatureMap(
+        kind=config.feature_map,
+        n_qubits=config.n_qubits,
+        reps=config.reps,
+        entanglement=config.entanglement,
+    )
     backend = get_backend(config.quantum_backend)
     notes: list[str] = []
     try:
@@ -72,21 +84,33 @@ def estimate_run(config: PipelineConfig) -> CostEstimate:
         notes.append(f"device not reached ({failure.summary}); device time unknown")
     rates = measure_rates(backend, fmap)
     m = min(config.nystroem_landmarks, n_train)
-    methods = {name: method_cost(name, backend, fmap, shape, landmarks=m, rates=rates).to_dict()
-               for name in ("fidelity", "nystroem", "projected")}
+    methods = {
+        name: method_cost(name, backend, fmap, shape, landmarks=m, rates=rates).to_dict()
+        for name in ("fidelity", "nystroem", "projected")
+    }
     per_shot = getattr(backend, "seconds_per_shot", lambda _f: None)(fmap)
     if backend.exact:
-        notes.append("exact backend: circuits are state preparations (one per row), no shots; "
-                     f"time from rates measured here ({rates.states_per_second:,.0f} states/s, "
-                     f"{rates.macs_per_second / 1e9:,.2f} G complex MAC/s)")
+        notes.append(
+            "exact backend: circuits are state preparations (one per row), no shots; "
+            f"time from rates measured here ({rates.states_per_second:,.0f} states/s, "
+            f"{rates.macs_per_second / 1e9:,.2f} G complex MAC/s)"
+        )
     elif per_shot is None and getattr(backend, "kind", "") != "hardware":
         notes.append("simulator: no device time")
-    estimate = CostEstimate(config.quantum_backend, n_train, n_test, methods, None, "",
-                            per_shot, notes)
+    estimate = CostEstimate(
+        config.quantum_backend, n_train, n_test, methods, None, "", per_shot, notes
+    )
     try:
-        plan = plan_method(options.method, backend, fmap, shape, landmarks=options.landmarks,
-                           exact_max_rows=options.exact_max_rows, budget=options.budget,
-                           rates=rates)
+        plan = plan_method(
+            options.method,
+            backend,
+            fmap,
+            shape,
+            landmarks=options.landmarks,
+            exact_max_rows=options.exact_max_rows,
+            budget=options.budget,
+            rates=rates,
+        )
         estimate.chosen, estimate.reason = plan.method, plan.reason
         estimate.methods[plan.method] = plan.cost.to_dict()
     except QuantumStepFailure as failure:
@@ -98,27 +122,38 @@ def format_estimate(e: CostEstimate, config: PipelineConfig) -> str:
     def cell(value: Any, fmt: str) -> str:
         return "-" if value is None else format(value, fmt)
 
-    lines = [f"Quantum step cost estimate: {e.backend}, {config.n_qubits} qubits, "
-             f"{config.feature_map} map (reps={config.reps}, {config.entanglement})",
-             f"  dataset {config.dataset}: {e.n_train:,} train x {e.n_test:,} test rows",
-             "",
-             f"  {'method':<22}{'circuits':>14}{'shots':>16}{'jobs':>7}{'peak MiB':>11}"
-             f"{'time s':>9}{'device s':>10}"]
+    lines = [
+        f"Quantum step cost estimate: {e.backend}, {config.n_qubits} qubits, "
+        f"{config.feature_map} map (reps={config.reps}, {config.entanglement})",
+        f"  dataset {config.dataset}: {e.n_train:,} train x {e.n_test:,} test rows",
+        "",
+        f"  {'method':<22}{'circuits':>14}{'shots':>16}{'jobs':>7}{'peak MiB':>11}"
+        f"{'time s':>9}{'device s':>10}",
+    ]
     for name, c in e.methods.items():
         label = name + (f" (m={c['landmarks']})" if c["landmarks"] else "")
         mark = "  <- runs" if name == e.chosen else ""
-        lines.append(f"  {label:<22}{c['circuits']:>14,}{c['shots']:>16,}{c['jobs']:>7}"
-                     f"{c['memory_mib']:>11,.0f}{cell(c['seconds'], '>9.1f'):>9}"
-                     f"{cell(c['device_seconds'], '>10,.0f'):>10}{mark}")
+        lines.append(
+            f"  {label:<22}{c['circuits']:>14,}{c['shots']:>16,}{c['jobs']:>7}"
+            f"{c['memory_mib']:>11,.0f}{cell(c['seconds'], '>9.1f'):>9}"
+            f"{cell(c['device_seconds'], '>10,.0f'):>10}{mark}"
+        )
     lines += [f"  note: {n}" for n in e.notes]
-    budget = (f"quantum_max_circuits={config.quantum_max_circuits:,}, "
-              f"quantum_max_shots={config.quantum_max_shots:,}, "
-              f"quantum_max_seconds={config.quantum_max_seconds:g}, "
-              f"quantum_max_memory_mb={config.quantum_max_memory_mb:g}")
+    budget = (
+        f"quantum_max_circuits={config.quantum_max_circuits:,}, "
+        f"quantum_max_shots={config.quantum_max_shots:,}, "
+        f"quantum_max_seconds={config.quantum_max_seconds:g}, "
+        f"quantum_max_memory_mb={config.quantum_max_memory_mb:g}"
+    )
     if e.refusals:
-        lines += ["", f"  OVER BUDGET ({budget}): the quantum step would refuse to start and "
-                      "fall back:"] + [f"    {r}" for r in e.refusals]
+        lines += [
+            "",
+            f"  OVER BUDGET ({budget}): the quantum step would refuse to start and fall back:",
+        ] + [f"    {r}" for r in e.refusals]
     else:
-        lines += ["", f"  quantum_method={config.quantum_method} -> {e.chosen}: {e.reason}",
-                  f"  within budget ({budget})"]
+        lines += [
+            "",
+            f"  quantum_method={config.quantum_method} -> {e.chosen}: {e.reason}",
+            f"  within budget ({budget})",
+        ]
     return "\n".join(lines)

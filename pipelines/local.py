@@ -35,8 +35,7 @@ DEFAULT_STATE_DIR = ".qubeflow"
 class PipelineRunError(QubeflowError):
     """The local pipeline run failed; ``task`` says which step."""
 
-    def __init__(self, message: str, *, task: str | None = None, field: str | None = None
-                 ) -> None:
+    def __init__(self, message: str, *, task: str | None = None, field: str | None = None) -> None:
         super().__init__(message)
         self.task, self.field = task, field
 
@@ -55,14 +54,15 @@ class RunConsole(io.TextIOBase):
     """Where the local runner's stdout goes during a run: every line to the run's log file;
     step progress and Qubeflow's own log lines (or everything, when verbose) to ``echo``."""
 
-    PROGRESS = re.compile(r"Executing task|finished with status|Skipping conditional|"
-                          r"Pipeline .* finished|\[qubeflow\]|"
-                          r"\[KFP Executor [^\]]*(INFO|WARNING|ERROR)\]: (?!Looking for component|"
-                          r"Loading KFP component|Got executor_input|Wrote executor output)")
+    PROGRESS = re.compile(
+        r"Executing task|finished with status|Skipping conditional|"
+        r"Pipeline .* finished|\[qubeflow\]|"
+        r"\[KFP Executor [^\]]*(INFO|WARNING|ERROR)\]: (?!Looking for component|"
+        r"Loading KFP component|Got executor_input|Wrote executor output)"
+    )
     ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
-    def __init__(self, log_file: io.TextIOBase, echo: io.TextIOBase, verbose: bool = False
-                 ) -> None:
+    def __init__(self, log_file: io.TextIOBase, echo: io.TextIOBase, verbose: bool = False) -> None:
         self.log_file, self.echo, self.verbose = log_file, echo, verbose
         self._pending = ""
 
@@ -84,8 +84,9 @@ class RunConsole(io.TextIOBase):
         self.echo.flush()
 
 
-def run_locally(config: PipelineConfig, *, state_dir: str | Path = DEFAULT_STATE_DIR,
-                verbose: bool = False) -> LocalRunResult:
+def run_locally(
+    config: PipelineConfig, *, state_dir: str | Path = DEFAULT_STATE_DIR, verbose: bool = False
+) -> LocalRunResult:
     """Validate ``config``, then run the whole pipeline locally and return its summary."""
     import kfp.local
 
@@ -104,11 +105,15 @@ def run_locally(config: PipelineConfig, *, state_dir: str | Path = DEFAULT_STATE
         started = False
         if not uri:
             uri, started = stack.enter_context(LocalMlflowServer(state)).uri, True
-        run_config = config.replace(mlflow_tracking_uri=uri,
-                                    git_commit=config.git_commit or git_commit(Path.cwd()))
+        run_config = config.replace(
+            mlflow_tracking_uri=uri, git_commit=config.git_commit or git_commit(Path.cwd())
+        )
         pipeline_root = state / "kfp_outputs"
-        kfp.local.init(runner=kfp.local.SubprocessRunner(use_venv=False),
-                       pipeline_root=str(pipeline_root), raise_on_error=True)
+        kfp.local.init(
+            runner=kfp.local.SubprocessRunner(use_venv=False),
+            pipeline_root=str(pipeline_root),
+            raise_on_error=True,
+        )
         stamp = time.strftime("%Y%m%d-%H%M%S")
         error_file = state / f"errors-{os.getpid()}-{time.time_ns()}.jsonl"
         log_dir = state / "logs"
@@ -131,9 +136,14 @@ def run_locally(config: PipelineConfig, *, state_dir: str | Path = DEFAULT_STATE
                 os.environ[ERROR_FILE_ENV] = previous
             error_file.unlink(missing_ok=True)
         summary = json.loads(task.output)
-    return LocalRunResult(summary=summary, config=run_config,
-                          seconds=time.perf_counter() - t0, pipeline_root=str(pipeline_root),
-                          started_server=started, extra={"log": str(log_path)})
+    return LocalRunResult(
+        summary=summary,
+        config=run_config,
+        seconds=time.perf_counter() - t0,
+        pipeline_root=str(pipeline_root),
+        started_server=started,
+        extra={"log": str(log_path)},
+    )
 
 
 def _explain_failure(exc: Exception, error_file: Path, log_path: Path) -> PipelineRunError:
@@ -141,6 +151,9 @@ def _explain_failure(exc: Exception, error_file: Path, log_path: Path) -> Pipeli
     if errors:
         first = errors[0]
         what = f"{first['field']}: {first['message']}" if first.get("field") else first["message"]
-        return PipelineRunError(f"step {first.get('task')} failed: {what} (full log: {log_path})",
-                                task=first.get("task"), field=first.get("field"))
+        return PipelineRunError(
+            f"step {first.get('task')} failed: {what} (full log: {log_path})",
+            task=first.get("task"),
+            field=first.get("field"),
+        )
     return PipelineRunError(f"pipeline failed: {exc} (full log: {log_path})")

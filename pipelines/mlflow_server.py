@@ -41,8 +41,9 @@ def _mlflow_executable() -> list[str]:
 class LocalMlflowServer:
     """``with LocalMlflowServer(state_dir) as server: server.uri`` — started, healthy, stopped."""
 
-    def __init__(self, state_dir: str | Path, *, port: int | None = None,
-                 start_timeout_s: float = 120.0) -> None:
+    def __init__(
+        self, state_dir: str | Path, *, port: int | None = None, start_timeout_s: float = 120.0
+    ) -> None:
         self.state_dir = Path(state_dir).resolve()
         self.port = port or free_port()
         self.start_timeout_s = start_timeout_s
@@ -60,14 +61,26 @@ class LocalMlflowServer:
     def start(self) -> LocalMlflowServer:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         artifacts = self.state_dir / "mlartifacts"
-        cmd = [*_mlflow_executable(), "server", "--backend-store-uri", self.backend_store_uri,
-               "--artifacts-destination", str(artifacts), "--host", "127.0.0.1",
-               "--port", str(self.port), "--workers", "1"]
+        cmd = [
+            *_mlflow_executable(),
+            "server",
+            "--backend-store-uri",
+            self.backend_store_uri,
+            "--artifacts-destination",
+            str(artifacts),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            "1",
+        ]
         env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
         log.info("starting mlflow server on %s (store %s)", self.uri, self.backend_store_uri)
         with open(self.log_path, "ab") as out:
-            self.process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
         self.wait_healthy()
         return self
 
@@ -75,15 +88,18 @@ class LocalMlflowServer:
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"mlflow server exited with code {self.process.returncode}; "
-                                   f"see {self.log_path}")
+                raise RuntimeError(
+                    f"mlflow server exited with code {self.process.returncode}; see {self.log_path}"
+                )
             if self.healthy():
                 log.info("mlflow server ready at %s", self.uri)
                 return
             time.sleep(0.25)
         self.stop()
-        raise RuntimeError(f"mlflow server did not become healthy within "
-                           f"{self.start_timeout_s:.0f} s; see {self.log_path}")
+        raise RuntimeError(
+            f"mlflow server did not become healthy within "
+            f"{self.start_timeout_s:.0f} s; see {self.log_path}"
+        )
 
     def healthy(self) -> bool:
         try:
@@ -107,6 +123,10 @@ class LocalMlflowServer:
     def __enter__(self) -> LocalMlflowServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()

@@ -53,8 +53,10 @@ def apply_cluster_settings(tasks) -> None:
             kubernetes.set_image_pull_secrets(task, PULL_SECRETS)
 
 
-@dsl.pipeline(name=PIPELINE_NAME,
-              description="Hybrid quantum-classical retraining with MLflow registry promotion.")
+@dsl.pipeline(
+    name=PIPELINE_NAME,
+    description="Hybrid quantum-classical retraining with MLflow registry promotion.",
+)
 def retraining_pipeline(
     dataset: str = DEFAULTS.dataset,
     label_column: str = DEFAULTS.label_column,
@@ -92,68 +94,114 @@ def retraining_pipeline(
     experiment_name: str = DEFAULTS.experiment_name,
     git_commit: str = DEFAULTS.git_commit,
 ) -> str:
-    policy = check_promotion_policy(promotion_policy=promotion_policy,
-                                    promotion_mode=promotion_mode)
+    policy = check_promotion_policy(
+        promotion_policy=promotion_policy, promotion_mode=promotion_mode
+    )
     policy.set_display_name("check promotion policy")
     policy.set_caching_options(False)  # the file may change between runs
     prep = prepare_data(
-        dataset=dataset, label_column=label_column, n_qubits=n_qubits, feature_map=feature_map,
-        reps=reps, entanglement=entanglement, bandwidth=bandwidth, test_size=test_size,
-        min_samples_per_class=min_samples_per_class, impute=impute, seed=seed,
-        quantum_method=quantum_method, nystroem_landmarks=nystroem_landmarks)
+        dataset=dataset,
+        label_column=label_column,
+        n_qubits=n_qubits,
+        feature_map=feature_map,
+        reps=reps,
+        entanglement=entanglement,
+        bandwidth=bandwidth,
+        test_size=test_size,
+        min_samples_per_class=min_samples_per_class,
+        impute=impute,
+        seed=seed,
+        quantum_method=quantum_method,
+        nystroem_landmarks=nystroem_landmarks,
+    )
     prep.set_display_name("prepare data")
     prep.set_caching_options(False)  # the source (a file or an S3 object) may change in place
-    kubernetes.use_secret_as_env(prep, secret_name=data_secret_name, optional=True,
-                                 secret_key_to_env={k: k for k in S3_SECRET_KEYS})
-    data = {k: prep.outputs[k] for k in ("train_data", "test_data", "preprocessor",
-                                         "data_lineage")}
+    kubernetes.use_secret_as_env(
+        prep,
+        secret_name=data_secret_name,
+        optional=True,
+        secret_key_to_env={k: k for k in S3_SECRET_KEYS},
+    )
+    data = {k: prep.outputs[k] for k in ("train_data", "test_data", "preprocessor", "data_lineage")}
 
-    baseline = train_classical_model(**data, seed=seed, exact_max_rows=exact_max_rows,
-                                     nystroem_landmarks=nystroem_landmarks)
+    baseline = train_classical_model(
+        **data, seed=seed, exact_max_rows=exact_max_rows, nystroem_landmarks=nystroem_landmarks
+    )
     baseline.set_display_name("train classical baseline")
     baseline.after(policy)  # a bad policy fails the run before any training work
 
     registry_args = dict(
-        **data, classical_model=baseline.outputs["model"],
-        mlflow_tracking_uri=mlflow_tracking_uri, registered_model_name=registered_model_name,
-        experiment_name=experiment_name, quantum_enabled=quantum_enabled,
-        quantum_backend=quantum_backend, quantum_image=quantum_image,
-        promotion_policy=policy.outputs["policy"], git_commit=git_commit,
+        **data,
+        classical_model=baseline.outputs["model"],
+        mlflow_tracking_uri=mlflow_tracking_uri,
+        registered_model_name=registered_model_name,
+        experiment_name=experiment_name,
+        quantum_enabled=quantum_enabled,
+        quantum_backend=quantum_backend,
+        quantum_image=quantum_image,
+        promotion_policy=policy.outputs["policy"],
+        git_commit=git_commit,
         kfp_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
         kfp_job_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-        kfp_task_name=dsl.PIPELINE_TASK_NAME_PLACEHOLDER)
+        kfp_task_name=dsl.PIPELINE_TASK_NAME_PLACEHOLDER,
+    )
 
     with dsl.If(quantum_enabled == True, name="quantum-enabled"):  # noqa: E712 (KFP condition)
         quantum_settings = dict(
-            feature_map=feature_map, reps=reps, entanglement=entanglement,
-            quantum_backend=quantum_backend, seed=seed, quantum_fallback=quantum_fallback,
-            quantum_max_retries=quantum_max_retries, quantum_max_shots=quantum_max_shots,
-            quantum_max_circuits=quantum_max_circuits, quantum_max_seconds=quantum_max_seconds,
-            quantum_max_memory_mb=quantum_max_memory_mb, quantum_method=quantum_method,
-            nystroem_landmarks=nystroem_landmarks, exact_max_rows=exact_max_rows)
-        plan = plan_kernel_tiles(data_lineage=data["data_lineage"], **quantum_settings,
-                                 kernel_fanout_min_seconds=kernel_fanout_min_seconds,
-                                 kernel_tile_rows=kernel_tile_rows)
+            feature_map=feature_map,
+            reps=reps,
+            entanglement=entanglement,
+            quantum_backend=quantum_backend,
+            seed=seed,
+            quantum_fallback=quantum_fallback,
+            quantum_max_retries=quantum_max_retries,
+            quantum_max_shots=quantum_max_shots,
+            quantum_max_circuits=quantum_max_circuits,
+            quantum_max_seconds=quantum_max_seconds,
+            quantum_max_memory_mb=quantum_max_memory_mb,
+            quantum_method=quantum_method,
+            nystroem_landmarks=nystroem_landmarks,
+            exact_max_rows=exact_max_rows,
+        )
+        plan = plan_kernel_tiles(
+            data_lineage=data["data_lineage"],
+            **quantum_settings,
+            kernel_fanout_min_seconds=kernel_fanout_min_seconds,
+            kernel_tile_rows=kernel_tile_rows,
+        )
         plan.set_display_name("plan kernel tiles")
         plan.after(policy)
         with dsl.ParallelFor(plan.output, parallelism=KERNEL_TILE_PARALLELISM) as tile:
             block = compute_kernel_tile(
-                **data, tile=tile, feature_map=feature_map, reps=reps,
-                entanglement=entanglement, quantum_backend=quantum_backend, seed=seed)
+                **data,
+                tile=tile,
+                feature_map=feature_map,
+                reps=reps,
+                entanglement=entanglement,
+                quantum_backend=quantum_backend,
+                seed=seed,
+            )
             block.set_display_name("kernel tile")
             block.set_container_image(quantum_image)
-        kernel = assemble_kernel(blocks=dsl.Collected(block.outputs["block"]),
-                                 data_lineage=data["data_lineage"])
+        kernel = assemble_kernel(
+            blocks=dsl.Collected(block.outputs["block"]), data_lineage=data["data_lineage"]
+        )
         kernel.set_display_name("assemble kernel")
-        quantum = train_quantum_model(**data, precomputed_kernel=kernel.outputs["kernel"],
-                                      **quantum_settings)
+        quantum = train_quantum_model(
+            **data, precomputed_kernel=kernel.outputs["kernel"], **quantum_settings
+        )
         quantum.set_display_name("train quantum model")
         quantum.set_container_image(quantum_image)
         # the IBM Quantum token reaches this step only, and only as env from its Secret
         kubernetes.use_secret_as_env(
-            quantum, secret_name=quantum_secret_name, optional=True,
-            secret_key_to_env={"QISKIT_IBM_TOKEN": "QISKIT_IBM_TOKEN",
-                               "QISKIT_IBM_INSTANCE": "QISKIT_IBM_INSTANCE"})
+            quantum,
+            secret_name=quantum_secret_name,
+            optional=True,
+            secret_key_to_env={
+                "QISKIT_IBM_TOKEN": "QISKIT_IBM_TOKEN",
+                "QISKIT_IBM_INSTANCE": "QISKIT_IBM_INSTANCE",
+            },
+        )
         kubernetes.add_node_selector_json(quantum, quantum_node_selector)
         kubernetes.add_toleration_json(quantum, quantum_tolerations)
         register_quantum = register_model(**registry_args, quantum_model=quantum.outputs["model"])

@@ -34,8 +34,9 @@ def normalise_cron(expr: str) -> str:
         return "0 " + " ".join(fields)
     if len(fields) == 6:
         return " ".join(fields)
-    raise ConfigError(f"expected a 5- or 6-field cron expression, got {expr!r}",
-                      field="--recurring")
+    raise ConfigError(
+        f"expected a 5- or 6-field cron expression, got {expr!r}", field="--recurring"
+    )
 
 
 @dataclass
@@ -51,22 +52,38 @@ class Submission:
     auth: list[str] = field(default_factory=list)  # which options are in use, never values
 
     def to_dict(self) -> dict[str, Any]:
-        return {"host": self.host, "experiment": self.experiment, "run_name": self.run_name,
-                "recurring": self.recurring, "namespace": self.namespace,
-                "package": self.package_path, "images": self.images, "auth": self.auth,
-                "arguments": self.arguments}
+        return {
+            "host": self.host,
+            "experiment": self.experiment,
+            "run_name": self.run_name,
+            "recurring": self.recurring,
+            "namespace": self.namespace,
+            "package": self.package_path,
+            "images": self.images,
+            "auth": self.auth,
+            "arguments": self.arguments,
+        }
 
 
-def prepare(config: PipelineConfig, *, host: str, experiment: str = DEFAULT_EXPERIMENT,
-            run_name: str = "", recurring: str | None = None, namespace: str | None = None,
-            package: str | None = None, out_dir: str | Path | None = None) -> Submission:
+def prepare(
+    config: PipelineConfig,
+    *,
+    host: str,
+    experiment: str = DEFAULT_EXPERIMENT,
+    run_name: str = "",
+    recurring: str | None = None,
+    namespace: str | None = None,
+    package: str | None = None,
+    out_dir: str | Path | None = None,
+) -> Submission:
     """Validate ``config`` and compile (unless ``package`` is given): what would be sent."""
     from components.image_refs import BASE_IMAGE
     from pipelines.retraining import compile_pipeline
 
     if not host.strip():
-        raise ConfigError("is empty (the KFP API endpoint, e.g. "
-                          "http://ml-pipeline.kubeflow:8888)", field="--host")
+        raise ConfigError(
+            "is empty (the KFP API endpoint, e.g. http://ml-pipeline.kubeflow:8888)", field="--host"
+        )
     from components.registry.lineage import git_commit
 
     config = config.replace(git_commit=config.git_commit or git_commit(Path.cwd())).validate()
@@ -77,12 +94,17 @@ def prepare(config: PipelineConfig, *, host: str, experiment: str = DEFAULT_EXPE
     else:
         path = compile_pipeline(out_dir or tempfile.mkdtemp(prefix="qubeflow-submit-"))
     auth = [name for name in (TOKEN_ENV, COOKIES_ENV, SA_TOKEN_ENV) if os.environ.get(name)]
-    return Submission(host=host.rstrip("/"), experiment=experiment or DEFAULT_EXPERIMENT,
-                      run_name=run_name or f"retrain-{os.environ.get('HOSTNAME', 'manual')}",
-                      arguments=config.pipeline_arguments(), package_path=str(path),
-                      images={"base": BASE_IMAGE, "quantum": config.quantum_image},
-                      recurring=normalise_cron(recurring) if recurring else None,
-                      namespace=namespace or None, auth=auth)
+    return Submission(
+        host=host.rstrip("/"),
+        experiment=experiment or DEFAULT_EXPERIMENT,
+        run_name=run_name or f"retrain-{os.environ.get('HOSTNAME', 'manual')}",
+        arguments=config.pipeline_arguments(),
+        package_path=str(path),
+        images={"base": BASE_IMAGE, "quantum": config.quantum_image},
+        recurring=normalise_cron(recurring) if recurring else None,
+        namespace=namespace or None,
+        auth=auth,
+    )
 
 
 def submit(sub: Submission) -> dict[str, str]:
@@ -96,19 +118,31 @@ def submit(sub: Submission) -> dict[str, str]:
         from kfp.client import ServiceAccountTokenVolumeCredentials
 
         credentials = ServiceAccountTokenVolumeCredentials(path=sa_token)
-    client = kfp.Client(host=sub.host, existing_token=token, cookies=cookies,
-                        credentials=credentials, namespace=sub.namespace)
+    client = kfp.Client(
+        host=sub.host,
+        existing_token=token,
+        cookies=cookies,
+        credentials=credentials,
+        namespace=sub.namespace,
+    )
     if sub.recurring:
         experiment = client.create_experiment(sub.experiment, namespace=sub.namespace)
         job = client.create_recurring_run(
-            experiment_id=experiment.experiment_id, job_name=sub.run_name,
-            cron_expression=sub.recurring, pipeline_package_path=sub.package_path,
-            params=sub.arguments, enabled=True)
-        return {"experiment_id": experiment.experiment_id,
-                "recurring_run_id": job.recurring_run_id}
+            experiment_id=experiment.experiment_id,
+            job_name=sub.run_name,
+            cron_expression=sub.recurring,
+            pipeline_package_path=sub.package_path,
+            params=sub.arguments,
+            enabled=True,
+        )
+        return {"experiment_id": experiment.experiment_id, "recurring_run_id": job.recurring_run_id}
     result = client.create_run_from_pipeline_package(
-        sub.package_path, arguments=sub.arguments, run_name=sub.run_name,
-        experiment_name=sub.experiment, namespace=sub.namespace)
+        sub.package_path,
+        arguments=sub.arguments,
+        run_name=sub.run_name,
+        experiment_name=sub.experiment,
+        namespace=sub.namespace,
+    )
     return {"run_id": result.run_id}
 
 

@@ -26,9 +26,13 @@ from tests.support import FAKE_S3_ENV, FAULTY_PLUGIN, SECRET_TOKEN
 #: ``deploy``: the deployment surface (Kustomize, Dockerfiles, images, ``qubeflow submit``),
 #: marked ``integration`` (kubectl, hadolint, make, buildah, a loopback KFP API);
 #: ``e2e``: whole pipeline runs through kfp.local.
-DIRECTORY_MARKERS = {"unit": ("unit",), "components": ("component",),
-                     "integration": ("integration",), "deploy": ("integration",),
-                     "e2e": ("e2e", "slow")}
+DIRECTORY_MARKERS = {
+    "unit": ("unit",),
+    "components": ("component",),
+    "integration": ("integration",),
+    "deploy": ("integration",),
+    "e2e": ("e2e", "slow"),
+}
 TESTS_ROOT = Path(__file__).resolve().parent
 
 
@@ -50,7 +54,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if misplaced:
         raise pytest.UsageError(
             f"tests outside {', '.join(f'tests/{d}/' for d in DIRECTORY_MARKERS)}: "
-            + ", ".join(misplaced[:5]) + ("..." if len(misplaced) > 5 else ""))
+            + ", ".join(misplaced[:5])
+            + ("..." if len(misplaced) > 5 else "")
+        )
 
 
 @pytest.fixture(scope="session")
@@ -74,8 +80,11 @@ def s3_endpoint() -> Iterator[str]:
     exe = Path(sys.executable).with_name("moto_server")
     cmd = [str(exe)] if exe.exists() else [shutil.which("moto_server") or "moto_server"]
     port = free_port()
-    proc = subprocess.Popen([*cmd, "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*cmd, "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120  # a ceiling for a loaded machine, not a wait
     while time.monotonic() < deadline:
@@ -136,8 +145,9 @@ def prepared_tiny(breast_cancer):
 
     from components.data.preprocessing import fit_preprocessor, stratified_split
 
-    frame, _ = train_test_split(breast_cancer, train_size=60, random_state=3,
-                                stratify=breast_cancer["target"])
+    frame, _ = train_test_split(
+        breast_cancer, train_size=60, random_state=3, stratify=breast_cancer["target"]
+    )
     split = stratified_split(frame.reset_index(drop=True), "target", 0.25, 3)
     pre = fit_preprocessor(split, 3, (0.0, math.pi * 0.1), seed=3)
     return split, pre
@@ -151,8 +161,12 @@ def faulty_ibm(monkeypatch: pytest.MonkeyPatch) -> str:
     from components.quantum.backends import PLUGINS_ENV
 
     monkeypatch.setenv(PLUGINS_ENV, FAULTY_PLUGIN)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
-        [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv(
+        "PYTHONPATH",
+        os.pathsep.join(
+            [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]
+        ),
+    )
     monkeypatch.setenv("QISKIT_IBM_TOKEN", SECRET_TOKEN)
     return FAULTY_PLUGIN
 
@@ -177,6 +191,10 @@ def bundles(tmp_path_factory, prepared_small):
     root = tmp_path_factory.mktemp("bundles")
     _, source = load_table("sklearn:breast_cancer")
     outcome = run_quantum_step(split, pre, root / "q", quantum_options(seed=7))
-    return (split, source, outcome.bundle, train_classical(split, pre, root / "c", seed=7, **baseline_options()),
-            outcome.calibration)
-
+    return (
+        split,
+        source,
+        outcome.bundle,
+        train_classical(split, pre, root / "c", seed=7, **baseline_options()),
+        outcome.calibration,
+    )

@@ -10,26 +10,32 @@ from pathlib import Path
 SECRET_TOKEN = "qbf-SECRET-token-7f3a9c"
 
 #: Credentials for the loopback S3 server only (moto accepts any); never real ones.
-FAKE_S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing-secret",
-               "AWS_DEFAULT_REGION": "us-east-1"}
+FAKE_S3_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing-secret",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 #: The backend plugin that registers ``ibm-faulty:<fault>`` (see the ``faulty_ibm`` fixture).
 FAULTY_PLUGIN = "tests.fakes.faulty_ibm"
 
 #: The default policy, except that the quantum model is always the candidate.
-QUANTUM_CANDIDATE_POLICY = str(Path(__file__).resolve().parent / "policies"
-                               / "quantum-candidate.yaml")
+QUANTUM_CANDIDATE_POLICY = str(
+    Path(__file__).resolve().parent / "policies" / "quantum-candidate.yaml"
+)
 
 #: A policy that promotes the test bundles (4 qubits) and always registers the quantum model.
 #: Its lock margins (wait 300 s, lease 600 s) are far beyond any gate here, however loaded
 #: the machine: a slow gate is never taken for a dead one.
-TEST_POLICY = {"thresholds": {"roc_auc": 0.9}, "champion": {"roc_auc": {"max_regression": 0.0}},
-               "quantum": {"min_lift": {}}, "concurrency": {"lock_timeout_seconds": 300,
-                                                           "lock_lease_seconds": 600}}
+TEST_POLICY = {
+    "thresholds": {"roc_auc": 0.9},
+    "champion": {"roc_auc": {"max_regression": 0.0}},
+    "quantum": {"min_lift": {}},
+    "concurrency": {"lock_timeout_seconds": 300, "lock_lease_seconds": 600},
+}
 
 
-def publish_request(bundles, policy: dict | None = None, *, name: str = "test-classifier",
-                    **kw):
+def publish_request(bundles, policy: dict | None = None, *, name: str = "test-classifier", **kw):
     """A PublishRequest for the test bundles under ``TEST_POLICY`` updated with ``policy``."""
     from components.registry import mlflow_names as names
     from components.registry.policy import parse_policy
@@ -38,12 +44,22 @@ def publish_request(bundles, policy: dict | None = None, *, name: str = "test-cl
     split, source, quantum, classical, calibration = bundles
     kw.setdefault("calibration", calibration)
     merged = {**TEST_POLICY, **(policy or {})}
-    return PublishRequest(model_name=name, baseline=classical, quantum=quantum,
-                          quantum_enabled=True, quantum_backend="statevector", dataset=source,
-                          train=split.train, test=split.test, label_column="target",
-                          policy=parse_policy(merged), params={"n_qubits": 4, "seed": 7},
-                          lineage_tags={names.TAG_GIT_COMMIT: "abc123", names.TAG_KFP_JOB_ID: "job-1"},
-                          profile_markdown="## profile\n", **kw)
+    return PublishRequest(
+        model_name=name,
+        baseline=classical,
+        quantum=quantum,
+        quantum_enabled=True,
+        quantum_backend="statevector",
+        dataset=source,
+        train=split.train,
+        test=split.test,
+        label_column="target",
+        policy=parse_policy(merged),
+        params={"n_qubits": 4, "seed": 7},
+        lineage_tags={names.TAG_GIT_COMMIT: "abc123", names.TAG_KFP_JOB_ID: "job-1"},
+        profile_markdown="## profile\n",
+        **kw,
+    )
 
 
 def log_tiny_model(tracking_uri: str, experiment: str):
@@ -56,8 +72,9 @@ def log_tiny_model(tracking_uri: str, experiment: str):
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_experiment(experiment)
     with mlflow.start_run() as run:
-        info = mlflow.sklearn.log_model(LogisticRegression().fit([[0.0], [1.0]], [0, 1]),
-                                        name="model")
+        info = mlflow.sklearn.log_model(
+            LogisticRegression().fit([[0.0], [1.0]], [0, 1]), name="model"
+        )
     return run.info.run_id, info
 
 
@@ -67,8 +84,9 @@ def numeric_frame(n: int = 60, n_features: int = 5, seed: int = 0):
     import pandas as pd
 
     rng = np.random.default_rng(seed)
-    df = pd.DataFrame(rng.normal(size=(n, n_features)),
-                      columns=[f"f{i}" for i in range(n_features)])
+    df = pd.DataFrame(
+        rng.normal(size=(n, n_features)), columns=[f"f{i}" for i in range(n_features)]
+    )
     df["label"] = np.arange(n) % 2
     return df
 
@@ -93,8 +111,9 @@ def run_quantum(prepared_tiny, tmp_path, backend, **kw):
     from tests.step_options import quantum_options
 
     split, pre = prepared_tiny
-    return run_quantum_step(split, pre, tmp_path / "q", quantum_options(backend=backend, seed=3,
-                                                                        **kw))
+    return run_quantum_step(
+        split, pre, tmp_path / "q", quantum_options(backend=backend, seed=3, **kw)
+    )
 
 
 def random_angles(n: int, q: int, seed: int = 0):
@@ -107,9 +126,11 @@ def random_angles(n: int, q: int, seed: int = 0):
 def _feature_maps():
     from components.feature_maps import FeatureMap
 
-    return [FeatureMap("zz", 3, reps=2, entanglement="linear"),
-            FeatureMap("zz", 4, reps=1, entanglement="full"),
-            FeatureMap("angle", 3, rotation="x")]
+    return [
+        FeatureMap("zz", 3, reps=2, entanglement="linear"),
+        FeatureMap("zz", 4, reps=1, entanglement="full"),
+        FeatureMap("angle", 3, rotation="x"),
+    ]
 
 
 #: The feature maps every backend is checked on.

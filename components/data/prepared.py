@@ -15,8 +15,16 @@ import pandas as pd
 from components.data.preprocessing import Split
 
 
-def save_prepared(split: Split, preprocessor: Any, lineage: dict[str, Any], *, train_path: str,
-                  test_path: str, preprocessor_path: str, lineage_path: str) -> None:
+def save_prepared(
+    split: Split,
+    preprocessor: Any,
+    lineage: dict[str, Any],
+    *,
+    train_path: str,
+    test_path: str,
+    preprocessor_path: str,
+    lineage_path: str,
+) -> None:
     """Write what :func:`load_prepared` reads."""
     split.train.to_parquet(train_path, index=False)
     split.test.to_parquet(test_path, index=False)
@@ -24,8 +32,9 @@ def save_prepared(split: Split, preprocessor: Any, lineage: dict[str, Any], *, t
     Path(lineage_path).write_text(json.dumps(lineage, indent=2, default=str))
 
 
-def load_prepared(train_path: str, test_path: str, preprocessor_path: str,
-                  lineage_path: str) -> tuple[Split, Any, dict[str, Any]]:
+def load_prepared(
+    train_path: str, test_path: str, preprocessor_path: str, lineage_path: str
+) -> tuple[Split, Any, dict[str, Any]]:
     """Read back what :func:`save_prepared` wrote (used by the training and registry steps)."""
     lineage = json.loads(Path(lineage_path).read_text())
     label = lineage["profile"]["label_column"]

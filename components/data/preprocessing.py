@@ -35,8 +35,7 @@ class Split:
         return frame[self.feature_columns], frame[self.label_column].to_numpy()
 
 
-def stratified_split(frame: pd.DataFrame, label_column: str, test_size: float,
-                     seed: int) -> Split:
+def stratified_split(frame: pd.DataFrame, label_column: str, test_size: float, seed: int) -> Split:
     """Stratified split with a fixed seed; inf values become NaN (imputed later if asked).
 
     The split is drawn on row positions and each part is taken from ``frame`` once, so the
@@ -45,9 +44,12 @@ def stratified_split(frame: pd.DataFrame, label_column: str, test_size: float,
     """
     frame = frame.rename(columns=str)  # a lazy copy (copy-on-write): no data is copied
     features = [c for c in frame.columns if c != label_column]
-    train_rows, test_rows = train_test_split(np.arange(len(frame)), test_size=test_size,
-                                             random_state=seed,
-                                             stratify=frame[label_column].to_numpy())
+    train_rows, test_rows = train_test_split(
+        np.arange(len(frame)),
+        test_size=test_size,
+        random_state=seed,
+        stratify=frame[label_column].to_numpy(),
+    )
     parts = []
     for rows in (train_rows, test_rows):
         part = frame.take(rows).reset_index(drop=True)
@@ -60,8 +62,13 @@ def stratified_split(frame: pd.DataFrame, label_column: str, test_size: float,
     return Split(parts[0], parts[1], label_column)
 
 
-def build_preprocessor(n_features: int, n_qubits: int, angle_range: tuple[float, float],
-                       impute: str = "none", seed: int = 0) -> Pipeline:
+def build_preprocessor(
+    n_features: int,
+    n_qubits: int,
+    angle_range: tuple[float, float],
+    impute: str = "none",
+    seed: int = 0,
+) -> Pipeline:
     """An unfitted preprocessing pipeline from raw features to ``n_qubits`` angles."""
     steps: list[tuple[str, object]] = []
     if impute != "none":
@@ -73,8 +80,13 @@ def build_preprocessor(n_features: int, n_qubits: int, angle_range: tuple[float,
     return Pipeline(steps)
 
 
-def fit_preprocessor(split: Split, n_qubits: int, angle_range: tuple[float, float],
-                     impute: str = "none", seed: int = 0) -> Pipeline:
+def fit_preprocessor(
+    split: Split,
+    n_qubits: int,
+    angle_range: tuple[float, float],
+    impute: str = "none",
+    seed: int = 0,
+) -> Pipeline:
     """Fit the preprocessor on the train split only (no test leakage)."""
     x_train, _ = split.xy("train")
     pre = build_preprocessor(x_train.shape[1], n_qubits, angle_range, impute, seed)

@@ -49,16 +49,23 @@ def check_dataset_reference(uri: str) -> str:
     """The one check of a ``dataset`` value before any I/O: not empty, a known built-in name,
     a supported scheme. Returns it stripped; DataSourceError names what is wrong."""
     if not isinstance(uri, str) or not uri.strip():
-        raise DataSourceError("is empty; give a file path, an s3:// URI or one of "
-                              f"{sorted(BUILTIN_DATASETS)}", field="dataset")
+        raise DataSourceError(
+            f"is empty; give a file path, an s3:// URI or one of {sorted(BUILTIN_DATASETS)}",
+            field="dataset",
+        )
     uri = uri.strip()
     if uri.startswith("sklearn:") and uri not in BUILTIN_DATASETS:
-        raise DataSourceError(f"unknown built-in dataset {uri!r}; available: "
-                              f"{sorted(BUILTIN_DATASETS)}", field="dataset")
+        raise DataSourceError(
+            f"unknown built-in dataset {uri!r}; available: {sorted(BUILTIN_DATASETS)}",
+            field="dataset",
+        )
     if "://" in uri and not uri.startswith(("file://", "s3://")):
         scheme = uri.split("://", 1)[0]
-        raise DataSourceError(f"unsupported scheme {scheme!r} in {uri!r}; use a local path, "
-                              "file://, s3:// or a built-in name", field="dataset")
+        raise DataSourceError(
+            f"unsupported scheme {scheme!r} in {uri!r}; use a local path, "
+            "file://, s3:// or a built-in name",
+            field="dataset",
+        )
     return uri
 
 
@@ -75,8 +82,10 @@ def load_table(uri: str) -> tuple[pd.DataFrame, DatasetSource]:
 def _format_for(name: str, uri: str) -> str:
     suffix = Path(name).suffix.lower()
     if suffix not in _FORMATS:
-        raise DataSourceError(f"cannot tell the format of {uri!r}: expected one of "
-                              f"{sorted(_FORMATS)}", field="dataset")
+        raise DataSourceError(
+            f"cannot tell the format of {uri!r}: expected one of {sorted(_FORMATS)}",
+            field="dataset",
+        )
     return _FORMATS[suffix]
 
 
@@ -157,7 +166,8 @@ def _read_csv_arrow(path: Path) -> pd.DataFrame | None:
         numeric[i] = np.empty(n_rows, dtype=dtype)
     columns: dict[int, Any] = {
         i: pa.chunked_array([b.column(i) for b in batches], schema.field(i).type).to_pandas()
-        for i in text}
+        for i in text
+    }
     pool = pa.default_memory_pool()
     batches.reverse()  # pop() from the end: the first block first, each freed once copied
     start = freed = 0
@@ -165,8 +175,11 @@ def _read_csv_arrow(path: Path) -> pd.DataFrame | None:
         batch = batches.pop()
         stop = start + batch.num_rows
         for i, out in numeric.items():
-            out[start:stop] = (np.nan if pa.types.is_null(schema.field(i).type)
-                               else batch.column(i).to_numpy(zero_copy_only=False))
+            out[start:stop] = (
+                np.nan
+                if pa.types.is_null(schema.field(i).type)
+                else batch.column(i).to_numpy(zero_copy_only=False)
+            )
         start = stop
         freed += batch.nbytes
         del batch
@@ -188,8 +201,12 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     meta = schema.pandas_metadata or {}
     names = schema.names
     stored_index = any(not isinstance(c, dict) for c in meta.get("index_columns", []))
-    if (stored_index or len(meta.get("column_indexes", [])) > 1 or len(names) < 2
-            or len(set(names)) != len(names)):
+    if (
+        stored_index
+        or len(meta.get("column_indexes", [])) > 1
+        or len(names) < 2
+        or len(set(names)) != len(names)
+    ):
         return pd.read_parquet(path)
     parts = [pd.read_parquet(path, columns=[name]) for name in names]
     return pd.concat(parts, axis=1)
@@ -219,7 +236,7 @@ def s3_client() -> Any:
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
-    rest = uri[len("s3://"):]
+    rest = uri[len("s3://") :]
     bucket, _, key = rest.partition("/")
     if not bucket or not key:
         raise DataSourceError(f"{uri!r} is not of the form s3://bucket/key", field="dataset")
@@ -256,8 +273,10 @@ def _load_s3(uri: str) -> tuple[pd.DataFrame, DatasetSource]:
         except BotoCoreError as exc:
             raise DataSourceError(f"cannot read {uri!r}: {exc}", field="dataset") from exc
         except OSError as exc:
-            raise DataSourceError(f"cannot read {uri!r}: writing its temporary copy failed: "
-                                  f"{exc.strerror}", field="dataset") from exc
+            raise DataSourceError(
+                f"cannot read {uri!r}: writing its temporary copy failed: {exc.strerror}",
+                field="dataset",
+            ) from exc
         frame = _parse(Path(tmp), fmt, uri)
     finally:
         if tmp is not None:
@@ -273,5 +292,6 @@ def _load_builtin(name: str) -> tuple[pd.DataFrame, DatasetSource]:
     frame = bunch.frame.copy()
     frame[BUILTIN_LABEL_COLUMN] = frame[BUILTIN_LABEL_COLUMN].astype("int64")
     data = frame.to_csv(index=False).encode()
-    return frame, DatasetSource(name, "builtin", "sklearn", hashlib.sha256(data).hexdigest(),
-                                len(data))
+    return frame, DatasetSource(
+        name, "builtin", "sklearn", hashlib.sha256(data).hexdigest(), len(data)
+    )

@@ -37,17 +37,21 @@ class DataRequirements:
         if not self.label_column.strip():
             raise ConfigError("is empty", field="label_column")
         if self.impute not in IMPUTE_STRATEGIES:
-            raise ConfigError(f"unknown strategy {self.impute!r}; use one of "
-                                      f"{list(IMPUTE_STRATEGIES)}", field="impute")
+            raise ConfigError(
+                f"unknown strategy {self.impute!r}; use one of {list(IMPUTE_STRATEGIES)}",
+                field="impute",
+            )
         if not 0.0 < self.test_size < 1.0:
-            raise ConfigError(f"must be between 0 and 1 (exclusive), got "
-                                      f"{self.test_size}", field="test_size")
+            raise ConfigError(
+                f"must be between 0 and 1 (exclusive), got {self.test_size}", field="test_size"
+            )
         if self.min_samples_per_class < 2:
-            raise ConfigError(f"must be at least 2, got {self.min_samples_per_class}",
-                                      field="min_samples_per_class")
+            raise ConfigError(
+                f"must be at least 2, got {self.min_samples_per_class}",
+                field="min_samples_per_class",
+            )
         if self.n_qubits < 1:
-            raise ConfigError(f"must be at least 1, got {self.n_qubits}",
-                                      field="n_qubits")
+            raise ConfigError(f"must be at least 1, got {self.n_qubits}", field="n_qubits")
 
 
 @dataclass
@@ -64,16 +68,23 @@ class DataProfile:
         return asdict(self)
 
     def to_markdown(self, title: str = "Data profile") -> str:
-        lines = [f"## {title}", "",
-                 f"- rows: **{self.n_rows}**, features: **{self.n_features}**, "
-                 f"label: `{self.label_column}`",
-                 "- classes: " + ", ".join(f"`{k}`: {v}" for k, v in self.class_counts.items()),
-                 "", "| feature | mean | std | min | max | missing |", "|---|---|---|---|---|---|"]
+        lines = [
+            f"## {title}",
+            "",
+            f"- rows: **{self.n_rows}**, features: **{self.n_features}**, "
+            f"label: `{self.label_column}`",
+            "- classes: " + ", ".join(f"`{k}`: {v}" for k, v in self.class_counts.items()),
+            "",
+            "| feature | mean | std | min | max | missing |",
+            "|---|---|---|---|---|---|",
+        ]
         for name in self.feature_columns:
             s = self.feature_stats.get(name, {})
-            lines.append(f"| {name} | {s.get('mean', float('nan')):.4g} | "
-                         f"{s.get('std', float('nan')):.4g} | {s.get('min', float('nan')):.4g} | "
-                         f"{s.get('max', float('nan')):.4g} | {self.missing_values.get(name, 0)} |")
+            lines.append(
+                f"| {name} | {s.get('mean', float('nan')):.4g} | "
+                f"{s.get('std', float('nan')):.4g} | {s.get('min', float('nan')):.4g} | "
+                f"{s.get('max', float('nan')):.4g} | {self.missing_values.get(name, 0)} |"
+            )
         return "\n".join(lines) + "\n"
 
 
@@ -91,35 +102,50 @@ def validate_table(frame: pd.DataFrame, req: DataRequirements) -> DataProfile:
     """Check ``frame`` against ``req``; return its profile or raise DataValidationError."""
     columns = [str(c) for c in frame.columns]
     if req.label_column not in columns:
-        raise DataValidationError(f"column {req.label_column!r} is not in the dataset; its "
-                                  f"columns are {_list(columns)}", field="label_column")
+        raise DataValidationError(
+            f"column {req.label_column!r} is not in the dataset; its columns are {_list(columns)}",
+            field="label_column",
+        )
     labels = frame[req.label_column]
     if labels.isna().any():
-        raise DataValidationError(f"label column {req.label_column!r} has "
-                                  f"{int(labels.isna().sum())} missing values",
-                                  field="label_column")
+        raise DataValidationError(
+            f"label column {req.label_column!r} has {int(labels.isna().sum())} missing values",
+            field="label_column",
+        )
     counts = labels.value_counts().sort_index()
     if len(counts) < 2:
         only = counts.index[0] if len(counts) else None
-        raise DataValidationError(f"label column {req.label_column!r} has a single class "
-                                  f"({only!r}); at least 2 classes are needed",
-                                  field="label_column")
+        raise DataValidationError(
+            f"label column {req.label_column!r} has a single class "
+            f"({only!r}); at least 2 classes are needed",
+            field="label_column",
+        )
     small = {str(k): int(v) for k, v in counts.items() if v < req.min_samples_per_class}
     if small:
-        raise DataValidationError(f"classes with fewer than {req.min_samples_per_class} rows: "
-                                  f"{small}", field="min_samples_per_class")
+        raise DataValidationError(
+            f"classes with fewer than {req.min_samples_per_class} rows: {small}",
+            field="min_samples_per_class",
+        )
 
     # one feature column at a time: no frame-wide copies (drop/astype/replace) of a large table
     features = [c for c in frame.columns if c != req.label_column]
     if not features:
-        raise DataValidationError("the dataset has no feature columns besides the label",
-                                  field="dataset")
-    non_numeric = [str(c) for c in features
-                   if not (pd.api.types.is_numeric_dtype(frame[c])
-                           and not pd.api.types.is_complex_dtype(frame[c]))]
+        raise DataValidationError(
+            "the dataset has no feature columns besides the label", field="dataset"
+        )
+    non_numeric = [
+        str(c)
+        for c in features
+        if not (
+            pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_complex_dtype(frame[c])
+        )
+    ]
     if non_numeric:
-        raise DataValidationError(f"non-numeric feature columns {_list(non_numeric)}; encode "
-                                  "or drop them before training", field="dataset")
+        raise DataValidationError(
+            f"non-numeric feature columns {_list(non_numeric)}; encode "
+            "or drop them before training",
+            field="dataset",
+        )
     infinite: dict[str, int] = {}
     missing: dict[str, int] = {}
     for c in features:
@@ -134,13 +160,19 @@ def validate_table(frame: pd.DataFrame, req: DataRequirements) -> DataProfile:
             parts.append(f"missing values in {missing}")
         if infinite:
             parts.append(f"infinite values in {infinite}")
-        raise DataValidationError("; ".join(parts) + "; clean the data or set impute to one of "
-                                  f"{list(IMPUTE_STRATEGIES[1:])}", field="dataset")
+        raise DataValidationError(
+            "; ".join(parts) + "; clean the data or set impute to one of "
+            f"{list(IMPUTE_STRATEGIES[1:])}",
+            field="dataset",
+        )
 
     n_features = len(features)
     if req.n_qubits > n_features:
-        raise DataValidationError(f"{req.n_qubits} qubits need at least {req.n_qubits} features, "
-                                  f"but the dataset has {n_features}", field="n_qubits")
+        raise DataValidationError(
+            f"{req.n_qubits} qubits need at least {req.n_qubits} features, "
+            f"but the dataset has {n_features}",
+            field="n_qubits",
+        )
 
     n_rows, n_classes = len(frame), len(counts)
     n_test = math.ceil(req.test_size * n_rows)
@@ -151,25 +183,35 @@ def validate_table(frame: pd.DataFrame, req: DataRequirements) -> DataProfile:
         raise DataValidationError(
             f"{n_rows} rows are too few for test_size={req.test_size} with {n_classes} classes: "
             f"the test split needs one row per class and the train split {CV_FOLDS} per class "
-            f"(smallest class has {smallest})", field="dataset")
+            f"(smallest class has {smallest})",
+            field="dataset",
+        )
     if req.landmarks > n_train:
         raise DataValidationError(
             f"{req.landmarks} Nystroem landmarks > the {n_train} training rows of this dataset "
             "(quantum_method=nystroem); use at most the training rows, or quantum_method=auto",
-            field="nystroem_landmarks")
+            field="nystroem_landmarks",
+        )
 
     stats = {}
     for c in features:
         col = pd.Series(_as_float(frame[c]), copy=False)
         if str(c) in infinite:  # statistics of the finite values; copies this column only
             col = col.replace([np.inf, -np.inf], np.nan)
-        stats[str(c)] = {"mean": float(col.mean()), "std": float(col.std()),
-                         "min": float(col.min()), "max": float(col.max())}
+        stats[str(c)] = {
+            "mean": float(col.mean()),
+            "std": float(col.std()),
+            "min": float(col.min()),
+            "max": float(col.max()),
+        }
     return DataProfile(
-        n_rows=n_rows, n_features=n_features, label_column=req.label_column,
+        n_rows=n_rows,
+        n_features=n_features,
+        label_column=req.label_column,
         feature_columns=[str(c) for c in features],
         class_counts={str(k): int(v) for k, v in counts.items()},
-        missing_values={k: missing.get(k, 0) + infinite.get(k, 0)
-                        for k in set(missing) | set(infinite)},
+        missing_values={
+            k: missing.get(k, 0) + infinite.get(k, 0) for k in set(missing) | set(infinite)
+        },
         feature_stats=stats,
     )

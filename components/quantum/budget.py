@@ -38,17 +38,28 @@ class WorkEstimate:
         return self.circuits * self.shots_per_circuit
 
     def __add__(self, other: WorkEstimate) -> WorkEstimate:
-        seconds = (None if self.device_seconds is None or other.device_seconds is None
-                   else self.device_seconds + other.device_seconds)
-        return WorkEstimate(self.circuits + other.circuits,
-                            max(self.shots_per_circuit, other.shots_per_circuit),
-                            self.jobs + other.jobs, seconds)
+        seconds = (
+            None
+            if self.device_seconds is None or other.device_seconds is None
+            else self.device_seconds + other.device_seconds
+        )
+        return WorkEstimate(
+            self.circuits + other.circuits,
+            max(self.shots_per_circuit, other.shots_per_circuit),
+            self.jobs + other.jobs,
+            seconds,
+        )
 
     def to_dict(self) -> dict[str, float | int | None]:
-        return {"circuits": self.circuits, "shots_per_circuit": self.shots_per_circuit,
-                "shots": self.shots, "jobs": self.jobs,
-                "device_seconds": (None if self.device_seconds is None
-                                   else round(self.device_seconds, 3))}
+        return {
+            "circuits": self.circuits,
+            "shots_per_circuit": self.shots_per_circuit,
+            "shots": self.shots,
+            "jobs": self.jobs,
+            "device_seconds": (
+                None if self.device_seconds is None else round(self.device_seconds, 3)
+            ),
+        }
 
 
 def kernel_circuits(n_x: int, n_y: int | None) -> int:
@@ -75,10 +86,12 @@ class QuantumBudget:
     clock: Callable[[], float] = field(default=time.monotonic, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        for name, value in (("quantum_max_shots", self.max_shots),
-                            ("quantum_max_circuits", self.max_circuits),
-                            ("quantum_max_seconds", self.max_seconds),
-                            ("quantum_max_memory_mb", self.max_memory_mb)):
+        for name, value in (
+            ("quantum_max_shots", self.max_shots),
+            ("quantum_max_circuits", self.max_circuits),
+            ("quantum_max_seconds", self.max_seconds),
+            ("quantum_max_memory_mb", self.max_memory_mb),
+        ):
             if value < 0:
                 raise ConfigError(f"must be >= 0 (0 means no limit), got {value}", field=name)
 
@@ -109,9 +122,11 @@ class BudgetClock:
         left = self.remaining()
         if left is not None and left <= 0:
             raise QuantumStepFailure(
-                "timeout", f"{what} exceeded quantum_max_seconds="
+                "timeout",
+                f"{what} exceeded quantum_max_seconds="
                 f"{self.budget.max_seconds:g} (after {self.elapsed:.1f} s)",
-                field="quantum_max_seconds")
+                field="quantum_max_seconds",
+            )
 
     def reserve(self, work: WorkEstimate, what: str) -> None:
         """Account for ``work`` before it runs; refuse it when it would break a limit."""
@@ -121,17 +136,29 @@ class BudgetClock:
         b = self.budget
         if b.max_circuits and circuits > b.max_circuits:
             raise QuantumStepFailure(
-                "budget", f"{what} needs {work.circuits:,} circuits{_total(circuits, work.circuits)}"
-                f" > quantum_max_circuits={b.max_circuits:,}", field="quantum_max_circuits")
+                "budget",
+                f"{what} needs {work.circuits:,} circuits{_total(circuits, work.circuits)}"
+                f" > quantum_max_circuits={b.max_circuits:,}",
+                field="quantum_max_circuits",
+            )
         if b.max_shots and shots > b.max_shots:
             raise QuantumStepFailure(
-                "budget", f"{what} needs {work.shots:,} shots{_total(shots, work.shots)} > "
-                f"quantum_max_shots={b.max_shots:,}", field="quantum_max_shots")
-        if b.max_seconds and work.device_seconds is not None and \
-                self.elapsed + work.device_seconds > b.max_seconds:
+                "budget",
+                f"{what} needs {work.shots:,} shots{_total(shots, work.shots)} > "
+                f"quantum_max_shots={b.max_shots:,}",
+                field="quantum_max_shots",
+            )
+        if (
+            b.max_seconds
+            and work.device_seconds is not None
+            and self.elapsed + work.device_seconds > b.max_seconds
+        ):
             raise QuantumStepFailure(
-                "budget", f"{what} needs an estimated {work.device_seconds:,.0f} s of device "
-                f"time > quantum_max_seconds={b.max_seconds:g}", field="quantum_max_seconds")
+                "budget",
+                f"{what} needs an estimated {work.device_seconds:,.0f} s of device "
+                f"time > quantum_max_seconds={b.max_seconds:g}",
+                field="quantum_max_seconds",
+            )
         self.circuits, self.shots = circuits, shots
 
 

@@ -36,8 +36,17 @@ SCHEMA = "qubeflow.calibration/v1"
 #: Always recorded; each backend family adds its SDK packages (its ``BackendFamily``).
 CORE_PACKAGES = ("numpy", "qubeflow")
 #: Instructions that are not gates (no calibration worth recording).
-_NON_GATES = {"measure", "barrier", "delay", "reset", "if_else", "for_loop", "switch_case",
-              "while_loop", "box"}
+_NON_GATES = {
+    "measure",
+    "barrier",
+    "delay",
+    "reset",
+    "if_else",
+    "for_loop",
+    "switch_case",
+    "while_loop",
+    "box",
+}
 
 
 def sdk_versions() -> dict[str, str]:
@@ -73,8 +82,9 @@ def device_calibration(backend: Any, gates_used: set[str] | None = None) -> dict
             "readout_error": _num(getattr(m, "error", None)),
             "readout_duration_s": _num(getattr(m, "duration", None)),
         }
-    names = sorted((gates_used if gates_used is not None else set(target.operation_names))
-                   - _NON_GATES)
+    names = sorted(
+        (gates_used if gates_used is not None else set(target.operation_names)) - _NON_GATES
+    )
     gates: dict[str, dict[str, dict[str, float | None]]] = {}
     for name in names:
         if name not in target.operation_names:
@@ -83,8 +93,10 @@ def device_calibration(backend: Any, gates_used: set[str] | None = None) -> dict
         for qargs, ip in (target[name] or {}).items():
             if qargs is None or ip is None:
                 continue
-            entries["_".join(map(str, qargs))] = {"error": _num(ip.error),
-                                                   "duration_s": _num(ip.duration)}
+            entries["_".join(map(str, qargs))] = {
+                "error": _num(ip.error),
+                "duration_s": _num(ip.duration),
+            }
         gates[name] = entries
     timestamp = None
     properties = getattr(backend, "properties", None)
@@ -95,8 +107,12 @@ def device_calibration(backend: Any, gates_used: set[str] | None = None) -> dict
             timestamp = stamp.isoformat() if hasattr(stamp, "isoformat") else stamp
         except Exception:
             timestamp = None
-    return {"source": getattr(backend, "name", type(backend).__name__), "timestamp": timestamp,
-            "qubits": qubits, "gates": gates}
+    return {
+        "source": getattr(backend, "name", type(backend).__name__),
+        "timestamp": timestamp,
+        "qubits": qubits,
+        "gates": gates,
+    }
 
 
 def backend_identity(backend: Any, family: str, kind: str) -> dict[str, Any]:
@@ -112,8 +128,13 @@ def backend_identity(backend: Any, family: str, kind: str) -> dict[str, Any]:
     }
 
 
-def snapshot(*, backend: dict[str, Any], calibration: dict[str, Any] | None,
-             simulator: dict[str, Any] | None, execution: dict[str, Any]) -> dict[str, Any]:
+def snapshot(
+    *,
+    backend: dict[str, Any],
+    calibration: dict[str, Any] | None,
+    simulator: dict[str, Any] | None,
+    execution: dict[str, Any],
+) -> dict[str, Any]:
     """Assemble a snapshot and hash its device part."""
     hashed = {"backend": backend, "calibration": calibration, "simulator": simulator}
     return {
@@ -128,16 +149,29 @@ def snapshot(*, backend: dict[str, Any], calibration: dict[str, Any] | None,
     }
 
 
-def exact_simulator_snapshot(name: str, family: str, simulator: str, fmap: Any,
-                             **identity: Any) -> dict[str, Any]:
+def exact_simulator_snapshot(
+    name: str, family: str, simulator: str, fmap: Any, **identity: Any
+) -> dict[str, Any]:
     """Exact simulators have no device data: their identity and versions stand in for it."""
     return snapshot(
-        backend={"name": name, "family": family, "kind": "exact-simulator", "version": "",
-                 "num_qubits": fmap.n_qubits, "coupling_map": None},
+        backend={
+            "name": name,
+            "family": family,
+            "kind": "exact-simulator",
+            "version": "",
+            "num_qubits": fmap.n_qubits,
+            "coupling_map": None,
+        },
         calibration=None,
-        simulator={"name": simulator, "noise_model": None,
-                   "versions": sdk_versions(), **identity},
-        execution={"shots": 0, "optimization_level": None, "seed": None,
-                   "circuit": "feature map U(x), untranspiled (one statevector per sample)",
-                   "circuit_depth": fmap.depth(), "two_qubit_gates": fmap.two_qubit_gates(),
-                   "layout": None, "jobs": []})
+        simulator={"name": simulator, "noise_model": None, "versions": sdk_versions(), **identity},
+        execution={
+            "shots": 0,
+            "optimization_level": None,
+            "seed": None,
+            "circuit": "feature map U(x), untranspiled (one statevector per sample)",
+            "circuit_depth": fmap.depth(),
+            "two_qubit_gates": fmap.two_qubit_gates(),
+            "layout": None,
+            "jobs": [],
+        },
+    )

@@ -58,10 +58,14 @@ def call_with_retries(fn: Callable[[], T], ctx: ExecutionContext, what: str) -> 
 
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
-        log.warning("%s failed (attempt %d/%d): %s; retrying in %.1f s", what,
-                    state.attempt_number, ctx.retry.attempts,
-                    redact_secrets(str(exc)), state.next_action.sleep if state.next_action
-                    else 0.0)
+        log.warning(
+            "%s failed (attempt %d/%d): %s; retrying in %.1f s",
+            what,
+            state.attempt_number,
+            ctx.retry.attempts,
+            redact_secrets(str(exc)),
+            state.next_action.sleep if state.next_action else 0.0,
+        )
 
     def out_of_time(state: RetryCallState) -> bool:
         left = ctx.clock.remaining()
@@ -71,15 +75,18 @@ def call_with_retries(fn: Callable[[], T], ctx: ExecutionContext, what: str) -> 
         retry=retry_if_exception(transient),
         stop=stop_after_attempt(ctx.retry.attempts) | out_of_time,
         wait=wait_exponential(multiplier=ctx.retry.initial_delay_s, max=ctx.retry.max_delay_s),
-        before_sleep=before_sleep, reraise=True)
+        before_sleep=before_sleep,
+        reraise=True,
+    )
     try:
         return retrying(fn)
     except QuantumStepFailure:
         raise
     except Exception as exc:
         failure = classify(exc)
-        raise QuantumStepFailure(failure.reason, f"{what}: {failure.message}",
-                                 transient=failure.transient) from exc
+        raise QuantumStepFailure(
+            failure.reason, f"{what}: {failure.message}", transient=failure.transient
+        ) from exc
 
 
 def wait_for_job(job: Any, ctx: ExecutionContext, what: str) -> Any:
@@ -92,8 +99,13 @@ def wait_for_job(job: Any, ctx: ExecutionContext, what: str) -> Any:
         now = time.monotonic()
         if now - last_report >= PROGRESS_EVERY_S:
             last_report = now
-            log.info("%s: waiting for job %s (%s), %.0f s", what, job.job_id(),
-                     _status_name(job), now - started)
+            log.info(
+                "%s: waiting for job %s (%s), %.0f s",
+                what,
+                job.job_id(),
+                _status_name(job),
+                now - started,
+            )
         left = ctx.clock.remaining()
         if left is not None and left <= 0:
             try:
@@ -116,9 +128,15 @@ def _status_name(job: Any) -> str:
 
 def job_record(job: Any, circuits: int, shots: int) -> dict[str, Any]:
     """Job id, status, queue and execution time (from the job's metrics when it has them)."""
-    record: dict[str, Any] = {"job_id": str(job.job_id()), "circuits": circuits,
-                              "shots": shots, "status": None, "queue_seconds": None,
-                              "execution_seconds": None, "created": None}
+    record: dict[str, Any] = {
+        "job_id": str(job.job_id()),
+        "circuits": circuits,
+        "shots": shots,
+        "status": None,
+        "queue_seconds": None,
+        "execution_seconds": None,
+        "created": None,
+    }
     try:
         status = job.status()
         record["status"] = getattr(status, "name", str(status))
@@ -130,8 +148,9 @@ def job_record(job: Any, circuits: int, shots: int) -> dict[str, Any]:
             stamps = (metrics() or {}).get("timestamps", {}) or {}
         except Exception:
             stamps = {}
-        created, running, finished = (_parse(stamps.get(k))
-                                      for k in ("created", "running", "finished"))
+        created, running, finished = (
+            _parse(stamps.get(k)) for k in ("created", "running", "finished")
+        )
         record["created"] = stamps.get("created")
         if created and running:
             record["queue_seconds"] = round((running - created).total_seconds(), 3)

@@ -29,9 +29,16 @@ from components.errors import BackendError
 
 REASONS = ("auth", "unavailable", "timeout", "budget", "transpile", "job_failed", "error")
 #: Environment variables whose values must never appear in logs, tags or artifacts.
-SECRET_ENV_VARS = ("QISKIT_IBM_TOKEN", "QISKIT_IBM_INSTANCE", "AWS_SECRET_ACCESS_KEY",
-                   "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID", "MLFLOW_TRACKING_PASSWORD",
-                   "MLFLOW_TRACKING_TOKEN", "KFP_TOKEN")
+SECRET_ENV_VARS = (
+    "QISKIT_IBM_TOKEN",
+    "QISKIT_IBM_INSTANCE",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_ACCESS_KEY_ID",
+    "MLFLOW_TRACKING_PASSWORD",
+    "MLFLOW_TRACKING_TOKEN",
+    "KFP_TOKEN",
+)
 _MIN_SECRET_LEN = 4
 
 
@@ -47,8 +54,14 @@ def redact_secrets(text: str) -> str:
 class QuantumStepFailure(BackendError):
     """The quantum step could not produce a result; ``reason`` is one of :data:`REASONS`."""
 
-    def __init__(self, reason: str, message: str, *, transient: bool = False,
-                 field: str | None = "quantum_backend") -> None:
+    def __init__(
+        self,
+        reason: str,
+        message: str,
+        *,
+        transient: bool = False,
+        field: str | None = "quantum_backend",
+    ) -> None:
         if reason not in REASONS:
             raise ValueError(f"unknown failure reason {reason!r}")
         self.reason = reason

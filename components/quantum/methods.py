@@ -92,9 +92,13 @@ class MethodCost:
     seconds: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "landmarks": self.landmarks, **self.work.to_dict(),
-                "memory_mib": round(self.memory_bytes / MiB, 1),
-                "seconds": None if self.seconds is None else round(self.seconds, 2)}
+        return {
+            "method": self.method,
+            "landmarks": self.landmarks,
+            **self.work.to_dict(),
+            "memory_mib": round(self.memory_bytes / MiB, 1),
+            "seconds": None if self.seconds is None else round(self.seconds, 2),
+        }
 
 
 @dataclass(frozen=True)
@@ -114,17 +118,27 @@ class MethodPlan:
         return self.cost.landmarks
 
     def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "landmarks": self.landmarks, "reason": self.reason,
-                "cost": self.cost.to_dict(),
-                "considered": [c.to_dict() for c in self.considered]}
+        return {
+            "method": self.method,
+            "landmarks": self.landmarks,
+            "reason": self.reason,
+            "cost": self.cost.to_dict(),
+            "considered": [c.to_dict() for c in self.considered],
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MethodPlan:
         def cost(c: dict[str, Any]) -> MethodCost:
-            work = WorkEstimate(int(c["circuits"]), int(c["shots_per_circuit"]), int(c["jobs"]),
-                                c.get("device_seconds"))
-            return MethodCost(c["method"], int(c["landmarks"]), work,
-                              int(c["memory_mib"] * MiB), c.get("seconds"))
+            work = WorkEstimate(
+                int(c["circuits"]),
+                int(c["shots_per_circuit"]),
+                int(c["jobs"]),
+                c.get("device_seconds"),
+            )
+            return MethodCost(
+                c["method"], int(c["landmarks"]), work, int(c["memory_mib"] * MiB), c.get("seconds")
+            )
+
         return cls(cost(data["cost"]), data["reason"], [cost(c) for c in data["considered"]])
 
 
@@ -146,8 +160,15 @@ def _features_work(backend: Any, fmap: FeatureMap, n_rows: int) -> WorkEstimate:
     return WorkEstimate(circuits=n_rows, shots_per_circuit=0, jobs=0)
 
 
-def method_cost(method: str, backend: Any, fmap: FeatureMap, shape: DataShape, *,
-                landmarks: int = 0, rates: Rates | None = None) -> MethodCost:
+def method_cost(
+    method: str,
+    backend: Any,
+    fmap: FeatureMap,
+    shape: DataShape,
+    *,
+    landmarks: int = 0,
+    rates: Rates | None = None,
+) -> MethodCost:
     """Circuits/shots/jobs, peak memory and (exact backends) wall time of one method."""
     n, t, q = shape.n_train, shape.n_test, fmap.n_qubits
     exact = bool(getattr(backend, "exact", False))
@@ -163,8 +184,9 @@ def method_cost(method: str, backend: Any, fmap: FeatureMap, shape: DataShape, *
         states = shape.n_rows
     elif method == "nystroem":
         m = landmarks
-        work = (backend.estimate(fmap, m) + backend.estimate(fmap, n, m)
-                + backend.estimate(fmap, t, m))
+        work = (
+            backend.estimate(fmap, m) + backend.estimate(fmap, n, m) + backend.estimate(fmap, t, m)
+        )
         # K_nm (float64) and Φ (float64) for train and test, landmark states, chunk buffers
         memory = data + 16 * shape.n_rows * m + 8 * m * m
         memory += (state_bytes * (m + 3 * chunk)) if exact else 0
@@ -176,13 +198,13 @@ def method_cost(method: str, backend: Any, fmap: FeatureMap, shape: DataShape, *
         macs = 3 * q * shape.n_rows * dim
         states = shape.n_rows
     else:
-        raise ConfigError(f"unknown method {method!r}; use one of {list(METHODS)}",
-                          field="quantum_method")
+        raise ConfigError(
+            f"unknown method {method!r}; use one of {list(METHODS)}", field="quantum_method"
+        )
     seconds = None
     if exact and rates is not None and rates.states_per_second > 0:
         seconds = states / rates.states_per_second + macs / rates.macs_per_second
-    return MethodCost(method, landmarks if method == "nystroem" else 0, work, int(memory),
-                      seconds)
+    return MethodCost(method, landmarks if method == "nystroem" else 0, work, int(memory), seconds)
 
 
 def _refusal(cost: MethodCost, budget: QuantumBudget) -> str | None:
@@ -192,31 +214,44 @@ def _refusal(cost: MethodCost, budget: QuantumBudget) -> str | None:
     except QuantumStepFailure as failure:
         return failure.message
     if budget.max_memory_mb and cost.memory_bytes > budget.max_memory_mb * MiB:
-        return (f"{cost.method} needs an estimated {cost.memory_bytes / MiB:,.0f} MiB > "
-                f"quantum_max_memory_mb={budget.max_memory_mb:g}")
+        return (
+            f"{cost.method} needs an estimated {cost.memory_bytes / MiB:,.0f} MiB > "
+            f"quantum_max_memory_mb={budget.max_memory_mb:g}"
+        )
     return None
 
 
 def check_method(method: str, landmarks: int, exact_max_rows: int) -> None:
     """The method settings on their own (before any data is known)."""
     if method not in METHODS:
-        raise ConfigError(f"unknown method {method!r}; use one of {list(METHODS)}",
-                          field="quantum_method")
+        raise ConfigError(
+            f"unknown method {method!r}; use one of {list(METHODS)}", field="quantum_method"
+        )
     if landmarks < 1:
         raise ConfigError(f"must be >= 1, got {landmarks}", field="nystroem_landmarks")
     if exact_max_rows < 0:
         raise ConfigError(f"must be >= 0, got {exact_max_rows}", field="exact_max_rows")
 
 
-def plan_method(method: str, backend: Any, fmap: FeatureMap, shape: DataShape, *,
-                landmarks: int, exact_max_rows: int, budget: QuantumBudget,
-                rates: Rates | None = None) -> MethodPlan:
+def plan_method(
+    method: str,
+    backend: Any,
+    fmap: FeatureMap,
+    shape: DataShape,
+    *,
+    landmarks: int,
+    exact_max_rows: int,
+    budget: QuantumBudget,
+    rates: Rates | None = None,
+) -> MethodPlan:
     """Resolve ``method`` (``auto`` included) for this backend and data; raise
     QuantumStepFailure("budget") when nothing fits, naming the limits."""
     check_method(method, landmarks, exact_max_rows)
     if method == "nystroem" and landmarks > shape.n_train:
-        raise ConfigError(f"{landmarks} landmarks > {shape.n_train} training rows; use at most "
-                          "the training rows", field="nystroem_landmarks")
+        raise ConfigError(
+            f"{landmarks} landmarks > {shape.n_train} training rows; use at most the training rows",
+            field="nystroem_landmarks",
+        )
     m = min(landmarks, shape.n_train)
     exact = bool(getattr(backend, "exact", False))
 
@@ -227,8 +262,9 @@ def plan_method(method: str, backend: Any, fmap: FeatureMap, shape: DataShape, *
         chosen = cost(method)
         why = _refusal(chosen, budget)
         if why:
-            raise QuantumStepFailure("budget", f"quantum_method={method}: {why}",
-                                     field="quantum_method")
+            raise QuantumStepFailure(
+                "budget", f"quantum_method={method}: {why}", field="quantum_method"
+            )
         return MethodPlan(chosen, f"quantum_method={method} (set explicitly)", [chosen])
 
     considered: list[MethodCost] = []
@@ -247,27 +283,39 @@ def plan_method(method: str, backend: Any, fmap: FeatureMap, shape: DataShape, *
         considered.append(c)
         why = _refusal(c, budget)
         if why is None:
-            return MethodPlan(c, _auto_reason(c, shape, exact, exact_max_rows, considered),
-                              considered)
+            return MethodPlan(
+                c, _auto_reason(c, shape, exact, exact_max_rows, considered), considered
+            )
         refusals.append(why)
     raise QuantumStepFailure(
-        "budget", "no quantum method fits the budget: " + "; ".join(refusals),
-        field="quantum_method")
+        "budget",
+        "no quantum method fits the budget: " + "; ".join(refusals),
+        field="quantum_method",
+    )
 
 
-def _auto_reason(c: MethodCost, shape: DataShape, exact: bool, exact_max_rows: int,
-                 considered: list[MethodCost]) -> str:
+def _auto_reason(
+    c: MethodCost, shape: DataShape, exact: bool, exact_max_rows: int, considered: list[MethodCost]
+) -> str:
     if exact:
         if c.method == "fidelity":
-            return (f"auto: {shape.n_train} train rows <= exact_max_rows={exact_max_rows}: "
-                    "exact fidelity Gram")
+            return (
+                f"auto: {shape.n_train} train rows <= exact_max_rows={exact_max_rows}: "
+                "exact fidelity Gram"
+            )
         if shape.n_train > exact_max_rows:
-            return (f"auto: {shape.n_train} train rows > exact_max_rows={exact_max_rows}: "
-                    f"Nystroem with {c.landmarks} landmarks (O(N·m), never N×N)")
+            return (
+                f"auto: {shape.n_train} train rows > exact_max_rows={exact_max_rows}: "
+                f"Nystroem with {c.landmarks} landmarks (O(N·m), never N×N)"
+            )
         return f"auto: the exact Gram does not fit quantum_max_memory_mb; {c.method}"
-    skipped = ", ".join(f"{x.method}{f'(m={x.landmarks})' if x.landmarks else ''} "
-                        f"{x.work.circuits:,} circuits" for x in considered[:-1])
-    return (f"auto: shot-based backend, {c.method}"
-            f"{f' with {c.landmarks} landmarks' if c.landmarks else ''} fits the budget "
-            f"({c.work.circuits:,} circuits, {c.work.shots:,} shots)"
-            + (f"; over budget: {skipped}" if skipped else ""))
+    skipped = ", ".join(
+        f"{x.method}{f'(m={x.landmarks})' if x.landmarks else ''} {x.work.circuits:,} circuits"
+        for x in considered[:-1]
+    )
+    return (
+        f"auto: shot-based backend, {c.method}"
+        f"{f' with {c.landmarks} landmarks' if c.landmarks else ''} fits the budget "
+        f"({c.work.circuits:,} circuits, {c.work.shots:,} shots)"
+        + (f"; over budget: {skipped}" if skipped else "")
+    )

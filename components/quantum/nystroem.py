@@ -20,13 +20,16 @@ from components.errors import ConfigError
 RANK_TOLERANCE = 1e-10
 
 
-def select_landmarks(n_rows: int, m: int, *, y: np.ndarray | None = None,
-                     seed: int = 0) -> np.ndarray:
+def select_landmarks(
+    n_rows: int, m: int, *, y: np.ndarray | None = None, seed: int = 0
+) -> np.ndarray:
     """Sorted indices of ``m`` landmark rows among ``n_rows``: a seeded sample, stratified by
     ``y`` when given (each class gets its share, at least one row when it has any)."""
     if not 1 <= m <= n_rows:
-        raise ConfigError(f"must be from 1 to the number of training rows ({n_rows}), got {m}",
-                          field="nystroem_landmarks")
+        raise ConfigError(
+            f"must be from 1 to the number of training rows ({n_rows}), got {m}",
+            field="nystroem_landmarks",
+        )
     rng = np.random.default_rng(seed)
     if m == n_rows:
         return np.arange(n_rows)
@@ -40,8 +43,10 @@ def select_landmarks(n_rows: int, m: int, *, y: np.ndarray | None = None,
         share[np.argmax(counts - share)] += 1
     while share.sum() > m:
         share[np.argmax(share)] -= 1
-    picked = [rng.choice(np.flatnonzero(y == c), size=k, replace=False)
-              for c, k in zip(classes, share, strict=True)]
+    picked = [
+        rng.choice(np.flatnonzero(y == c), size=k, replace=False)
+        for c, k in zip(classes, share, strict=True)
+    ]
     return np.sort(np.concatenate(picked))
 
 

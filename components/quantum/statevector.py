@@ -64,8 +64,7 @@ def check_inputs(fmap: FeatureMap, x: np.ndarray) -> np.ndarray:
     """``x`` as float64 (N, n_qubits), finite; ValueError naming the problem otherwise."""
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] != fmap.n_qubits:
-        raise ValueError(f"expected an array of shape (n_samples, {fmap.n_qubits}), "
-                         f"got {x.shape}")
+        raise ValueError(f"expected an array of shape (n_samples, {fmap.n_qubits}), got {x.shape}")
     if not np.all(np.isfinite(x)):
         raise ValueError("feature-map inputs contain NaN or infinite values")
     return x
@@ -80,17 +79,17 @@ def _real_dtype(precision: str) -> type:
     try:
         return PRECISIONS[precision]
     except KeyError:
-        raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}"
-                         ) from None
+        raise ValueError(
+            f"precision must be one of {list(PRECISIONS)}, got {precision!r}"
+        ) from None
 
 
-def _phase_angles(x: np.ndarray, pairs: tuple[tuple[int, int], ...], qubits: range
-                  ) -> np.ndarray:
+def _phase_angles(x: np.ndarray, pairs: tuple[tuple[int, int], ...], qubits: range) -> np.ndarray:
     """Phase angles over the basis states of ``qubits`` (a contiguous block) from the
     single-qubit terms of those qubits and the pairs inside the block: (N, 2**len(qubits))."""
     first = qubits.start
     inside = tuple((i - first, j - first) for i, j in pairs if i in qubits and j in qubits)
-    feats = [x[:, first:qubits.stop]]
+    feats = [x[:, first : qubits.stop]]
     if inside:
         i, j = (np.array(inside) + first).T
         feats.append((np.pi - x[:, i]) * (np.pi - x[:, j]))
@@ -104,8 +103,9 @@ def _expi(angles: np.ndarray, dtype: type) -> np.ndarray:
     return out
 
 
-def _zz_phase_factors(x: np.ndarray, n: int, pairs: tuple[tuple[int, int], ...],
-                      dtype: type) -> tuple[np.ndarray, np.ndarray] | None:
+def _zz_phase_factors(
+    x: np.ndarray, n: int, pairs: tuple[tuple[int, int], ...], dtype: type
+) -> tuple[np.ndarray, np.ndarray] | None:
     """The phase layer as a sum of S <= 2 outer products, when it is one.
 
     Split the qubits into a low block (qubits < m) and a high block. The phase of basis
@@ -141,8 +141,7 @@ def _outer_sum(high: np.ndarray, low: np.ndarray, out: np.ndarray) -> None:
 STATE_CHUNK_BYTES = 16 * 1024 * 1024  # small enough to be reused from the heap, not re-mapped
 
 
-def zz_statevectors(fmap: FeatureMap, x: np.ndarray, precision: str = "complex128"
-                    ) -> np.ndarray:
+def zz_statevectors(fmap: FeatureMap, x: np.ndarray, precision: str = "complex128") -> np.ndarray:
     """ZZ feature map: each repetition is H on every qubit, then a *diagonal* phase layer P,
     so ``|phi(x)> = P H ... P H |0>``.
 
@@ -171,8 +170,8 @@ def zz_statevectors(fmap: FeatureMap, x: np.ndarray, precision: str = "complex12
     spare = np.empty((chunk, dim), dtype=cplx)
     for start in range(0, n_rows, chunk):
         rows = min(chunk, n_rows - start)
-        xs = x[start:start + rows]
-        ph, sp, state = phases[:rows], spare[:rows], out[start:start + rows]
+        xs = x[start : start + rows]
+        ph, sp, state = phases[:rows], spare[:rows], out[start : start + rows]
         factors = _zz_phase_factors(xs, n, pairs, cplx)
         if factors is None:
             ph[...] = _expi(_phase_angles(xs, pairs, range(n)), cplx)
@@ -181,8 +180,11 @@ def zz_statevectors(fmap: FeatureMap, x: np.ndarray, precision: str = "complex12
         layers = fmap.reps - 1  # full transforms still to apply after the first repetition
         if factors is not None and fmap.reps >= 2:
             high, low = factors  # H P |+>: transform the half-size factors, then expand
-            _outer_sum((high @ h_hi.astype(cplx)) * scale,
-                       low @ _hadamard(m, real.__name__).astype(cplx), state)
+            _outer_sum(
+                (high @ h_hi.astype(cplx)) * scale,
+                low @ _hadamard(m, real.__name__).astype(cplx),
+                state,
+            )
             state *= ph
             layers -= 1
         else:
@@ -195,8 +197,9 @@ def zz_statevectors(fmap: FeatureMap, x: np.ndarray, precision: str = "complex12
     return out
 
 
-def angle_statevectors(fmap: FeatureMap, x: np.ndarray, precision: str = "complex128"
-                       ) -> np.ndarray:
+def angle_statevectors(
+    fmap: FeatureMap, x: np.ndarray, precision: str = "complex128"
+) -> np.ndarray:
     c, s = np.cos(x / 2.0), np.sin(x / 2.0)
     one = -1j * s if fmap.rotation == "x" else s.astype(np.complex128)
     states = np.ones((x.shape[0], 1), dtype=np.complex128)
@@ -225,9 +228,13 @@ def tile_rows(n_rows: int, n_cols: int, itemsize: int, tile_bytes: int) -> int:
     return max(1, min(n_rows, tile_bytes // max(1, itemsize * n_cols)))
 
 
-def fidelity_kernel(states_x: np.ndarray, states_y: np.ndarray | None = None, *,
-                    tile_bytes: int = DEFAULT_TILE_BYTES,
-                    progress: ProgressFn | None = None) -> np.ndarray:
+def fidelity_kernel(
+    states_x: np.ndarray,
+    states_y: np.ndarray | None = None,
+    *,
+    tile_bytes: int = DEFAULT_TILE_BYTES,
+    progress: ProgressFn | None = None,
+) -> np.ndarray:
     """Fidelity kernel ``K[i, j] = |<x_i|y_j>|^2`` from statevectors, computed in row tiles.
 
     With ``states_y=None`` the Gram matrix of ``states_x``: each row tile is multiplied only
@@ -248,7 +255,7 @@ def fidelity_kernel(states_x: np.ndarray, states_y: np.ndarray | None = None, *,
     for start in range(0, n_x, rows):
         stop = min(n_x, start + rows)
         first = start if symmetric else 0  # Gram: this tile's rows right of the diagonal
-        block = tile[:stop - start, :n_y - first]
+        block = tile[: stop - start, : n_y - first]
         # conj(x_tile) y^T: conjugating the small row tile, not a full copy of y.
         np.matmul(states_x[start:stop].conj(), ys[first:].T, out=block)
         _abs2_into(block, out[start:stop, first:])
@@ -273,8 +280,9 @@ def pauli_expectations(states: np.ndarray, n_qubits: int) -> np.ndarray:
         cross = np.einsum("nij,nij->n", a.conj(), b)
         out[:, 3 * q] = 2.0 * cross.real
         out[:, 3 * q + 1] = 2.0 * cross.imag
-        out[:, 3 * q + 2] = (np.einsum("nij,nij->n", a.conj(), a).real
-                             - np.einsum("nij,nij->n", b.conj(), b).real)
+        out[:, 3 * q + 2] = (
+            np.einsum("nij,nij->n", a.conj(), a).real - np.einsum("nij,nij->n", b.conj(), b).real
+        )
     return out
 
 
@@ -293,6 +301,15 @@ class ProgressLogger:
             elapsed = now - self.start
             rate = done / elapsed if elapsed > 0 else 0.0
             eta = (total - done) / rate if rate > 0 else float("nan")
-            log.info("%s: %d/%d %s (%.0f%%), %.0f %s/s, %.1f s, ETA %.1f s", self.what, done,
-                     total, self.unit, 100.0 * done / max(total, 1), rate, self.unit, elapsed,
-                     eta)
+            log.info(
+                "%s: %d/%d %s (%.0f%%), %.0f %s/s, %.1f s, ETA %.1f s",
+                self.what,
+                done,
+                total,
+                self.unit,
+                100.0 * done / max(total, 1),
+                rate,
+                self.unit,
+                elapsed,
+                eta,
+            )

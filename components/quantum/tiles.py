@@ -62,13 +62,22 @@ def check_fanout_settings(min_seconds: float, tile_rows: int) -> None:
     if tile_rows < 1:
         raise ConfigError(f"must be >= 1, got {tile_rows}", field="kernel_tile_rows")
     if min_seconds < 0:
-        raise ConfigError(f"must be >= 0 seconds (0 always fans out), got {min_seconds}",
-                          field="kernel_fanout_min_seconds")
+        raise ConfigError(
+            f"must be >= 0 seconds (0 always fans out), got {min_seconds}",
+            field="kernel_fanout_min_seconds",
+        )
 
 
-def plan_tiles(n_train: int, n_test: int, *, method: str, landmarks: int,
-               estimated_seconds: float | None, min_seconds: float,
-               tile_rows: int) -> list[KernelTile]:
+def plan_tiles(
+    n_train: int,
+    n_test: int,
+    *,
+    method: str,
+    landmarks: int,
+    estimated_seconds: float | None,
+    min_seconds: float,
+    tile_rows: int,
+) -> list[KernelTile]:
     """Row tiles over the train and test rows, or the single "none" tile when the method does
     not fan out (``fidelity``, shot-based backends: unknown time) or its estimated time is
     below ``min_seconds``."""
@@ -78,19 +87,29 @@ def plan_tiles(n_train: int, n_test: int, *, method: str, landmarks: int,
         return [KernelTile(NO_FANOUT)]
     spans = [("train", s, min(n_train, s + tile_rows)) for s in range(0, n_train, tile_rows)]
     spans += [("test", s, min(n_test, s + tile_rows)) for s in range(0, n_test, tile_rows)]
-    return [KernelTile(p, a, b, i, len(spans), method, landmarks if method == "nystroem" else 0)
-            for i, (p, a, b) in enumerate(spans)]
+    return [
+        KernelTile(p, a, b, i, len(spans), method, landmarks if method == "nystroem" else 0)
+        for i, (p, a, b) in enumerate(spans)
+    ]
 
 
-def compute_tile(tile: KernelTile, backend: Any, fmap: Any, x_train: np.ndarray,
-                 y_train: np.ndarray, x_test: np.ndarray, *, seed: int) -> np.ndarray:
+def compute_tile(
+    tile: KernelTile,
+    backend: Any,
+    fmap: Any,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    *,
+    seed: int,
+) -> np.ndarray:
     """The tile's rows as the method's features: K(rows, landmarks) for ``nystroem`` (the same
     seeded, stratified landmarks the quantum step picks), ⟨X⟩,⟨Y⟩,⟨Z⟩ for ``projected``."""
     from components.quantum.nystroem import select_landmarks
     from components.quantum.transformers import streamed_expectations, streamed_kernel
 
     t0 = time.perf_counter()
-    rows = (x_train if tile.part == "train" else x_test)[tile.start:tile.stop]
+    rows = (x_train if tile.part == "train" else x_test)[tile.start : tile.stop]
     what = f"tile {tile.index + 1}/{tile.count} ({tile.part} {tile.start}:{tile.stop})"
     if tile.method == "nystroem":
         index = select_landmarks(len(x_train), tile.landmarks, y=y_train, seed=seed)
@@ -100,8 +119,14 @@ def compute_tile(tile: KernelTile, backend: Any, fmap: Any, x_train: np.ndarray,
         block = streamed_expectations(backend, fmap, rows, what)
     else:
         raise ConfigError(f"tile method {tile.method!r} does not fan out", field="tile")
-    log.info("kernel %s: %s features %s (%.1f MB) in %.2f s", what, tile.method, block.shape,
-             block.nbytes / 2**20, time.perf_counter() - t0)
+    log.info(
+        "kernel %s: %s features %s (%.1f MB) in %.2f s",
+        what,
+        tile.method,
+        block.shape,
+        block.nbytes / 2**20,
+        time.perf_counter() - t0,
+    )
     return block
 
 
@@ -120,33 +145,42 @@ def load_block(path: str | Path) -> tuple[KernelTile, np.ndarray | None]:
     return tile, block
 
 
-def assemble(blocks: list[tuple[KernelTile, np.ndarray | None]], n_train: int, n_test: int
-             ) -> tuple[np.ndarray, np.ndarray] | None:
+def assemble(
+    blocks: list[tuple[KernelTile, np.ndarray | None]], n_train: int, n_test: int
+) -> tuple[np.ndarray, np.ndarray] | None:
     """The train and test feature blocks stacked in row order (None: no fan-out). Raises if
     the tiles do not cover every row exactly once."""
-    real = sorted(((t, b) for t, b in blocks if t.part != NO_FANOUT),
-                  key=lambda tb: (tb[0].part != "train", tb[0].start))
+    real = sorted(
+        ((t, b) for t, b in blocks if t.part != NO_FANOUT),
+        key=lambda tb: (tb[0].part != "train", tb[0].start),
+    )
     if not real:
         return None
     out = []
     for part, n in (("train", n_train), ("test", n_test)):
         mine = [(t, b) for t, b in real if t.part == part]
         covered = [(t.start, t.stop) for t, _ in mine]
-        expected = [(s, min(n, s + (mine[0][0].rows if mine else 1)))
-                    for s in range(0, n, mine[0][0].rows)] if mine else []
+        expected = (
+            [
+                (s, min(n, s + (mine[0][0].rows if mine else 1)))
+                for s in range(0, n, mine[0][0].rows)
+            ]
+            if mine
+            else []
+        )
         if not mine or covered != expected or any(len(b) != t.rows for t, b in mine):
-            raise ValueError(f"kernel tiles do not cover the {part} rows ({len(mine)} tiles "
-                             f"for {n} rows: {covered})")
+            raise ValueError(
+                f"kernel tiles do not cover the {part} rows ({len(mine)} tiles "
+                f"for {n} rows: {covered})"
+            )
         out.append(np.concatenate([b for _, b in mine]))
     return out[0], out[1]
 
 
-def save_kernel(path: str | Path, blocks: tuple[np.ndarray, np.ndarray] | None,
-                tiles: int) -> None:
+def save_kernel(path: str | Path, blocks: tuple[np.ndarray, np.ndarray] | None, tiles: int) -> None:
     root = Path(path)
     root.mkdir(parents=True, exist_ok=True)
-    (root / "kernel.json").write_text(json.dumps({"fanout": blocks is not None,
-                                                  "tiles": tiles}))
+    (root / "kernel.json").write_text(json.dumps({"fanout": blocks is not None, "tiles": tiles}))
     if blocks is not None:
         np.save(root / "train.npy", blocks[0])
         np.save(root / "test.npy", blocks[1])

@@ -38,8 +38,14 @@ def _streams(backend: QuantumBackend) -> bool:
     return bool(getattr(backend, "exact", False)) and hasattr(backend, "statevectors")
 
 
-def streamed_kernel(backend: QuantumBackend, fmap: FeatureMap, x: np.ndarray,
-                    ref_states: np.ndarray, what: str, dtype: Any = np.float64) -> np.ndarray:
+def streamed_kernel(
+    backend: QuantumBackend,
+    fmap: FeatureMap,
+    x: np.ndarray,
+    ref_states: np.ndarray,
+    what: str,
+    dtype: Any = np.float64,
+) -> np.ndarray:
     """``K(x, ref)`` on an exact backend, ``x``'s states built chunk by chunk (memory: one
     chunk of states, never all of them)."""
     out = np.empty((len(x), len(ref_states)), dtype=dtype)
@@ -52,8 +58,9 @@ def streamed_kernel(backend: QuantumBackend, fmap: FeatureMap, x: np.ndarray,
     return out
 
 
-def streamed_expectations(backend: QuantumBackend, fmap: FeatureMap, x: np.ndarray,
-                          what: str) -> np.ndarray:
+def streamed_expectations(
+    backend: QuantumBackend, fmap: FeatureMap, x: np.ndarray, what: str
+) -> np.ndarray:
     """Projected features on an exact backend, chunk by chunk."""
     out = np.empty((len(x), 3 * fmap.n_qubits), dtype=np.float64)
     step = chunk_rows(fmap.n_qubits)
@@ -68,8 +75,14 @@ def streamed_expectations(backend: QuantumBackend, fmap: FeatureMap, x: np.ndarr
 class _FeatureMapParams(BaseEstimator):
     """Shared parameters: which feature map, on which backend."""
 
-    def __init__(self, feature_map: str = "zz", reps: int = 2, entanglement: str = "linear",
-                 rotation: str = "y", backend: str = "statevector") -> None:
+    def __init__(
+        self,
+        feature_map: str = "zz",
+        reps: int = 2,
+        entanglement: str = "linear",
+        rotation: str = "y",
+        backend: str = "statevector",
+    ) -> None:
         self.feature_map = feature_map
         self.reps = reps
         self.entanglement = entanglement
@@ -77,8 +90,13 @@ class _FeatureMapParams(BaseEstimator):
         self.backend = backend
 
     def feature_map_for(self, n_qubits: int) -> FeatureMap:
-        return FeatureMap(kind=self.feature_map, n_qubits=int(n_qubits), reps=int(self.reps),
-                          entanglement=self.entanglement, rotation=self.rotation)
+        return FeatureMap(
+            kind=self.feature_map,
+            n_qubits=int(n_qubits),
+            reps=int(self.reps),
+            entanglement=self.entanglement,
+            rotation=self.rotation,
+        )
 
     def backend_instance(self) -> QuantumBackend:
         """The backend bound with :meth:`bind_backend` (same name), else a new one by name."""
@@ -169,8 +187,9 @@ class ProjectedQuantumFeatures(TransformerMixin, _FeatureMapParams):
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_is_fitted(self, "n_features_in_")
-        return np.array([f"q{q}_{p}" for q in range(self.n_features_in_) for p in "XYZ"],
-                        dtype=object)
+        return np.array(
+            [f"q{q}_{p}" for q in range(self.n_features_in_) for p in "XYZ"], dtype=object
+        )
 
 
 class NystroemQuantumFeatures(TransformerMixin, _FeatureMapParams):
@@ -182,9 +201,16 @@ class NystroemQuantumFeatures(TransformerMixin, _FeatureMapParams):
     and the m×r normalisation are fitted state: serving one row costs m kernel entries.
     """
 
-    def __init__(self, feature_map: str = "zz", reps: int = 2, entanglement: str = "linear",
-                 rotation: str = "y", backend: str = "statevector", n_landmarks: int = 256,
-                 random_state: int = 0) -> None:
+    def __init__(
+        self,
+        feature_map: str = "zz",
+        reps: int = 2,
+        entanglement: str = "linear",
+        rotation: str = "y",
+        backend: str = "statevector",
+        n_landmarks: int = 256,
+        random_state: int = 0,
+    ) -> None:
         super().__init__(feature_map, reps, entanglement, rotation, backend)
         self.n_landmarks = n_landmarks
         self.random_state = random_state
@@ -192,9 +218,12 @@ class NystroemQuantumFeatures(TransformerMixin, _FeatureMapParams):
     def fit(self, X: Any, y: Any = None) -> NystroemQuantumFeatures:
         x = validate_data(self, X, dtype=np.float64, reset=True)
         fmap = self.feature_map_for(x.shape[1])
-        index = nystroem.select_landmarks(len(x), min(int(self.n_landmarks), len(x)),
-                                          y=None if y is None else np.asarray(y),
-                                          seed=int(self.random_state))
+        index = nystroem.select_landmarks(
+            len(x),
+            min(int(self.n_landmarks), len(x)),
+            y=None if y is None else np.asarray(y),
+            seed=int(self.random_state),
+        )
         self.landmarks_ = np.array(x[index], copy=True)
         self.landmark_index_ = index
         k_mm = self.backend_instance().kernel(fmap, self.landmarks_, None)
@@ -214,15 +243,18 @@ class NystroemQuantumFeatures(TransformerMixin, _FeatureMapParams):
         if cached is None or cached[0] != cache_key:
             cached = (cache_key, backend.statevectors(fmap, self.landmarks_))
             self._reference_states = cached
-        return streamed_kernel(backend, fmap, x, cached[1], "Nystroem kernel vs. landmarks",
-                               dtype=np.float32)
+        return streamed_kernel(
+            backend, fmap, x, cached[1], "Nystroem kernel vs. landmarks", dtype=np.float32
+        )
 
     def features_from_kernel(self, k_nm: np.ndarray) -> np.ndarray:
         """Nyström features from a precomputed ``K(X, landmarks)`` (e.g. kernel tiles)."""
         check_is_fitted(self, "weights_")
         if k_nm.ndim != 2 or k_nm.shape[1] != len(self.landmarks_):
-            raise ValueError(f"expected a kernel with {len(self.landmarks_)} landmark "
-                             f"columns, got shape {k_nm.shape}")
+            raise ValueError(
+                f"expected a kernel with {len(self.landmarks_)} landmark "
+                f"columns, got shape {k_nm.shape}"
+            )
         return nystroem.features(k_nm, self.weights_)
 
     def transform(self, X: Any) -> np.ndarray:

@@ -16,9 +16,11 @@ T = TypeVar("T")
 
 #: MLflow retries a failing HTTP call 7 times with exponential backoff (minutes when the
 #: server is down). The gate must fail in seconds and undo, so unless the user set them:
-HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
-                 "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
 
 
 def registry_client(tracking_uri: str) -> Any:
@@ -49,21 +51,28 @@ def check_reachable(tracking_uri: str, attempts: int = 3, timeout_s: float = 5.0
         except (urllib.error.URLError, OSError) as exc:
             last = exc
         time.sleep(0.5 * (attempt + 1))
-    raise RegistryError(f"cannot reach the MLflow tracking server at "
-                        f"{lineage.redact_uri(tracking_uri)} ({last}); nothing was written",
-                        field="mlflow_tracking_uri")
+    raise RegistryError(
+        f"cannot reach the MLflow tracking server at "
+        f"{lineage.redact_uri(tracking_uri)} ({last}); nothing was written",
+        field="mlflow_tracking_uri",
+    )
 
 
 def is_not_found(exc: Exception) -> bool:
     """An MLflow error meaning "no such model / version / alias" (stores word it apart)."""
     text = str(exc).lower()
-    return ("RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", ""))
-            or "not found" in text or "does not exist" in text)
+    return (
+        "RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", ""))
+        or "not found" in text
+        or "does not exist" in text
+    )
 
 
 def is_already_exists(exc: Exception) -> bool:
-    return ("RESOURCE_ALREADY_EXISTS" in str(getattr(exc, "error_code", ""))
-            or "already exists" in str(exc).lower())
+    return (
+        "RESOURCE_ALREADY_EXISTS" in str(getattr(exc, "error_code", ""))
+        or "already exists" in str(exc).lower()
+    )
 
 
 def or_none_if_not_found(call: Callable[..., T], *args: Any) -> T | None:

@@ -31,9 +31,12 @@ SKIPPED = "skipped"
 #: Backend kinds whose calibration ages (exact and ideal shot simulators have none).
 CALIBRATED_KINDS = ("hardware", "hardware-emulation", "noisy-simulator")
 #: Where each required lineage item lives on the model version.
-LINEAGE_TAGS = {"dataset_digest": names.TAG_DATASET_SHA256,
-                "calibration_hash": names.TAG_QUANTUM_CALIBRATION_HASH,
-                "git_commit": names.TAG_GIT_COMMIT, "pipeline_run_id": names.TAG_KFP_JOB_ID}
+LINEAGE_TAGS = {
+    "dataset_digest": names.TAG_DATASET_SHA256,
+    "calibration_hash": names.TAG_QUANTUM_CALIBRATION_HASH,
+    "git_commit": names.TAG_GIT_COMMIT,
+    "pipeline_run_id": names.TAG_KFP_JOB_ID,
+}
 _MISSING = {"", "unknown", "none"}
 
 
@@ -68,23 +71,26 @@ class Evidence:
         def metrics(prefix: str) -> dict[str, float]:
             out = {}
             for key, value in tags.items():
-                if key.startswith(prefix) and "." not in key[len(prefix):]:
+                if key.startswith(prefix) and "." not in key[len(prefix) :]:
                     try:
-                        out[key[len(prefix):]] = float(value)
+                        out[key[len(prefix) :]] = float(value)
                     except ValueError:
                         continue
             return out
 
-        return cls(version=str(version), kind=tags.get(names.TAG_MODEL_KIND, "classical"),
-                   metrics=metrics(names.TAG_METRIC_PREFIX),
-                   baseline_metrics=metrics(names.TAG_BASELINE_METRIC_PREFIX),
-                   quantum_metrics=metrics(names.TAG_QUANTUM_METRIC_PREFIX),
-                   quantum_enabled=tags.get(names.TAG_QUANTUM_ENABLED) == "true",
-                   fallback=tags.get(names.TAG_QUANTUM_FALLBACK) == "true",
-                   fallback_reason=tags.get(names.TAG_QUANTUM_FALLBACK_REASON, ""),
-                   backend_kind=tags.get(names.TAG_QUANTUM_BACKEND_KIND, ""),
-                   calibration_time=tags.get(names.TAG_QUANTUM_CALIBRATION_TIME, ""),
-                   lineage={item: tags.get(tag, "") for item, tag in LINEAGE_TAGS.items()})
+        return cls(
+            version=str(version),
+            kind=tags.get(names.TAG_MODEL_KIND, "classical"),
+            metrics=metrics(names.TAG_METRIC_PREFIX),
+            baseline_metrics=metrics(names.TAG_BASELINE_METRIC_PREFIX),
+            quantum_metrics=metrics(names.TAG_QUANTUM_METRIC_PREFIX),
+            quantum_enabled=tags.get(names.TAG_QUANTUM_ENABLED) == "true",
+            fallback=tags.get(names.TAG_QUANTUM_FALLBACK) == "true",
+            fallback_reason=tags.get(names.TAG_QUANTUM_FALLBACK_REASON, ""),
+            backend_kind=tags.get(names.TAG_QUANTUM_BACKEND_KIND, ""),
+            calibration_time=tags.get(names.TAG_QUANTUM_CALIBRATION_TIME, ""),
+            lineage={item: tags.get(tag, "") for item, tag in LINEAGE_TAGS.items()},
+        )
 
 
 @dataclass
@@ -116,14 +122,22 @@ class GateDecision:
         return failing if failing else [r.detail for r in self.rules]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model_name": self.model_name, "candidate_version": self.candidate_version,
-                "candidate_kind": self.candidate_kind, "outcome": self.outcome,
-                "mode": self.mode, "applied": self.applied,
-                "champion_version_at_decision": self.champion_version,
-                "decided_at": self.decided_at, "actor": self.actor,
-                "policy_hash": self.policy.hash, "policy": self.policy.to_dict(),
-                "rules": [asdict(r) for r in self.rules], "reasons": self.reasons,
-                **self.extra}
+        return {
+            "model_name": self.model_name,
+            "candidate_version": self.candidate_version,
+            "candidate_kind": self.candidate_kind,
+            "outcome": self.outcome,
+            "mode": self.mode,
+            "applied": self.applied,
+            "champion_version_at_decision": self.champion_version,
+            "decided_at": self.decided_at,
+            "actor": self.actor,
+            "policy_hash": self.policy.hash,
+            "policy": self.policy.to_dict(),
+            "rules": [asdict(r) for r in self.rules],
+            "reasons": self.reasons,
+            **self.extra,
+        }
 
     def headline(self) -> str:
         if self.outcome == SKIPPED:
@@ -138,18 +152,23 @@ class GateDecision:
         return "REJECTED: champion unchanged"
 
     def to_markdown(self) -> str:
-        lines = [f"### Promotion decision for {self.model_name} v{self.candidate_version} "
-                 f"({self.candidate_kind}): **{self.headline()}**", "",
-                 f"- mode `{self.mode}`, policy `{self.policy.hash}`: {self.policy.summary()}",
-                 f"- champion at decision time: "
-                 f"{'v' + self.champion_version if self.champion_version else 'none'}",
-                 f"- decided at {self.decided_at} by {self.actor or 'unknown'}", ""]
+        lines = [
+            f"### Promotion decision for {self.model_name} v{self.candidate_version} "
+            f"({self.candidate_kind}): **{self.headline()}**",
+            "",
+            f"- mode `{self.mode}`, policy `{self.policy.hash}`: {self.policy.summary()}",
+            f"- champion at decision time: "
+            f"{'v' + self.champion_version if self.champion_version else 'none'}",
+            f"- decided at {self.decided_at} by {self.actor or 'unknown'}",
+            "",
+        ]
         if self.rules:
-            lines += ["| rule | observed | threshold | result | detail |",
-                      "|---|---|---|---|---|"]
+            lines += ["| rule | observed | threshold | result | detail |", "|---|---|---|---|---|"]
             for r in self.rules:
-                lines.append(f"| {r.rule} | {_fmt(r.observed)} | {_fmt(r.threshold)} | "
-                             f"{'pass' if r.passed else '**FAIL**'} | {r.detail} |")
+                lines.append(
+                    f"| {r.rule} | {_fmt(r.observed)} | {_fmt(r.threshold)} | "
+                    f"{'pass' if r.passed else '**FAIL**'} | {r.detail} |"
+                )
         return "\n".join(lines) + "\n"
 
 
@@ -160,26 +179,42 @@ def _fmt(v: Any) -> str:
 # ---- the rules -------------------------------------------------------------------------
 
 
-def quantum_lift(policy: PromotionPolicy, quantum: dict[str, float],
-                 classical: dict[str, float]) -> list[RuleResult]:
+def quantum_lift(
+    policy: PromotionPolicy, quantum: dict[str, float], classical: dict[str, float]
+) -> list[RuleResult]:
     """``quantum_lift.<metric>`` rules: quantum minus classical baseline >= ``min_lift``."""
     out = []
     for metric, need in policy.quantum.min_lift.items():
         if metric not in quantum or metric not in classical:
-            out.append(RuleResult(f"quantum_lift.{metric}", None, need, False,
-                                  f"no {metric} for the quantum model or the baseline"))
+            out.append(
+                RuleResult(
+                    f"quantum_lift.{metric}",
+                    None,
+                    need,
+                    False,
+                    f"no {metric} for the quantum model or the baseline",
+                )
+            )
             continue
         lift = float(quantum[metric]) - float(classical[metric])
         ok = lift >= need
-        out.append(RuleResult(f"quantum_lift.{metric}", lift, need, ok,
-                              f"quantum {metric} {quantum[metric]:.4f} - classical "
-                              f"{classical[metric]:.4f} = {lift:+.4f} "
-                              f"{'>=' if ok else '<'} {need}"))
+        out.append(
+            RuleResult(
+                f"quantum_lift.{metric}",
+                lift,
+                need,
+                ok,
+                f"quantum {metric} {quantum[metric]:.4f} - classical "
+                f"{classical[metric]:.4f} = {lift:+.4f} "
+                f"{'>=' if ok else '<'} {need}",
+            )
+        )
     return out
 
 
-def baseline_wins(policy: PromotionPolicy, quantum: dict[str, float],
-                  classical: dict[str, float]) -> list[str]:
+def baseline_wins(
+    policy: PromotionPolicy, quantum: dict[str, float], classical: dict[str, float]
+) -> list[str]:
     """The failing lift rules' details when the policy says to register the classical
     baseline instead of the quantum model (``when_baseline_wins: register_classical``);
     empty when the quantum model stays the candidate."""
@@ -193,17 +228,26 @@ def _thresholds(policy: PromotionPolicy, ev: Evidence) -> list[RuleResult]:
     for metric, need in policy.thresholds.items():
         value = ev.metrics.get(metric)
         if value is None:
-            out.append(RuleResult(f"threshold.{metric}", None, need, False,
-                                  f"candidate has no {metric}"))
+            out.append(
+                RuleResult(f"threshold.{metric}", None, need, False, f"candidate has no {metric}")
+            )
             continue
         ok = value >= need
-        out.append(RuleResult(f"threshold.{metric}", value, need, ok,
-                              f"{metric}={value:.4f} {'>=' if ok else '<'} {need}"))
+        out.append(
+            RuleResult(
+                f"threshold.{metric}",
+                value,
+                need,
+                ok,
+                f"{metric}={value:.4f} {'>=' if ok else '<'} {need}",
+            )
+        )
     return out
 
 
-def _champion(policy: PromotionPolicy, ev: Evidence, champion: str | None,
-              champion_metrics: dict[str, float]) -> list[RuleResult]:
+def _champion(
+    policy: PromotionPolicy, ev: Evidence, champion: str | None, champion_metrics: dict[str, float]
+) -> list[RuleResult]:
     out = []
     for metric, rule in policy.champion.items():
         name = f"champion.{metric}"
@@ -214,8 +258,11 @@ def _champion(policy: PromotionPolicy, ev: Evidence, champion: str | None,
             continue
         theirs = champion_metrics.get(metric)
         if theirs is None:
-            out.append(RuleResult(name, value, None, True, f"champion v{champion} has no "
-                                  f"{metric}: not compared"))
+            out.append(
+                RuleResult(
+                    name, value, None, True, f"champion v{champion} has no {metric}: not compared"
+                )
+            )
             continue
         if value is None:
             out.append(RuleResult(name, None, theirs, False, f"candidate has no {metric}"))
@@ -223,32 +270,55 @@ def _champion(policy: PromotionPolicy, ev: Evidence, champion: str | None,
         if rule.min_delta is not None:
             floor, how = theirs + rule.min_delta, f"+ min_delta {rule.min_delta}"
         else:
-            floor, how = theirs - float(rule.max_regression or 0.0), \
-                f"- max_regression {rule.max_regression}"
+            floor, how = (
+                theirs - float(rule.max_regression or 0.0),
+                f"- max_regression {rule.max_regression}",
+            )
         ok = value >= floor - 1e-12
-        out.append(RuleResult(name, value, floor, ok,
-                              f"{metric}={value:.4f} {'>=' if ok else '<'} champion "
-                              f"v{champion} {theirs:.4f} {how}"))
+        out.append(
+            RuleResult(
+                name,
+                value,
+                floor,
+                ok,
+                f"{metric}={value:.4f} {'>=' if ok else '<'} champion "
+                f"v{champion} {theirs:.4f} {how}",
+            )
+        )
     return out
 
 
 def _quantum(policy: PromotionPolicy, ev: Evidence) -> list[RuleResult]:
     if not ev.quantum_enabled:
-        return [RuleResult("quantum_lift", None, None, True,
-                           "not applicable: quantum step off")]
+        return [RuleResult("quantum_lift", None, None, True, "not applicable: quantum step off")]
     if ev.fallback:
         allowed = policy.quantum.allow_fallback
-        return [RuleResult("fallback", "true", "allowed" if allowed else "not allowed", allowed,
-                           f"quantum step fell back ({ev.fallback_reason or 'no reason'}); "
-                           f"fallback runs {'may' if allowed else 'may not'} be promoted")]
+        return [
+            RuleResult(
+                "fallback",
+                "true",
+                "allowed" if allowed else "not allowed",
+                allowed,
+                f"quantum step fell back ({ev.fallback_reason or 'no reason'}); "
+                f"fallback runs {'may' if allowed else 'may not'} be promoted",
+            )
+        ]
     rules = [RuleResult("fallback", "false", None, True, "no quantum fallback")]
     if ev.kind == "quantum":
         rules += quantum_lift(policy, ev.metrics, ev.baseline_metrics)
     else:  # the quantum model ran but the baseline was registered instead
         for r in quantum_lift(policy, ev.quantum_metrics, ev.metrics):
-            rules.append(RuleResult(r.rule, r.observed, r.threshold, True,
-                                    f"{r.detail}: classical baseline registered instead"
-                                    if not r.passed else r.detail))
+            rules.append(
+                RuleResult(
+                    r.rule,
+                    r.observed,
+                    r.threshold,
+                    True,
+                    f"{r.detail}: classical baseline registered instead"
+                    if not r.passed
+                    else r.detail,
+                )
+            )
         return rules
     rules.append(_calibration_age(policy, ev))
     return rules
@@ -257,50 +327,103 @@ def _quantum(policy: PromotionPolicy, ev: Evidence) -> list[RuleResult]:
 def _calibration_age(policy: PromotionPolicy, ev: Evidence) -> RuleResult:
     limit = policy.quantum.max_calibration_age_hours
     if ev.backend_kind not in CALIBRATED_KINDS:
-        return RuleResult("calibration_age", None, limit, True,
-                          f"not applicable: {ev.backend_kind or 'unknown'} backend")
+        return RuleResult(
+            "calibration_age",
+            None,
+            limit,
+            True,
+            f"not applicable: {ev.backend_kind or 'unknown'} backend",
+        )
     if limit is None:
         return RuleResult("calibration_age", None, None, True, "no limit in the policy")
     try:
         when = datetime.fromisoformat(ev.calibration_time.replace("Z", "+00:00"))
     except ValueError:
-        return RuleResult("calibration_age", ev.calibration_time or None, limit, False,
-                          f"calibration time unknown ({ev.calibration_time or 'missing'})")
+        return RuleResult(
+            "calibration_age",
+            ev.calibration_time or None,
+            limit,
+            False,
+            f"calibration time unknown ({ev.calibration_time or 'missing'})",
+        )
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     hours = (datetime.now(UTC) - when).total_seconds() / 3600.0
     ok = hours <= limit
-    return RuleResult("calibration_age", round(hours, 2), limit, ok,
-                      f"{ev.backend_kind} calibrated {hours:.1f} h ago "
-                      f"{'<=' if ok else '>'} {limit} h")
+    return RuleResult(
+        "calibration_age",
+        round(hours, 2),
+        limit,
+        ok,
+        f"{ev.backend_kind} calibrated {hours:.1f} h ago {'<=' if ok else '>'} {limit} h",
+    )
 
 
 def _lineage(policy: PromotionPolicy, ev: Evidence) -> list[RuleResult]:
     out = []
     for item in policy.lineage.required:
         if item == "calibration_hash" and ev.kind != "quantum":
-            out.append(RuleResult(f"lineage.{item}", None, "present", True,
-                                  "not applicable: classical model"))
+            out.append(
+                RuleResult(
+                    f"lineage.{item}", None, "present", True, "not applicable: classical model"
+                )
+            )
             continue
         value = ev.lineage.get(item, "")
         ok = value.strip().lower() not in _MISSING
-        out.append(RuleResult(f"lineage.{item}", value[:24] or None, "present", ok,
-                              f"{item} {'recorded' if ok else 'MISSING'} "
-                              f"({LINEAGE_TAGS[item]})"))
+        out.append(
+            RuleResult(
+                f"lineage.{item}",
+                value[:24] or None,
+                "present",
+                ok,
+                f"{item} {'recorded' if ok else 'MISSING'} ({LINEAGE_TAGS[item]})",
+            )
+        )
     return out
 
 
-def evaluate(policy: PromotionPolicy, ev: Evidence, *, model_name: str,
-             champion_version: str | None, champion_metrics: dict[str, float] | None = None,
-             actor: str = "", decided_at: str | None = None) -> GateDecision:
+def evaluate(
+    policy: PromotionPolicy,
+    ev: Evidence,
+    *,
+    model_name: str,
+    champion_version: str | None,
+    champion_metrics: dict[str, float] | None = None,
+    actor: str = "",
+    decided_at: str | None = None,
+) -> GateDecision:
     """Judge ``ev`` under ``policy`` against the champion at decision time."""
     when = decided_at or datetime.now(UTC).isoformat()
     if policy.mode == "disabled":
-        return GateDecision(SKIPPED, policy.mode, [], policy, model_name, ev.version, ev.kind,
-                            champion_version, when, actor=actor)
-    rules = [*_thresholds(policy, ev),
-             *_champion(policy, ev, champion_version, champion_metrics or {}),
-             *_quantum(policy, ev), *_lineage(policy, ev)]
+        return GateDecision(
+            SKIPPED,
+            policy.mode,
+            [],
+            policy,
+            model_name,
+            ev.version,
+            ev.kind,
+            champion_version,
+            when,
+            actor=actor,
+        )
+    rules = [
+        *_thresholds(policy, ev),
+        *_champion(policy, ev, champion_version, champion_metrics or {}),
+        *_quantum(policy, ev),
+        *_lineage(policy, ev),
+    ]
     outcome = PROMOTE if all(r.passed for r in rules) else REJECT
-    return GateDecision(outcome, policy.mode, rules, policy, model_name, ev.version, ev.kind,
-                        champion_version, when, actor=actor)
+    return GateDecision(
+        outcome,
+        policy.mode,
+        rules,
+        policy,
+        model_name,
+        ev.version,
+        ev.kind,
+        champion_version,
+        when,
+        actor=actor,
+    )

@@ -38,15 +38,32 @@ class HistoryEntry:
         return history_key(self.seq)
 
     def to_json(self) -> str:
-        return json.dumps({k: v for k, v in asdict(self).items() if v not in ("", None)}
-                          | {"previous": self.previous}, sort_keys=True)
+        return json.dumps(
+            {k: v for k, v in asdict(self).items() if v not in ("", None)}
+            | {"previous": self.previous},
+            sort_keys=True,
+        )
 
     @classmethod
     def from_json(cls, text: str) -> HistoryEntry:
         data = json.loads(text)
-        return cls(**{k: data.get(k, "") for k in ("seq", "at", "action", "version", "actor",
-                                                   "reason", "mode", "policy_hash", "run_id")},
-                   previous=data.get("previous"))
+        return cls(
+            **{
+                k: data.get(k, "")
+                for k in (
+                    "seq",
+                    "at",
+                    "action",
+                    "version",
+                    "actor",
+                    "reason",
+                    "mode",
+                    "policy_hash",
+                    "run_id",
+                )
+            },
+            previous=data.get("previous"),
+        )
 
 
 def history_key(seq: int) -> str:
@@ -73,8 +90,11 @@ def next_seq(history: list[HistoryEntry]) -> int:
 
 
 def _parse_time(value: str | datetime) -> datetime:
-    when = value if isinstance(value, datetime) else datetime.fromisoformat(
-        str(value).replace("Z", "+00:00"))
+    when = (
+        value
+        if isinstance(value, datetime)
+        else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    )
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
@@ -99,12 +119,18 @@ def rollback_target(history: list[HistoryEntry], champion: str | None) -> str:
     for entry in reversed(history):
         if entry.version == champion and entry.action == PROMOTE:
             if entry.previous is None:
-                raise RegistryError(f"v{champion} was the first champion; there is no previous "
-                                    "champion to roll back to", field="--model")
+                raise RegistryError(
+                    f"v{champion} was the first champion; there is no previous "
+                    "champion to roll back to",
+                    field="--model",
+                )
             return entry.previous
-    raise RegistryError(f"the history has no promotion of the current champion v{champion} "
-                        "(was the alias moved outside the gate?); use qubeflow promote "
-                        "--version V to choose one", field="--model")
+    raise RegistryError(
+        f"the history has no promotion of the current champion v{champion} "
+        "(was the alias moved outside the gate?); use qubeflow promote "
+        "--version V to choose one",
+        field="--model",
+    )
 
 
 @dataclass
@@ -117,18 +143,27 @@ class HistoryReport:
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model_name": self.model_name, "champion": self.champion,
-                "history": [asdict(e) for e in self.entries], "warnings": self.warnings}
+        return {
+            "model_name": self.model_name,
+            "champion": self.champion,
+            "history": [asdict(e) for e in self.entries],
+            "warnings": self.warnings,
+        }
 
     def to_text(self) -> str:
-        lines = [f"Champion history of {self.model_name} (current champion: "
-                 f"{'v' + self.champion if self.champion else 'none'})", "",
-                 f"  {'#':>3}  {'at (UTC)':<26}{'action':<10}{'champion':<10}{'was':<6}"
-                 f"{'mode':<9}{'policy':<18}{'by':<28}why"]
+        lines = [
+            f"Champion history of {self.model_name} (current champion: "
+            f"{'v' + self.champion if self.champion else 'none'})",
+            "",
+            f"  {'#':>3}  {'at (UTC)':<26}{'action':<10}{'champion':<10}{'was':<6}"
+            f"{'mode':<9}{'policy':<18}{'by':<28}why",
+        ]
         for e in self.entries:
-            lines.append(f"  {e.seq:>3}  {e.at[:26]:<26}{e.action:<10}{'v' + e.version:<10}"
-                         f"{'v' + e.previous if e.previous else '-':<6}{e.mode or '-':<9}"
-                         f"{e.policy_hash or '-':<18}{(e.actor or '-')[:27]:<28}{e.reason}")
+            lines.append(
+                f"  {e.seq:>3}  {e.at[:26]:<26}{e.action:<10}{'v' + e.version:<10}"
+                f"{'v' + e.previous if e.previous else '-':<6}{e.mode or '-':<9}"
+                f"{e.policy_hash or '-':<18}{(e.actor or '-')[:27]:<28}{e.reason}"
+            )
         if not self.entries:
             lines.append("  (no champion moves recorded)")
         lines += [f"  warning: {w}" for w in self.warnings]

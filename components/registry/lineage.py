@@ -16,8 +16,13 @@ CORE_PACKAGES = ("qubeflow", "kfp", "mlflow", "scikit-learn", "numpy", "pandas",
 GIT_COMMIT_ENV = "QUBEFLOW_GIT_COMMIT"
 
 
-def quantum_tags(calibration: dict | None, *, fallback: bool, fallback_reason: str | None,
-                 serving_backend: str | None = None) -> dict[str, str]:
+def quantum_tags(
+    calibration: dict | None,
+    *,
+    fallback: bool,
+    fallback_reason: str | None,
+    serving_backend: str | None = None,
+) -> dict[str, str]:
     """The ``quantum.*`` lineage tags from a calibration snapshot and the step's outcome."""
     tags = {names.TAG_QUANTUM_FALLBACK: str(bool(fallback)).lower()}
     if fallback:
@@ -27,13 +32,17 @@ def quantum_tags(calibration: dict | None, *, fallback: bool, fallback_reason: s
         device = calibration.get("calibration") or {}
         depth = execution.get("circuit_depth")
         kind = str((calibration.get("backend") or {}).get("kind", ""))
-        tags.update({
-            names.TAG_QUANTUM_BACKEND_KIND: kind,
-            names.TAG_QUANTUM_CALIBRATION_HASH: str(calibration.get("calibration_hash", "")),
-            names.TAG_QUANTUM_CALIBRATION_TIME: str(device.get("timestamp") or f"none ({kind})"),
-            names.TAG_QUANTUM_SHOTS: str(execution.get("shots") or 0),
-            names.TAG_QUANTUM_CIRCUIT_DEPTH: "unknown" if depth is None else str(depth),
-        })
+        tags.update(
+            {
+                names.TAG_QUANTUM_BACKEND_KIND: kind,
+                names.TAG_QUANTUM_CALIBRATION_HASH: str(calibration.get("calibration_hash", "")),
+                names.TAG_QUANTUM_CALIBRATION_TIME: str(
+                    device.get("timestamp") or f"none ({kind})"
+                ),
+                names.TAG_QUANTUM_SHOTS: str(execution.get("shots") or 0),
+                names.TAG_QUANTUM_CIRCUIT_DEPTH: "unknown" if depth is None else str(depth),
+            }
+        )
     if serving_backend:
         tags[names.TAG_QUANTUM_SERVING_BACKEND] = serving_backend
     return tags
@@ -53,10 +62,21 @@ def git_commit(start: str | Path | None = None) -> str:
         return env
     cwd = Path(start or Path(__file__).resolve().parent)
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
-                              text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         return head + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"

@@ -53,10 +53,17 @@ class RegistryLock:
     after ``timeout_s`` naming who holds it. ``clock`` gives the unix time that leases are
     written and checked in."""
 
-    def __init__(self, client: Any, model_name: str, *, actor: str = "",
-                 timeout_s: float = 300.0, lease_s: float = 120.0,
-                 on_break: Callable[[dict[str, str]], None] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        client: Any,
+        model_name: str,
+        *,
+        actor: str = "",
+        timeout_s: float = 300.0,
+        lease_s: float = 120.0,
+        on_break: Callable[[dict[str, str]], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.client = client
         self.name = lock_name(model_name)
         self.model_name = model_name
@@ -79,8 +86,9 @@ class RegistryLock:
             holder = json.loads(tags.get(TAG_HOLDER, "{}"))
         except ValueError:
             holder = {}
-        return LockHolder(tags.get(TAG_OWNER, ""), float(tags.get(TAG_EXPIRES, "0") or 0),
-                          holder, dict(tags))
+        return LockHolder(
+            tags.get(TAG_OWNER, ""), float(tags.get(TAG_EXPIRES, "0") or 0), holder, dict(tags)
+        )
 
     def still_held(self) -> bool:
         """Ours and within the lease (checked right before each alias move)."""
@@ -95,14 +103,23 @@ class RegistryLock:
         delay = 0.05
         while True:
             now = self.clock()
-            holder = {"actor": self.actor, "host": socket.gethostname(), "pid": os.getpid(),
-                      "acquired_at": now}
+            holder = {
+                "actor": self.actor,
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "acquired_at": now,
+            }
             try:
                 self.client.create_registered_model(
-                    self.name, tags={TAG_OWNER: self.owner, TAG_EXPIRES: f"{now + self.lease_s}",
-                                     TAG_HOLDER: json.dumps(holder)},
+                    self.name,
+                    tags={
+                        TAG_OWNER: self.owner,
+                        TAG_EXPIRES: f"{now + self.lease_s}",
+                        TAG_HOLDER: json.dumps(holder),
+                    },
                     description=f"Qubeflow gate lock for {self.model_name} (transient; "
-                                "deleted when the gate finishes).")
+                    "deleted when the gate finishes).",
+                )
                 self.acquired_at = now
                 log.debug("acquired %s", self.name)
                 return self
@@ -121,7 +138,8 @@ class RegistryLock:
                     f"{who.get('pid', '?')}) and was not released within {self.timeout_s:.0f} s; "
                     f"a dead holder's lock expires at its lease "
                     f"({time.strftime('%H:%M:%S', time.localtime(held.expires_at)) if held else '?'})",
-                    field="gate.lock")
+                    field="gate.lock",
+                )
             time.sleep(delay + random.uniform(0, delay))
             delay = min(delay * 2, 1.0)
 
@@ -130,8 +148,7 @@ class RegistryLock:
         again = self.current()
         if again is None or again.owner != held.owner:
             return
-        log.warning("breaking the expired gate lock of %s held by %s", self.model_name,
-                    held.holder)
+        log.warning("breaking the expired gate lock of %s held by %s", self.model_name, held.holder)
         if self.on_break is not None:
             self.on_break(again.tags)
         delete_if_present(self.client.delete_registered_model, self.name)
@@ -146,13 +163,21 @@ class RegistryLock:
     def __enter__(self) -> RegistryLock:
         return self.acquire()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         try:
             self.release()
         except Exception as err:  # the server may be the reason we are leaving
             if exc is None:
-                raise RegistryError(f"could not release the gate lock: {err}",
-                                    field="gate.lock") from err
-            log.error("could not release the gate lock of %s (expires with its lease): %s",
-                      self.model_name, err)
+                raise RegistryError(
+                    f"could not release the gate lock: {err}", field="gate.lock"
+                ) from err
+            log.error(
+                "could not release the gate lock of %s (expires with its lease): %s",
+                self.model_name,
+                err,
+            )

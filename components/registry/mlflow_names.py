@@ -14,7 +14,9 @@ TAG_QUANTUM_CIRCUIT_DEPTH = "quantum.circuit_depth"  # transpiled compute-uncomp
 TAG_QUANTUM_SERVING_BACKEND = "quantum.serving_backend"
 TAG_QUANTUM_METHOD = "quantum.method"  # fidelity | nystroem | projected (what ran)
 TAG_QUANTUM_METHOD_REASON = "quantum.method_reason"  # why (auto's choice, or set explicitly)
-TAG_QUANTUM_LANDMARKS = "quantum.landmarks"  # Nystroem landmark count  # what the registered model uses
+TAG_QUANTUM_LANDMARKS = (
+    "quantum.landmarks"  # Nystroem landmark count  # what the registered model uses
+)
 TAG_MODEL_KIND = "model.kind"  # quantum | classical
 TAG_DATASET_URI = "dataset.uri"
 TAG_DATASET_SHA256 = "dataset.sha256"

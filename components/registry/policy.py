@@ -68,10 +68,14 @@ class PromotionPolicy(_Strict):
     mode: Mode = "enabled"
     # Keys a policy file leaves out take these values (the same as policies/default.yaml).
     thresholds: dict[Metric, float] = Field(
-        default_factory=lambda: {"roc_auc": 0.9, "balanced_accuracy": 0.85})
+        default_factory=lambda: {"roc_auc": 0.9, "balanced_accuracy": 0.85}
+    )
     champion: dict[Metric, ChampionRule] = Field(
-        default_factory=lambda: {"roc_auc": ChampionRule(max_regression=0.0),
-                                 "balanced_accuracy": ChampionRule(max_regression=0.01)})
+        default_factory=lambda: {
+            "roc_auc": ChampionRule(max_regression=0.0),
+            "balanced_accuracy": ChampionRule(max_regression=0.01),
+        }
+    )
     quantum: QuantumRules = Field(default_factory=QuantumRules)
     lineage: LineageRules = Field(default_factory=LineageRules)
     concurrency: ConcurrencyRules = Field(default_factory=ConcurrencyRules)
@@ -99,16 +103,20 @@ class PromotionPolicy(_Strict):
         if not mode:
             return self
         if mode not in MODES:
-            raise ConfigError(f"unknown mode {mode!r}; use one of {list(MODES)}",
-                              field="promotion_mode")
+            raise ConfigError(
+                f"unknown mode {mode!r}; use one of {list(MODES)}", field="promotion_mode"
+            )
         return self.model_copy(update={"mode": mode})
 
     def summary(self) -> str:
         """One line for the decision's Markdown."""
         parts = [f"{m} >= {v}" for m, v in self.thresholds.items()]
         for m, rule in self.champion.items():
-            parts.append(f"{m} beats champion by >= {rule.min_delta}" if rule.min_delta
-                         is not None else f"{m} regresses <= {rule.max_regression} vs champion")
+            parts.append(
+                f"{m} beats champion by >= {rule.min_delta}"
+                if rule.min_delta is not None
+                else f"{m} regresses <= {rule.max_regression} vs champion"
+            )
         parts += [f"quantum lift {m} >= {v}" for m, v in self.quantum.min_lift.items()]
         return "; ".join(parts) or "no metric rules"
 
@@ -128,8 +136,9 @@ def resolve_policy_path(path: str | Path) -> Path:
 
 def parse_policy(data: Any, *, origin: str = "policy") -> PromotionPolicy:
     if not isinstance(data, dict):
-        raise ConfigError(f"{origin} must be a mapping of policy keys, got "
-                          f"{type(data).__name__}", field=FIELD)
+        raise ConfigError(
+            f"{origin} must be a mapping of policy keys, got {type(data).__name__}", field=FIELD
+        )
     try:
         return PromotionPolicy.model_validate(data)
     except ValidationError as exc:

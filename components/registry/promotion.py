@@ -52,25 +52,47 @@ def cli_actor() -> str:
     return f"cli:{user}@{socket.gethostname()}"
 
 
-def transaction(client: Any, name: str, policy: PromotionPolicy, actor: str, *,
-                clock: Callable[[], float] = time.time) -> GateTransaction:
+def transaction(
+    client: Any,
+    name: str,
+    policy: PromotionPolicy,
+    actor: str,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> GateTransaction:
     """The gate transaction under ``policy``'s lock settings; ``clock`` times the lease."""
-    return GateTransaction(client, name, actor=actor,
-                           timeout_s=policy.concurrency.lock_timeout_seconds,
-                           lease_s=policy.concurrency.lock_lease_seconds, clock=clock)
+    return GateTransaction(
+        client,
+        name,
+        actor=actor,
+        timeout_s=policy.concurrency.lock_timeout_seconds,
+        lease_s=policy.concurrency.lock_lease_seconds,
+        clock=clock,
+    )
 
 
-def decide_and_apply(txn: GateTransaction, version: str, policy: PromotionPolicy, *,
-                     actor: str, run_id: str | None, artifact_path: str) -> GateDecision:
+def decide_and_apply(
+    txn: GateTransaction,
+    version: str,
+    policy: PromotionPolicy,
+    *,
+    actor: str,
+    run_id: str | None,
+    artifact_path: str,
+) -> GateDecision:
     """Steps 2-4 above for ``version`` inside ``txn`` (the caller commits)."""
     client, name = txn.client, txn.model_name
     champion = current_champion(client, name)
     challenger = alias_version(client, name, names.ALIAS_CHALLENGER)
     ev = Evidence.from_tags(version, version_tags(client, name, version))
-    champ = (Evidence.from_tags(champion, version_tags(client, name, champion)).metrics
-             if champion and champion != version else {})
-    decision = evaluate(policy, ev, model_name=name, champion_version=champion,
-                        champion_metrics=champ, actor=actor)
+    champ = (
+        Evidence.from_tags(champion, version_tags(client, name, champion)).metrics
+        if champion and champion != version
+        else {}
+    )
+    decision = evaluate(
+        policy, ev, model_name=name, champion_version=champion, champion_metrics=champ, actor=actor
+    )
     enabled = policy.mode == "enabled"
     moves_champion = enabled and decision.promoted and champion != version
     history = read_history(client, name) if moves_champion else []
@@ -80,12 +102,12 @@ def decide_and_apply(txn: GateTransaction, version: str, policy: PromotionPolicy
         txn.plan(history_key=key)
     if enabled and challenger != (None if decision.promoted else version):
         txn.plan_alias(names.ALIAS_CHALLENGER, challenger)
-    decision.applied = ("pending" if moves_champion
-                        else "true" if enabled and decision.promoted else "false")
+    decision.applied = (
+        "pending" if moves_champion else "true" if enabled and decision.promoted else "false"
+    )
     if champion == version and decision.promoted and enabled:
         decision.extra["note"] = "candidate is already the champion; no alias moved"
-    decision.extra.update({"run_id": run_id or "", "challenger_version_at_decision":
-                           challenger})
+    decision.extra.update({"run_id": run_id or "", "challenger_version_at_decision": challenger})
     _write_decision(client, decision, run_id, artifact_path)
 
     if enabled and not decision.promoted:
@@ -96,18 +118,27 @@ def decide_and_apply(txn: GateTransaction, version: str, policy: PromotionPolicy
         client.set_registered_model_alias(name, names.ALIAS_CHAMPION, version)
         if challenger is not None:
             client.delete_registered_model_alias(name, names.ALIAS_CHALLENGER)
-        entry = HistoryEntry(seq=next_seq(history), at=datetime.now(UTC).isoformat(),
-                             action=PROMOTE, version=version, previous=champion, actor=actor,
-                             reason="; ".join(decision.reasons)[:MAX_REASON],
-                             mode=policy.mode, policy_hash=policy.hash, run_id=run_id or "")
+        entry = HistoryEntry(
+            seq=next_seq(history),
+            at=datetime.now(UTC).isoformat(),
+            action=PROMOTE,
+            version=version,
+            previous=champion,
+            actor=actor,
+            reason="; ".join(decision.reasons)[:MAX_REASON],
+            mode=policy.mode,
+            policy_hash=policy.hash,
+            run_id=run_id or "",
+        )
         client.set_registered_model_tag(name, entry.key, entry.to_json())
         decision.applied = "true"
         _write_decision(client, decision, run_id, artifact_path)
     return decision
 
 
-def _write_decision(client: Any, decision: GateDecision, run_id: str | None,
-                    artifact_path: str) -> None:
+def _write_decision(
+    client: Any, decision: GateDecision, run_id: str | None, artifact_path: str
+) -> None:
     name, version = decision.model_name, decision.candidate_version
     tags = {
         names.TAG_GATE_APPLIED: decision.applied,  # first: a partial record never claims a move
@@ -128,24 +159,35 @@ def _write_decision(client: Any, decision: GateDecision, run_id: str | None,
 # ---- by hand: promote, rollback, history -----------------------------------------------
 
 
-def promote_version(client: Any, name: str, version: str, policy: PromotionPolicy, *,
-                    actor: str | None = None,
-                    clock: Callable[[], float] = time.time) -> GateDecision:
+def promote_version(
+    client: Any,
+    name: str,
+    version: str,
+    policy: PromotionPolicy,
+    *,
+    actor: str | None = None,
+    clock: Callable[[], float] = time.time,
+) -> GateDecision:
     """Evaluate an existing version under ``policy`` and apply the decision per its mode."""
     actor = actor or cli_actor()
     mv = client.get_model_version(name, str(version))
     decided = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     path = f"gate/decisions/v{version}-{decided}.json"
     if policy.mode == "disabled":
-        decision = evaluate(policy, Evidence.from_tags(str(version), dict(mv.tags)),
-                            model_name=name, champion_version=current_champion(client, name),
-                            actor=actor)
+        decision = evaluate(
+            policy,
+            Evidence.from_tags(str(version), dict(mv.tags)),
+            model_name=name,
+            champion_version=current_champion(client, name),
+            actor=actor,
+        )
         _write_decision(client, decision, mv.run_id, path)
         return decision
     with transaction(client, name, policy, actor, clock=clock) as txn:
         txn.plan(action="promote", version=str(version))
-        decision = decide_and_apply(txn, str(version), policy, actor=actor,
-                                    run_id=mv.run_id, artifact_path=path)
+        decision = decide_and_apply(
+            txn, str(version), policy, actor=actor, run_id=mv.run_id, artifact_path=path
+        )
         txn.commit()
     return decision
 
@@ -158,9 +200,15 @@ class RollbackResult:
     entry: HistoryEntry
 
 
-def rollback_champion(client: Any, name: str, policy: PromotionPolicy, *,
-                      reason: str = "", actor: str | None = None,
-                      clock: Callable[[], float] = time.time) -> RollbackResult:
+def rollback_champion(
+    client: Any,
+    name: str,
+    policy: PromotionPolicy,
+    *,
+    reason: str = "",
+    actor: str | None = None,
+    clock: Callable[[], float] = time.time,
+) -> RollbackResult:
     """Move ``champion`` back to the champion before the current one's last promotion, and
     record it in the history."""
     actor = actor or cli_actor()
@@ -169,9 +217,15 @@ def rollback_champion(client: Any, name: str, policy: PromotionPolicy, *,
         history = read_history(client, name)
         target = rollback_target(history, champion)
         client.get_model_version(name, target)  # still exists?
-        entry = HistoryEntry(seq=next_seq(history), at=datetime.now(UTC).isoformat(),
-                             action=ROLLBACK, version=target, previous=champion, actor=actor,
-                             reason=(reason or "manual rollback")[:MAX_REASON])
+        entry = HistoryEntry(
+            seq=next_seq(history),
+            at=datetime.now(UTC).isoformat(),
+            action=ROLLBACK,
+            version=target,
+            previous=champion,
+            actor=actor,
+            reason=(reason or "manual rollback")[:MAX_REASON],
+        )
         txn.plan(action="rollback", history_key=entry.key)
         txn.plan_alias(names.ALIAS_CHAMPION, champion)
         txn.ensure_lock()
@@ -197,14 +251,18 @@ def history_report(client: Any, name: str) -> HistoryReport:
     warnings = []
     last = entries[-1].version if entries else None
     if champion != last:
-        warnings.append(f"the champion alias points at {'v' + champion if champion else 'none'}"
-                        f" but the last recorded move made it "
-                        f"{'v' + last if last else 'none'}: it was moved outside the gate")
+        warnings.append(
+            f"the champion alias points at {'v' + champion if champion else 'none'}"
+            f" but the last recorded move made it "
+            f"{'v' + last if last else 'none'}: it was moved outside the gate"
+        )
     try:
         lock = client.get_registered_model(lock_name(name))
         if JOURNAL_TAG in (lock.tags or {}):
-            warnings.append("a gate transaction is in progress or was interrupted; the next "
-                            "gate rolls an interrupted one back once its lease expires")
+            warnings.append(
+                "a gate transaction is in progress or was interrupted; the next "
+                "gate rolls an interrupted one back once its lease expires"
+            )
     except Exception:
         pass
     return HistoryReport(name, entries, champion, warnings)

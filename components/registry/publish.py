@@ -91,17 +91,27 @@ class PublishResult:
     candidate_reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "experiment_id": self.experiment_id,
-                "fallback": self.quantum_tags.get(names.TAG_QUANTUM_FALLBACK) == "true",
-                "fallback_reason": self.quantum_tags.get(names.TAG_QUANTUM_FALLBACK_REASON),
-                "quantum_tags": self.quantum_tags,
-                "model_name": self.model_name, "model_version": self.version,
-                "model_uri": self.model_uri, "candidate_kind": self.candidate_kind,
-                "candidate_reason": self.candidate_reason,
-                "decision": self.decision.outcome, "gate_mode": self.decision.mode,
-                "gate_applied": self.decision.applied, "gate_headline": self.decision.headline(),
-                "policy_hash": self.decision.policy.hash, "reasons": self.decision.reasons, "champion_version": self.champion_version,
-                "metrics": self.metrics, "tracking_uri": lineage.redact_uri(self.tracking_uri)}
+        return {
+            "run_id": self.run_id,
+            "experiment_id": self.experiment_id,
+            "fallback": self.quantum_tags.get(names.TAG_QUANTUM_FALLBACK) == "true",
+            "fallback_reason": self.quantum_tags.get(names.TAG_QUANTUM_FALLBACK_REASON),
+            "quantum_tags": self.quantum_tags,
+            "model_name": self.model_name,
+            "model_version": self.version,
+            "model_uri": self.model_uri,
+            "candidate_kind": self.candidate_kind,
+            "candidate_reason": self.candidate_reason,
+            "decision": self.decision.outcome,
+            "gate_mode": self.decision.mode,
+            "gate_applied": self.decision.applied,
+            "gate_headline": self.decision.headline(),
+            "policy_hash": self.decision.policy.hash,
+            "reasons": self.decision.reasons,
+            "champion_version": self.champion_version,
+            "metrics": self.metrics,
+            "tracking_uri": lineage.redact_uri(self.tracking_uri),
+        }
 
 
 def _serving_requirements() -> list[str]:
@@ -140,23 +150,33 @@ def _dataset_input(frame: pd.DataFrame, src: DatasetSource, label: str, split: s
     for column, dtype in frame.dtypes.items():
         digest.update(f"{column}:{dtype}\n".encode())
     digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    dataset = mlflow.data.from_pandas(frame, source=source, targets=label, name=name,
-                                      digest=digest.hexdigest()[:DATASET_DIGEST_CHARS])
+    dataset = mlflow.data.from_pandas(
+        frame,
+        source=source,
+        targets=label,
+        name=name,
+        digest=digest.hexdigest()[:DATASET_DIGEST_CHARS],
+    )
     sampled = infer_signature(frame.head(DATASET_SCHEMA_SAMPLE_ROWS)).inputs
-    dataset.schema = Schema([  # schema is a cached_property, which allows setting it
-        ColSpec(type=spec.type, name=spec.name, required=not frame[spec.name].isna().any())
-        for spec in sampled.inputs])
+    dataset.schema = Schema(
+        [  # schema is a cached_property, which allows setting it
+            ColSpec(type=spec.type, name=spec.name, required=not frame[spec.name].isna().any())
+            for spec in sampled.inputs
+        ]
+    )
     return dataset
 
 
-def choose_candidate(policy: PromotionPolicy, quantum: ModelBundle | None,
-                     baseline: ModelBundle) -> tuple[ModelBundle, str]:
+def choose_candidate(
+    policy: PromotionPolicy, quantum: ModelBundle | None, baseline: ModelBundle
+) -> tuple[ModelBundle, str]:
     """The quantum model, unless the policy registers the classical baseline when the
     quantum model does not reach the required lift over it; and why the baseline, if so."""
     if quantum is None:
         return baseline, ""
-    failing = baseline_wins(policy, quantum.info.evaluation.metrics,
-                            baseline.info.evaluation.metrics)
+    failing = baseline_wins(
+        policy, quantum.info.evaluation.metrics, baseline.info.evaluation.metrics
+    )
     if failing:
         reason = "quantum lift below the policy's min_lift: " + "; ".join(failing)
         log.info("%s: registering the classical baseline as the candidate", reason)
@@ -164,8 +184,9 @@ def choose_candidate(policy: PromotionPolicy, quantum: ModelBundle | None,
     return quantum, ""
 
 
-def publish(req: PublishRequest, tracking_uri: str, *,
-            clock: Callable[[], float] = time.time) -> PublishResult:
+def publish(
+    req: PublishRequest, tracking_uri: str, *, clock: Callable[[], float] = time.time
+) -> PublishResult:
     """Log, register and gate the candidate (:func:`choose_candidate`); see the module docstring for guarantees.
     ``clock`` times the gate lock's lease."""
     import mlflow
@@ -187,9 +208,10 @@ def publish(req: PublishRequest, tracking_uri: str, *,
     try:
         experiment = mlflow.set_experiment(req.experiment)
     except Exception as exc:
-        raise RegistryError(f"cannot reach the MLflow tracking server at "
-                            f"{lineage.redact_uri(tracking_uri)}: {exc}",
-                            field="mlflow_tracking_uri") from exc
+        raise RegistryError(
+            f"cannot reach the MLflow tracking server at {lineage.redact_uri(tracking_uri)}: {exc}",
+            field="mlflow_tracking_uri",
+        ) from exc
 
     run_name = req.lineage_tags.get(names.TAG_KFP_JOB_NAME) or f"retrain-{int(time.time())}"
     run_id = mlflow.start_run(run_name=run_name, tags=run_tags).info.run_id
@@ -197,62 +219,100 @@ def publish(req: PublishRequest, tracking_uri: str, *,
         info = _log_run(req, candidate, model, signature, x_example, metrics)
     except BaseException as exc:
         undone = _discard_run(client, run_id)
-        raise RegistryError(f"publishing to MLflow failed ({type(exc).__name__}: {exc}); "
-                            f"undone: {undone}", field="mlflow") from exc
+        raise RegistryError(
+            f"publishing to MLflow failed ({type(exc).__name__}: {exc}); undone: {undone}",
+            field="mlflow",
+        ) from exc
 
-    version, decision = _register_and_gate(client, req, actor, run_id, info,
-                                           _version_tags(req, candidate, run_tags), clock)
+    version, decision = _register_and_gate(
+        client, req, actor, run_id, info, _version_tags(req, candidate, run_tags), clock
+    )
     champion = version if decision.applied == "true" else decision.champion_version
-    log.info("registered %s v%s: %s (%s)", req.model_name, version, decision.headline(),
-             "; ".join(decision.reasons))
-    return PublishResult(run_id, experiment.experiment_id, req.model_name, version,
-                         f"models:/{req.model_name}/{version}", decision, champion, metrics,
-                         tracking_uri, {k: v for k, v in run_tags.items()
-                                        if k.startswith("quantum.")},
-                         candidate_kind=candidate.info.kind,
-                         candidate_reason=candidate_reason)
+    log.info(
+        "registered %s v%s: %s (%s)",
+        req.model_name,
+        version,
+        decision.headline(),
+        "; ".join(decision.reasons),
+    )
+    return PublishResult(
+        run_id,
+        experiment.experiment_id,
+        req.model_name,
+        version,
+        f"models:/{req.model_name}/{version}",
+        decision,
+        champion,
+        metrics,
+        tracking_uri,
+        {k: v for k, v in run_tags.items() if k.startswith("quantum.")},
+        candidate_kind=candidate.info.kind,
+        candidate_reason=candidate_reason,
+    )
 
 
 def _run_tags(req: PublishRequest, candidate: ModelBundle) -> dict[str, str]:
     """The run's lineage: quantum step, candidate kind, dataset, calibration, versions, KFP."""
-    serving = (req.quantum.info.params.get("serving_backend")
-               if req.quantum is not None and candidate is req.quantum else None)
+    serving = (
+        req.quantum.info.params.get("serving_backend")
+        if req.quantum is not None and candidate is req.quantum
+        else None
+    )
     return {
         names.TAG_QUANTUM_ENABLED: str(req.quantum_enabled).lower(),
         names.TAG_QUANTUM_BACKEND: req.quantum_backend if req.quantum_enabled else "none",
         names.TAG_MODEL_KIND: candidate.info.kind,
         names.TAG_DATASET_URI: req.dataset.uri,
         names.TAG_DATASET_SHA256: req.dataset.sha256,
-        **lineage.quantum_tags(req.calibration, fallback=req.fallback,
-                               fallback_reason=req.fallback_reason, serving_backend=serving),
+        **lineage.quantum_tags(
+            req.calibration,
+            fallback=req.fallback,
+            fallback_reason=req.fallback_reason,
+            serving_backend=serving,
+        ),
         **{names.TAG_VERSIONS_PREFIX + k: v for k, v in lineage.package_versions().items()},
         **req.lineage_tags,
     }
 
 
-def _version_tags(req: PublishRequest, candidate: ModelBundle,
-                  run_tags: dict[str, str]) -> dict[str, str]:
+def _version_tags(
+    req: PublishRequest, candidate: ModelBundle, run_tags: dict[str, str]
+) -> dict[str, str]:
     """What travels with the model version: lineage, the candidate's and the baseline's
     metrics (and the quantum model's when the baseline was registered), ``gate.applied``."""
     kept = (names.TAG_MODEL_KIND, names.TAG_DATASET_URI, names.TAG_DATASET_SHA256)
     tags = {
         **{k: v for k, v in run_tags.items() if k.startswith("quantum.") or k in kept},
         **req.lineage_tags,
-        **{names.TAG_METRIC_PREFIX + k: f"{v:.6f}"
-           for k, v in candidate.info.evaluation.metrics.items()},
-        **{names.TAG_BASELINE_METRIC_PREFIX + k: f"{v:.6f}"
-           for k, v in req.baseline.info.evaluation.metrics.items()},
+        **{
+            names.TAG_METRIC_PREFIX + k: f"{v:.6f}"
+            for k, v in candidate.info.evaluation.metrics.items()
+        },
+        **{
+            names.TAG_BASELINE_METRIC_PREFIX + k: f"{v:.6f}"
+            for k, v in req.baseline.info.evaluation.metrics.items()
+        },
         names.TAG_GATE_APPLIED: "pending",
     }
     if req.quantum is not None and candidate is not req.quantum:
-        tags.update({names.TAG_QUANTUM_METRIC_PREFIX + k: f"{v:.6f}"
-                     for k, v in req.quantum.info.evaluation.metrics.items()})
+        tags.update(
+            {
+                names.TAG_QUANTUM_METRIC_PREFIX + k: f"{v:.6f}"
+                for k, v in req.quantum.info.evaluation.metrics.items()
+            }
+        )
     return tags
 
 
-def _register_and_gate(client: Any, req: PublishRequest, actor: str, run_id: str, info: Any,
-                       version_tags: dict[str, str],
-                       clock: Callable[[], float]) -> tuple[str, GateDecision]:
+def _register_and_gate(
+    client: Any,
+    req: PublishRequest,
+    actor: str,
+    run_id: str,
+    info: Any,
+    version_tags: dict[str, str],
+    clock: Callable[[], float],
+) -> tuple[str, GateDecision]:
     """Step 2, one journaled transaction under the gate lock: the version, the decision, the
     aliases; rolled back whole on any failure."""
     import mlflow
@@ -264,15 +324,26 @@ def _register_and_gate(client: Any, req: PublishRequest, actor: str, run_id: str
             if not registered_model_exists(client, req.model_name):
                 txn.plan(created_model=True)
                 client.create_registered_model(
-                    req.model_name, description="Qubeflow retraining pipeline output.")
-            mv = client.create_model_version(req.model_name, source=info.model_uri,
-                                              run_id=run_id, tags=version_tags,
-                                              model_id=info.model_id)
+                    req.model_name, description="Qubeflow retraining pipeline output."
+                )
+            mv = client.create_model_version(
+                req.model_name,
+                source=info.model_uri,
+                run_id=run_id,
+                tags=version_tags,
+                model_id=info.model_id,
+            )
             version = str(mv.version)
             txn.plan(version=version)
             client.set_tag(run_id, names.TAG_REGISTERED_VERSION, version)
-            decision = decide_and_apply(txn, version, req.policy, actor=actor, run_id=run_id,
-                                        artifact_path=names.ARTIFACT_DECISION)
+            decision = decide_and_apply(
+                txn,
+                version,
+                req.policy,
+                actor=actor,
+                run_id=run_id,
+                artifact_path=names.ARTIFACT_DECISION,
+            )
             client.set_tag(run_id, names.TAG_GATE_DECISION, decision.outcome)
             mlflow.end_run("FINISHED")
             txn.commit()
@@ -284,8 +355,14 @@ def _register_and_gate(client: Any, req: PublishRequest, actor: str, run_id: str
     return version, decision
 
 
-def _log_run(req: PublishRequest, candidate: ModelBundle, model: Any, signature: Any,
-             x_example: pd.DataFrame, metrics: dict[str, dict[str, float]]) -> Any:
+def _log_run(
+    req: PublishRequest,
+    candidate: ModelBundle,
+    model: Any,
+    signature: Any,
+    x_example: pd.DataFrame,
+    metrics: dict[str, dict[str, float]],
+) -> Any:
     """Step 1: everything the run holds; returns the logged model's info."""
     import mlflow
     import mlflow.sklearn
@@ -299,10 +376,12 @@ def _log_run(req: PublishRequest, candidate: ModelBundle, model: Any, signature:
     mlflow.log_metrics({"classical.train_seconds": req.baseline.info.train_seconds})
     if req.quantum is not None:
         mlflow.log_metrics({"quantum.train_seconds": req.quantum.info.train_seconds})
-    mlflow.log_input(_dataset_input(req.train, req.dataset, req.label_column, "train"),
-                     context="training")
-    mlflow.log_input(_dataset_input(req.test, req.dataset, req.label_column, "test"),
-                     context="testing")
+    mlflow.log_input(
+        _dataset_input(req.train, req.dataset, req.label_column, "train"), context="training"
+    )
+    mlflow.log_input(
+        _dataset_input(req.test, req.dataset, req.label_column, "test"), context="testing"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
         for bundle in [b for b in (req.quantum, req.baseline) if b is not None]:
@@ -318,10 +397,15 @@ def _log_run(req: PublishRequest, candidate: ModelBundle, model: Any, signature:
     if req.calibration is not None:
         mlflow.log_dict(req.calibration, names.ARTIFACT_CALIBRATION)
     info = mlflow.sklearn.log_model(
-        model, name=names.ARTIFACT_MODEL, signature=signature, input_example=x_example,
-        serialization_format="skops", skops_trusted_types=SKOPS_TRUSTED_TYPES,
+        model,
+        name=names.ARTIFACT_MODEL,
+        signature=signature,
+        input_example=x_example,
+        serialization_format="skops",
+        skops_trusted_types=SKOPS_TRUSTED_TYPES,
         pip_requirements=_serving_requirements(),
-        code_paths=[str(Path(__file__).resolve().parents[1])])
+        code_paths=[str(Path(__file__).resolve().parents[1])],
+    )
     mlflow.log_metrics(candidate.info.evaluation.metrics, model_id=info.model_id)
     return info
 

@@ -77,15 +77,21 @@ def load_bundle(path: str | Path) -> ModelBundle:
     return ModelBundle(root, BundleInfo.from_dict(json.loads(info_path.read_text())))
 
 
-def save_trained(trained: TrainedModel, split: Split, out_dir: str | Path,
-                 quantum: dict[str, Any] | None = None) -> ModelBundle:
+def save_trained(
+    trained: TrainedModel, split: Split, out_dir: str | Path, quantum: dict[str, Any] | None = None
+) -> ModelBundle:
     """Save a trained model as a bundle with its plots (confusion matrix, ROC, kernel)."""
     from components.training import plots
 
-    info = BundleInfo(kind=trained.kind, evaluation=trained.evaluation, params=trained.params,
-                      train_seconds=trained.train_seconds,
-                      feature_columns=split.feature_columns, label_column=split.label_column,
-                      quantum=quantum or {})
+    info = BundleInfo(
+        kind=trained.kind,
+        evaluation=trained.evaluation,
+        params=trained.params,
+        train_seconds=trained.train_seconds,
+        feature_columns=split.feature_columns,
+        label_column=split.label_column,
+        quantum=quantum or {},
+    )
     bundle = save_bundle(out_dir, trained.model, info)
     pdir = bundle.path / PLOTS_DIR
     title = f"{trained.kind} model"

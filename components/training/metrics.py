@@ -47,8 +47,9 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def downsample_curve(fpr: np.ndarray, tpr: np.ndarray, thresholds: np.ndarray,
-                     max_points: int = ROC_MAX_POINTS) -> tuple[np.ndarray, ...]:
+def downsample_curve(
+    fpr: np.ndarray, tpr: np.ndarray, thresholds: np.ndarray, max_points: int = ROC_MAX_POINTS
+) -> tuple[np.ndarray, ...]:
     """At most ``max_points`` points of a ROC curve, spread evenly along it (by ``fpr + tpr``,
     which rises from 0 to 2 along the curve), always keeping the first and the last point. A
     subsequence of the curve, so it stays monotone and every point is a real operating point."""
@@ -81,12 +82,21 @@ def evaluate_classifier(model: Any, x_test: Any, y_test: np.ndarray) -> Evaluati
     metrics = {
         "accuracy": float(accuracy_score(y_test, y_pred)),
         "balanced_accuracy": float(balanced_accuracy_score(y_test, y_pred)),
-        "f1": float(f1_score(y_test, y_pred, average="binary" if binary else "macro",
-                             pos_label=classes[1] if binary else 1)),
+        "f1": float(
+            f1_score(
+                y_test,
+                y_pred,
+                average="binary" if binary else "macro",
+                pos_label=classes[1] if binary else 1,
+            )
+        ),
     }
-    ev = Evaluation(metrics=metrics, labels=[str(c) for c in classes],
-                    confusion_matrix=confusion_matrix(y_test, y_pred, labels=classes).tolist(),
-                    n_test=len(y_test))
+    ev = Evaluation(
+        metrics=metrics,
+        labels=[str(c) for c in classes],
+        confusion_matrix=confusion_matrix(y_test, y_pred, labels=classes).tolist(),
+        n_test=len(y_test),
+    )
     if binary:
         s = scores if scores.ndim == 1 else scores[:, 1]
         positive = (np.asarray(y_test) == classes[1]).astype(int)
@@ -96,6 +106,5 @@ def evaluate_classifier(model: Any, x_test: Any, y_test: np.ndarray) -> Evaluati
         ev.roc_fpr, ev.roc_tpr, ev.roc_thresholds = fpr.tolist(), tpr.tolist(), thr.tolist()
     else:
         probs = scores if np.allclose(scores.sum(axis=1), 1.0) else _softmax(scores)
-        metrics["roc_auc"] = float(roc_auc_score(y_test, probs, multi_class="ovr",
-                                                 labels=classes))
+        metrics["roc_auc"] = float(roc_auc_score(y_test, probs, multi_class="ovr", labels=classes))
     return ev

@@ -67,12 +67,19 @@ def _cv(seed: int) -> StratifiedKFold:
     return StratifiedKFold(n_splits=CV_FOLDS, shuffle=True, random_state=seed)
 
 
-def fit_quantum_kernel_model(split: Split, preprocessor: Pipeline, *, feature_map: str = "zz",
-                             reps: int = 2, entanglement: str = "linear", rotation: str = "y",
-                             backend: str = "statevector", seed: int = 0,
-                             backend_instance: QuantumBackend | None = None,
-                             precomputed: tuple[np.ndarray, np.ndarray] | None = None,
-                             ) -> TrainedModel:
+def fit_quantum_kernel_model(
+    split: Split,
+    preprocessor: Pipeline,
+    *,
+    feature_map: str = "zz",
+    reps: int = 2,
+    entanglement: str = "linear",
+    rotation: str = "y",
+    backend: str = "statevector",
+    seed: int = 0,
+    backend_instance: QuantumBackend | None = None,
+    precomputed: tuple[np.ndarray, np.ndarray] | None = None,
+) -> TrainedModel:
     """Quantum-kernel SVC: Gram once, small CV grid over C on it, then the full pipeline.
 
     ``backend_instance`` (built by the caller with its budget) evaluates the train Gram and
@@ -87,41 +94,72 @@ def fit_quantum_kernel_model(split: Split, preprocessor: Pipeline, *, feature_ma
     t0 = time.perf_counter()
     x_train, y_train = split.xy("train")
     angles = preprocessor.transform(x_train)
-    kernel = QuantumKernelTransformer(feature_map=feature_map, reps=reps,
-                                      entanglement=entanglement, rotation=rotation,
-                                      backend=backend)
+    kernel = QuantumKernelTransformer(
+        feature_map=feature_map,
+        reps=reps,
+        entanglement=entanglement,
+        rotation=rotation,
+        backend=backend,
+    )
     kernel.bind_backend(backend_instance)
-    log.info("quantum kernel: %d train rows, %d qubits, backend %s", len(angles),
-             angles.shape[1], backend)
+    log.info(
+        "quantum kernel: %d train rows, %d qubits, backend %s",
+        len(angles),
+        angles.shape[1],
+        backend,
+    )
     if precomputed is None:
         gram = kernel.fit_transform(angles)
     else:
         gram = kernel.fit(angles) and precomputed[0]
         if gram.shape != (len(angles), len(angles)):
-            raise ValueError(f"precomputed Gram has shape {gram.shape}, expected "
-                             f"{(len(angles), len(angles))}")
-    grid = GridSearchCV(SVC(kernel="precomputed", random_state=seed), {"C": list(QUANTUM_C_GRID)},
-                        cv=_cv(seed), scoring=CV_SCORING)
+            raise ValueError(
+                f"precomputed Gram has shape {gram.shape}, expected {(len(angles), len(angles))}"
+            )
+    grid = GridSearchCV(
+        SVC(kernel="precomputed", random_state=seed),
+        {"C": list(QUANTUM_C_GRID)},
+        cv=_cv(seed),
+        scoring=CV_SCORING,
+    )
     grid.fit(gram, y_train)
-    model = Pipeline([("preprocess", preprocessor), ("quantum_kernel", kernel),
-                      ("classifier", grid.best_estimator_)])
+    model = Pipeline(
+        [
+            ("preprocess", preprocessor),
+            ("quantum_kernel", kernel),
+            ("classifier", grid.best_estimator_),
+        ]
+    )
     x_test, y_test = split.xy("test")
     # model[:-1] then model[-1] is exactly model.predict/decision_function, with the test
     # kernel evaluated once (on a device, every evaluation costs circuits).
     test_kernel = model[:-1].transform(x_test) if precomputed is None else precomputed[1]
     evaluation = evaluate_classifier(model[-1], test_kernel, y_test)
     seconds = time.perf_counter() - t0
-    log.info("quantum model: C=%s, test %s, %.2f s", grid.best_params_["C"],
-             {k: round(v, 4) for k, v in evaluation.metrics.items()}, seconds)
+    log.info(
+        "quantum model: C=%s, test %s, %.2f s",
+        grid.best_params_["C"],
+        {k: round(v, 4) for k, v in evaluation.metrics.items()},
+        seconds,
+    )
     kernel.bind_backend(None)
     serving = backend
     if backend_instance is not None and not backend_instance.exact:
         serving = SERVING_BACKEND
         kernel.set_params(backend=serving)
-    return TrainedModel("quantum", model, evaluation,
-                        params={"C": grid.best_params_["C"], "cv_score": float(grid.best_score_),
-                                "serving_backend": serving},
-                        train_seconds=seconds, gram=gram, y_train=np.asarray(y_train))
+    return TrainedModel(
+        "quantum",
+        model,
+        evaluation,
+        params={
+            "C": grid.best_params_["C"],
+            "cv_score": float(grid.best_score_),
+            "serving_backend": serving,
+        },
+        train_seconds=seconds,
+        gram=gram,
+        y_train=np.asarray(y_train),
+    )
 
 
 def fit_linear_head(features: np.ndarray, y: np.ndarray, *, seed: int) -> tuple[Any, dict]:
@@ -134,14 +172,20 @@ def fit_linear_head(features: np.ndarray, y: np.ndarray, *, seed: int) -> tuple[
     if len(y) > CV_MAX_ROWS:
         from sklearn.model_selection import train_test_split
 
-        sample, _ = train_test_split(sample, train_size=CV_MAX_ROWS, stratify=y,
-                                     random_state=seed)
-    grid = GridSearchCV(LogisticRegression(max_iter=2000), {"C": list(LINEAR_C_GRID)},
-                        cv=_cv(seed), scoring=CV_SCORING)
+        sample, _ = train_test_split(sample, train_size=CV_MAX_ROWS, stratify=y, random_state=seed)
+    grid = GridSearchCV(
+        LogisticRegression(max_iter=2000),
+        {"C": list(LINEAR_C_GRID)},
+        cv=_cv(seed),
+        scoring=CV_SCORING,
+    )
     grid.fit(features[sample], y[sample])
     head = LogisticRegression(max_iter=2000, C=grid.best_params_["C"]).fit(features, y)
-    return head, {"C": grid.best_params_["C"], "cv_score": float(grid.best_score_),
-                  "cv_rows": len(sample)}
+    return head, {
+        "C": grid.best_params_["C"],
+        "cv_score": float(grid.best_score_),
+        "cv_rows": len(sample),
+    }
 
 
 def rbf_scale_gamma(x: np.ndarray) -> float:
@@ -150,8 +194,9 @@ def rbf_scale_gamma(x: np.ndarray) -> float:
     return 1.0 / (x.shape[1] * var) if var > 0 else 1.0
 
 
-def fit_classical_baseline(split: Split, preprocessor: Pipeline, *, seed: int,
-                           exact_max_rows: int, landmarks: int) -> TrainedModel:
+def fit_classical_baseline(
+    split: Split, preprocessor: Pipeline, *, seed: int, exact_max_rows: int, landmarks: int
+) -> TrainedModel:
     """The classical baseline on the same split and preprocessed features: an RBF SVC with a
     small CV grid up to ``exact_max_rows`` train rows, above it the same linear model as the
     quantum Nyström method on Nyström features of the RBF kernel (O(N·m), never N×N)."""
@@ -159,8 +204,9 @@ def fit_classical_baseline(split: Split, preprocessor: Pipeline, *, seed: int,
     x_train, y_train = split.xy("train")
     angles = preprocessor.transform(x_train)
     if len(angles) <= exact_max_rows:
-        grid = GridSearchCV(SVC(kernel="rbf", random_state=seed), CLASSICAL_GRID, cv=_cv(seed),
-                            scoring=CV_SCORING)
+        grid = GridSearchCV(
+            SVC(kernel="rbf", random_state=seed), CLASSICAL_GRID, cv=_cv(seed), scoring=CV_SCORING
+        )
         grid.fit(angles, y_train)
         model = Pipeline([("preprocess", preprocessor), ("classifier", grid.best_estimator_)])
         params = {**grid.best_params_, "cv_score": float(grid.best_score_), "method": "svc"}
@@ -172,47 +218,85 @@ def fit_classical_baseline(split: Split, preprocessor: Pipeline, *, seed: int,
         features = Nystroem(kernel="rbf", gamma=gamma, n_components=m, random_state=seed)
         phi = features.fit_transform(angles)
         head, head_params = fit_linear_head(phi, np.asarray(y_train), seed=seed)
-        model = Pipeline([("preprocess", preprocessor), ("rbf_features", features),
-                          ("classifier", head)])
+        model = Pipeline(
+            [("preprocess", preprocessor), ("rbf_features", features), ("classifier", head)]
+        )
         params = {**head_params, "gamma": gamma, "landmarks": m, "method": "nystroem"}
     x_test, y_test = split.xy("test")
     evaluation = evaluate_classifier(model, x_test, y_test)
     seconds = time.perf_counter() - t0
-    log.info("classical baseline (%s): %s, test %s, %.2f s", params["method"], params,
-             {k: round(v, 4) for k, v in evaluation.metrics.items()}, seconds)
+    log.info(
+        "classical baseline (%s): %s, test %s, %.2f s",
+        params["method"],
+        params,
+        {k: round(v, 4) for k, v in evaluation.metrics.items()},
+        seconds,
+    )
     return TrainedModel("classical", model, evaluation, params=params, train_seconds=seconds)
 
 
-def fit_quantum_model(split: Split, preprocessor: Pipeline, *, method: str, landmarks: int,
-                      exact_max_rows: int, feature_map: str, reps: int, entanglement: str,
-                      backend: str, seed: int, backend_instance: QuantumBackend | None = None,
-                      precomputed: tuple[np.ndarray, np.ndarray] | None = None,
-                      ) -> TrainedModel:
+def fit_quantum_model(
+    split: Split,
+    preprocessor: Pipeline,
+    *,
+    method: str,
+    landmarks: int,
+    exact_max_rows: int,
+    feature_map: str,
+    reps: int,
+    entanglement: str,
+    backend: str,
+    seed: int,
+    backend_instance: QuantumBackend | None = None,
+    precomputed: tuple[np.ndarray, np.ndarray] | None = None,
+) -> TrainedModel:
     """The quantum model for a resolved ``method`` (``fidelity``, ``nystroem``, ``projected``).
 
     ``precomputed`` (train, test) comes from the pipeline's fan-out: the Gram and test kernel
     (fidelity), ``K(X, landmarks)`` blocks (nystroem) or the projected features (projected)."""
-    fmap_kw = dict(feature_map=feature_map, reps=reps, entanglement=entanglement,
-                   backend=backend)
+    fmap_kw = dict(feature_map=feature_map, reps=reps, entanglement=entanglement, backend=backend)
     if method == "fidelity":
-        trained = fit_quantum_kernel_model(split, preprocessor, seed=seed,
-                                           backend_instance=backend_instance,
-                                           precomputed=precomputed, **fmap_kw)
+        trained = fit_quantum_kernel_model(
+            split,
+            preprocessor,
+            seed=seed,
+            backend_instance=backend_instance,
+            precomputed=precomputed,
+            **fmap_kw,
+        )
     elif method in ("nystroem", "projected"):
-        trained = _fit_feature_model(split, preprocessor, method=method, landmarks=landmarks,
-                                     exact_max_rows=exact_max_rows, seed=seed,
-                                     backend_instance=backend_instance,
-                                     precomputed=precomputed, **fmap_kw)
+        trained = _fit_feature_model(
+            split,
+            preprocessor,
+            method=method,
+            landmarks=landmarks,
+            exact_max_rows=exact_max_rows,
+            seed=seed,
+            backend_instance=backend_instance,
+            precomputed=precomputed,
+            **fmap_kw,
+        )
     else:
         raise ValueError(f"unknown quantum method {method!r}")
     trained.params["method"] = method
     return trained
 
 
-def _fit_feature_model(split: Split, preprocessor: Pipeline, *, method: str, landmarks: int,
-                       exact_max_rows: int, feature_map: str, reps: int, entanglement: str,
-                       backend: str, seed: int, backend_instance: QuantumBackend | None,
-                       precomputed: tuple[np.ndarray, np.ndarray] | None) -> TrainedModel:
+def _fit_feature_model(
+    split: Split,
+    preprocessor: Pipeline,
+    *,
+    method: str,
+    landmarks: int,
+    exact_max_rows: int,
+    feature_map: str,
+    reps: int,
+    entanglement: str,
+    backend: str,
+    seed: int,
+    backend_instance: QuantumBackend | None,
+    precomputed: tuple[np.ndarray, np.ndarray] | None,
+) -> TrainedModel:
     """Quantum features (Nyström or projected) then a classical head, as one pipeline."""
     from components.quantum.transformers import (
         NystroemQuantumFeatures,
@@ -229,9 +313,14 @@ def _fit_feature_model(split: Split, preprocessor: Pipeline, *, method: str, lan
     else:
         quantum = ProjectedQuantumFeatures(**kw)
     quantum.bind_backend(backend_instance)
-    log.info("quantum %s features: %d train rows, %d qubits, backend %s%s", method,
-             len(angles), angles.shape[1], backend,
-             f", {landmarks} landmarks" if method == "nystroem" else "")
+    log.info(
+        "quantum %s features: %d train rows, %d qubits, backend %s%s",
+        method,
+        len(angles),
+        angles.shape[1],
+        backend,
+        f", {landmarks} landmarks" if method == "nystroem" else "",
+    )
     quantum.fit(angles, y_train)
 
     def featurize(rows: np.ndarray, block: np.ndarray | None) -> np.ndarray:
@@ -244,23 +333,32 @@ def _fit_feature_model(split: Split, preprocessor: Pipeline, *, method: str, lan
         head, params = fit_linear_head(phi, y_train, seed=seed)
         steps = [("classifier", head)]
     else:  # projected features on small data: the baseline's own SVC grid
-        grid = GridSearchCV(SVC(kernel="rbf", random_state=seed), CLASSICAL_GRID, cv=_cv(seed),
-                            scoring=CV_SCORING)
+        grid = GridSearchCV(
+            SVC(kernel="rbf", random_state=seed), CLASSICAL_GRID, cv=_cv(seed), scoring=CV_SCORING
+        )
         grid.fit(phi, y_train)
         steps = [("classifier", grid.best_estimator_)]
         params = {**grid.best_params_, "cv_score": float(grid.best_score_)}
     model = Pipeline([("preprocess", preprocessor), ("quantum_features", quantum), *steps])
     x_test, y_test = split.xy("test")
-    test_phi = featurize(preprocessor.transform(x_test),
-                         None if precomputed is None else precomputed[1])
+    test_phi = featurize(
+        preprocessor.transform(x_test), None if precomputed is None else precomputed[1]
+    )
     evaluation = evaluate_classifier(model[-1], test_phi, y_test)
     seconds = time.perf_counter() - t0
     if method == "nystroem":
-        params.update(landmarks=len(quantum.landmarks_),
-                      nystroem_rank=int(quantum.weights_.shape[1]),
-                      nystroem_kept_trace=round(float(quantum.kept_trace_), 6))
-    log.info("quantum %s model: %s, test %s, %.2f s", method, params,
-             {k: round(v, 4) for k, v in evaluation.metrics.items()}, seconds)
+        params.update(
+            landmarks=len(quantum.landmarks_),
+            nystroem_rank=int(quantum.weights_.shape[1]),
+            nystroem_kept_trace=round(float(quantum.kept_trace_), 6),
+        )
+    log.info(
+        "quantum %s model: %s, test %s, %.2f s",
+        method,
+        params,
+        {k: round(v, 4) for k, v in evaluation.metrics.items()},
+        seconds,
+    )
     quantum.bind_backend(None)
     serving = backend
     if backend_instance is not None and not backend_instance.exact:

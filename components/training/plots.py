@@ -28,8 +28,9 @@ def confusion_matrix_png(ev: Evaluation, path: Path, title: str) -> Path:
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     for (i, j), v in np.ndenumerate(cm):
-        ax.text(j, i, str(v), ha="center", va="center",
-                color="white" if v > cm.max() / 2 else "black")
+        ax.text(
+            j, i, str(v), ha="center", va="center", color="white" if v > cm.max() / 2 else "black"
+        )
     fig.colorbar(im, ax=ax)
     ax.set_title(title)
     fig.tight_layout()
@@ -61,9 +62,14 @@ def roc_png(curves: dict[str, Evaluation], path: Path, title: str = "ROC") -> Pa
 HEATMAP_MAX_SIDE = 300
 
 
-def kernel_heatmap_png(gram: np.ndarray, labels: np.ndarray, path: Path,
-                       title: str = "Quantum kernel (train, sorted by class)",
-                       max_side: int = HEATMAP_MAX_SIDE, seed: int = 0) -> Path:
+def kernel_heatmap_png(
+    gram: np.ndarray,
+    labels: np.ndarray,
+    path: Path,
+    title: str = "Quantum kernel (train, sorted by class)",
+    max_side: int = HEATMAP_MAX_SIDE,
+    seed: int = 0,
+) -> Path:
     """Heatmap of ``gram`` sorted by class; above ``max_side`` rows, of a seeded random sample
     of ``max_side`` rows (sorted by class, then by row), so the image and the work to draw it
     are bounded whatever the size of the Gram matrix."""
@@ -85,11 +91,16 @@ def kernel_heatmap_png(gram: np.ndarray, labels: np.ndarray, path: Path,
 
 
 def html_report(title: str, images: list[Path], tables_html: str = "") -> str:
-    parts = [f"<html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>",
-             f"<body style='font-family:sans-serif'><h2>{html.escape(title)}</h2>", tables_html]
+    parts = [
+        f"<html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>",
+        f"<body style='font-family:sans-serif'><h2>{html.escape(title)}</h2>",
+        tables_html,
+    ]
     for img in images:
         data = base64.b64encode(Path(img).read_bytes()).decode()
-        parts.append(f"<figure style='display:inline-block'><img src='data:image/png;base64,"
-                     f"{data}'/><figcaption>{html.escape(Path(img).stem)}</figcaption></figure>")
+        parts.append(
+            f"<figure style='display:inline-block'><img src='data:image/png;base64,"
+            f"{data}'/><figcaption>{html.escape(Path(img).stem)}</figcaption></figure>"
+        )
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -44,8 +44,9 @@ class QuantumOutcome:
 def save_outcome(out: Path, outcome: QuantumOutcome) -> None:
     (out / OUTCOME_FILE).write_text(json.dumps(outcome.to_dict(), indent=2, sort_keys=True))
     if outcome.calibration is not None:
-        (out / CALIBRATION_FILE).write_text(json.dumps(outcome.calibration, indent=2,
-                                                       sort_keys=True))
+        (out / CALIBRATION_FILE).write_text(
+            json.dumps(outcome.calibration, indent=2, sort_keys=True)
+        )
 
 
 def load_outcome(path: str | Path) -> QuantumOutcome:
@@ -55,8 +56,7 @@ def load_outcome(path: str | Path) -> QuantumOutcome:
     root = Path(path)
     outcome_path = root / OUTCOME_FILE
     if not outcome_path.is_file():
-        raise QuantumStepFailure("error", f"{root} holds no {OUTCOME_FILE}",
-                                 field="quantum_model")
+        raise QuantumStepFailure("error", f"{root} holds no {OUTCOME_FILE}", field="quantum_model")
     data = json.loads(outcome_path.read_text())
     cal_path = root / CALIBRATION_FILE
     data["calibration"] = json.loads(cal_path.read_text()) if cal_path.is_file() else None

@@ -25,19 +25,25 @@ def test_compiled_pipeline_has_the_quantum_branch_and_swappable_image(tmp_path):
     ir = _ir(tmp_path)
     root_tasks = ir["root"]["dag"]["tasks"]
     assert {"prepare-data", "train-classical-model"} <= set(root_tasks)
-    nested = [t for comp in ir["components"].values() if "dag" in comp
-              for t in comp["dag"]["tasks"].values()]
+    nested = [
+        t
+        for comp in ir["components"].values()
+        if "dag" in comp
+        for t in comp["dag"]["tasks"].values()
+    ]
     conditions = [t["triggerPolicy"]["condition"] for t in nested if "triggerPolicy" in t]
     assert any("quantum_enabled" in c and "true" in c for c in conditions)
     assert any("quantum_enabled" in c and "!" in c for c in conditions)  # the Else branch
-    all_tasks = {name for comp in ir["components"].values() if "dag" in comp
-                 for name in comp["dag"]["tasks"]}
+    all_tasks = {
+        name for comp in ir["components"].values() if "dag" in comp for name in comp["dag"]["tasks"]
+    }
     assert {"train-quantum-model", "register-model", "register-model-2"} <= all_tasks
     executors = ir["deploymentSpec"]["executors"]
     quantum_image = executors["exec-train-quantum-model"]["container"]["image"]
     assert "quantum_image" in quantum_image  # resolved from the pipeline parameter at run time
-    assert executors["exec-prepare-data"]["container"]["image"].endswith("qubeflow-base:" +
-                                                                          defaults_tag())
+    assert executors["exec-prepare-data"]["container"]["image"].endswith(
+        "qubeflow-base:" + defaults_tag()
+    )
 
 
 def test_nothing_trains_before_the_policy_is_checked(tmp_path):
@@ -47,8 +53,12 @@ def test_nothing_trains_before_the_policy_is_checked(tmp_path):
     assert "check-promotion-policy" in root_tasks["train-classical-model"]["dependentTasks"]
     # the quantum branch (kernel tiles, quantum training) as a whole waits for it too
     assert "check-promotion-policy" in root_tasks["condition-branches-1"]["dependentTasks"]
-    nested = {name: t for comp in ir["components"].values() if "dag" in comp
-              for name, t in comp["dag"]["tasks"].items()}
+    nested = {
+        name: t
+        for comp in ir["components"].values()
+        if "dag" in comp
+        for name, t in comp["dag"]["tasks"].items()
+    }
     policy_in = nested["register-model"]["inputs"]["artifacts"]["promotion_policy"]
     assert "check-promotion-policy" in str(policy_in)
 
@@ -60,22 +70,29 @@ def _ir(tmp_path):
 def test_kubernetes_settings_keep_the_ibm_token_on_the_quantum_step(tmp_path):
     docs = list(yaml.safe_load_all(compile_pipeline(tmp_path).read_text()))
     executors = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    with_ibm = {name for name, spec in executors.items()
-                for ref in spec.get("secretAsEnv", [])
-                if any(k["envVar"] == "QISKIT_IBM_TOKEN" for k in ref["keyToEnv"])}
+    with_ibm = {
+        name
+        for name, spec in executors.items()
+        for ref in spec.get("secretAsEnv", [])
+        if any(k["envVar"] == "QISKIT_IBM_TOKEN" for k in ref["keyToEnv"])
+    }
     assert with_ibm == {"exec-train-quantum-model"}
     quantum = executors["exec-train-quantum-model"]
     ibm = quantum["secretAsEnv"][0]
     assert ibm["optional"] is True
     assert ibm["secretNameParameter"]["componentInputParameter"].endswith("quantum_secret_name")
     assert quantum["nodeSelector"]["nodeSelectorJson"]["componentInputParameter"].endswith(
-        "quantum_node_selector")
+        "quantum_node_selector"
+    )
     assert quantum["tolerations"][0]["tolerationJson"]["componentInputParameter"].endswith(
-        "quantum_tolerations")
+        "quantum_tolerations"
+    )
     s3 = executors["exec-prepare-data"]["secretAsEnv"][0]
-    assert {k["envVar"] for k in s3["keyToEnv"]} == {"AWS_ACCESS_KEY_ID",
-                                                      "AWS_SECRET_ACCESS_KEY",
-                                                      "AWS_ENDPOINT_URL_S3"}
+    assert {k["envVar"] for k in s3["keyToEnv"]} == {
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_ENDPOINT_URL_S3",
+    }
     assert all(spec["imagePullPolicy"] == "IfNotPresent" for spec in executors.values())
 
 
@@ -86,8 +103,11 @@ def defaults_tag() -> str:
 
 
 def test_no_secret_reaches_the_compiled_yaml(tmp_path, monkeypatch):
-    secrets = {"QISKIT_IBM_TOKEN": "tok-ibm-0123456789abcdef", "AWS_SECRET_ACCESS_KEY":
-               "aws-secret-0123456789", "MLFLOW_TRACKING_PASSWORD": "mlflow-pass-0123"}
+    secrets = {
+        "QISKIT_IBM_TOKEN": "tok-ibm-0123456789abcdef",
+        "AWS_SECRET_ACCESS_KEY": "aws-secret-0123456789",
+        "MLFLOW_TRACKING_PASSWORD": "mlflow-pass-0123",
+    }
     for k, v in secrets.items():
         monkeypatch.setenv(k, v)
     text = compile_pipeline(tmp_path).read_text()

@@ -23,8 +23,9 @@ DOCKERFILE_PATHS = [ROOT / BASE_DOCKERFILE, ROOT / QUANTUM_DOCKERFILE]
 
 def test_dockerfiles_pass_hadolint():
     hadolint = Path(sys.executable).with_name("hadolint")
-    proc = subprocess.run([str(hadolint), "--no-color", *map(str, DOCKERFILE_PATHS)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [str(hadolint), "--no-color", *map(str, DOCKERFILE_PATHS)], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -35,7 +36,7 @@ def test_dockerfile_rules(path):
     froms = [ln for ln in lines if ln.startswith("FROM ")]
     assert len(froms) >= 2, "multi-stage"
     assert lines[0].startswith("ARG ") and ("BASE_IMAGE" in lines[0])
-    final = text[text.rindex("\nFROM "):]
+    final = text[text.rindex("\nFROM ") :]
     users = re.findall(r"^USER (\S+)", final, re.M)
     assert users and users[-1].split(":")[0] not in ("0", "root")
     assert not re.search(r"==\d", text), "versions are pinned only in pyproject.toml"
@@ -46,33 +47,61 @@ def test_dockerfile_rules(path):
 
 
 def _compiled_images(env: dict[str, str], out: Path) -> set[str]:
-    code = ("from pipelines.retraining import compile_pipeline; import sys; "
-            f"print(compile_pipeline({str(out)!r}))")
-    path = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**os.environ, **env}, check=True, cwd=ROOT).stdout.strip()
+    code = (
+        "from pipelines.retraining import compile_pipeline; import sys; "
+        f"print(compile_pipeline({str(out)!r}))"
+    )
+    path = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        check=True,
+        cwd=ROOT,
+    ).stdout.strip()
     ir = next(yaml.safe_load_all(Path(path).read_text()))
-    images = {e["container"]["image"] for e in ir["deploymentSpec"]["executors"].values()
-              if "{{" not in e["container"]["image"]}  # quantum tasks: the parameter below
+    images = {
+        e["container"]["image"]
+        for e in ir["deploymentSpec"]["executors"].values()
+        if "{{" not in e["container"]["image"]
+    }  # quantum tasks: the parameter below
     defaults = ir["root"]["inputDefinitions"]["parameters"]
     return images | {defaults["quantum_image"]["defaultValue"]}
 
 
 def test_make_images_tags_match_the_compiled_pipeline(tmp_path):
     env = {"QUBEFLOW_IMAGE_REGISTRY": "registry.example/team", "QUBEFLOW_IMAGE_TAG": "1.2.3"}
-    out = subprocess.run(["make", "-s", "images", "IMAGES_ARGS=--dry-run",
-                          "REGISTRY=registry.example/team", "TAG=1.2.3"], capture_output=True,
-                         text=True, cwd=ROOT, check=True).stdout
+    out = subprocess.run(
+        [
+            "make",
+            "-s",
+            "images",
+            "IMAGES_ARGS=--dry-run",
+            "REGISTRY=registry.example/team",
+            "TAG=1.2.3",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    ).stdout
     built = set(re.findall(r"-t (\S+)", out))
-    assert built == {f"registry.example/team/qubeflow-{n}:1.2.3" for n in
-                     ("base", "quantum-qiskit", "quantum-pennylane")}
+    assert built == {
+        f"registry.example/team/qubeflow-{n}:1.2.3"
+        for n in ("base", "quantum-qiskit", "quantum-pennylane")
+    }
     compiled = _compiled_images(env, tmp_path)
     assert compiled <= built  # every image the pipeline runs is one make images builds
     assert "registry.example/team/qubeflow-base:1.2.3" in compiled
 
 
 def test_build_plan_uses_the_chosen_builder_and_mirror():
-    steps = plan("buildah", ["base", "qiskit"], base_image="mirror.local/python:3.11",
-                 ca_bundle="/etc/ssl/certs/ca-certificates.crt")
+    steps = plan(
+        "buildah",
+        ["base", "qiskit"],
+        base_image="mirror.local/python:3.11",
+        ca_bundle="/etc/ssl/certs/ca-certificates.crt",
+    )
     assert [s.family for s in steps] == ["base", "qiskit"]  # quantum families after base
     cmd = steps[0].command
     assert cmd[:2] == ["buildah", "--storage-driver"] and "bud" in cmd
@@ -89,8 +118,10 @@ def _why_no_build() -> str | None:
         return "QUBEFLOW_SKIP_IMAGE_BUILD is set"
     for tool in ("buildah", "debootstrap"):
         if not shutil.which(tool):
-            return f"{tool} is not installed (apt-get install buildah debootstrap; .ci/run " \
-                   "does this when it runs as root)"
+            return (
+                f"{tool} is not installed (apt-get install buildah debootstrap; .ci/run "
+                "does this when it runs as root)"
+            )
     if os.geteuid() != 0:
         return "building with buildah (vfs, chroot isolation) needs root here"
     return None
@@ -99,11 +130,25 @@ def _why_no_build() -> str | None:
 def _executor_input(ir: dict, component: str, params: dict, out: str) -> dict:
     spec = ir["components"][f"comp-{component}"]
     artifacts = spec["outputDefinitions"].get("artifacts", {})
-    return {"inputs": {"parameterValues": params},
-            "outputs": {"artifacts": {name: {"artifacts": [{
-                "name": name, "type": a["artifactType"], "uri": f"{out}/{name}",
-                "metadata": {}}]} for name, a in artifacts.items()},
-                "outputFile": f"{out}/executor_output.json"}}
+    return {
+        "inputs": {"parameterValues": params},
+        "outputs": {
+            "artifacts": {
+                name: {
+                    "artifacts": [
+                        {
+                            "name": name,
+                            "type": a["artifactType"],
+                            "uri": f"{out}/{name}",
+                            "metadata": {},
+                        }
+                    ]
+                }
+                for name, a in artifacts.items()
+            },
+            "outputFile": f"{out}/executor_output.json",
+        },
+    }
 
 
 @pytest.mark.slow
@@ -112,10 +157,24 @@ def test_base_image_builds_and_runs_a_component(tmp_path, breast_cancer):
     registry, tag = "localhost/qubeflow-test", "ci"
     env = {**os.environ, "QUBEFLOW_IMAGE_REGISTRY": registry, "QUBEFLOW_IMAGE_TAG": tag}
     ca = "/etc/ssl/certs/ca-certificates.crt"
-    build = subprocess.run([sys.executable, "-m", "pipelines.image_build", "--builder", "buildah",
-                            "--family", "base", "--bootstrap-base",
-                            *(["--ca-bundle", ca] if Path(ca).is_file() else [])],
-                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=2400)
+    build = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipelines.image_build",
+            "--builder",
+            "buildah",
+            "--family",
+            "base",
+            "--bootstrap-base",
+            *(["--ca-bundle", ca] if Path(ca).is_file() else []),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=2400,
+    )
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
     image = f"{registry}/qubeflow-base:{tag}"
 
@@ -124,29 +183,87 @@ def test_base_image_builds_and_runs_a_component(tmp_path, breast_cancer):
     breast_cancer.sample(120, random_state=1).to_csv(work / "tiny.csv", index=False)
     os.chmod(work, 0o777)
     os.chmod(work / "out", 0o777)
-    ir = next(yaml.safe_load_all((Path(subprocess.run(
-        [sys.executable, "-c", "from pipelines.retraining import compile_pipeline; "
-         f"print(compile_pipeline({str(tmp_path)!r}))"], capture_output=True, text=True,
-        env=env, cwd=ROOT, check=True).stdout.strip())).read_text()))
+    ir = next(
+        yaml.safe_load_all(
+            (
+                Path(
+                    subprocess.run(
+                        [
+                            sys.executable,
+                            "-c",
+                            "from pipelines.retraining import compile_pipeline; "
+                            f"print(compile_pipeline({str(tmp_path)!r}))",
+                        ],
+                        capture_output=True,
+                        text=True,
+                        env=env,
+                        cwd=ROOT,
+                        check=True,
+                    ).stdout.strip()
+                )
+            ).read_text()
+        )
+    )
     container = ir["deploymentSpec"]["executors"]["exec-prepare-data"]["container"]
     assert container["image"] == image
-    params = {"dataset": "/work/tiny.csv", "label_column": "target", "n_qubits": 3,
-              "feature_map": "zz", "reps": 1, "entanglement": "linear", "bandwidth": 0.1,
-              "test_size": 0.25, "min_samples_per_class": 5, "impute": "none", "seed": 3}
+    params = {
+        "dataset": "/work/tiny.csv",
+        "label_column": "target",
+        "n_qubits": 3,
+        "feature_map": "zz",
+        "reps": 1,
+        "entanglement": "linear",
+        "bandwidth": 0.1,
+        "test_size": 0.25,
+        "min_samples_per_class": 5,
+        "impute": "none",
+        "seed": 3,
+    }
     executor_input = json.dumps(_executor_input(ir, "prepare-data", params, "/work/out"))
-    argv = [*container["command"],
-            *[executor_input if a == "{{$}}" else a for a in container["args"]]]
+    argv = [
+        *container["command"],
+        *[executor_input if a == "{{$}}" else a for a in container["args"]],
+    ]
     store = ["buildah", "--storage-driver", "vfs"]
-    ctr = subprocess.run([*store, "from", image], capture_output=True, text=True,
-                         check=True).stdout.strip()
+    ctr = subprocess.run(
+        [*store, "from", image], capture_output=True, text=True, check=True
+    ).stdout.strip()
     try:
-        run = subprocess.run([*store, "run", "--isolation", "chroot", "--user", "10001:10001",
-                              "-v", f"{work}:/work", ctr, "--", *argv],
-                             capture_output=True, text=True, timeout=600)
+        run = subprocess.run(
+            [
+                *store,
+                "run",
+                "--isolation",
+                "chroot",
+                "--user",
+                "10001:10001",
+                "-v",
+                f"{work}:/work",
+                ctr,
+                "--",
+                *argv,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-        commit = subprocess.run([*store, "run", "--isolation", "chroot", ctr, "--", "sh", "-c",
-                                 "echo $QUBEFLOW_GIT_COMMIT; id -u"], capture_output=True,
-                                text=True, check=True).stdout.split()
+        commit = subprocess.run(
+            [
+                *store,
+                "run",
+                "--isolation",
+                "chroot",
+                ctr,
+                "--",
+                "sh",
+                "-c",
+                "echo $QUBEFLOW_GIT_COMMIT; id -u",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
     finally:
         subprocess.run([*store, "rm", ctr], capture_output=True)
         # vfs layers are full copies: do not let repeated runs fill the disk

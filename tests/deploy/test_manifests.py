@@ -22,13 +22,18 @@ OVERLAYS = sorted(p.name for p in (MANIFESTS / "overlays").iterdir() if p.is_dir
 K8S_VERSION = "1.32.0"  # the kubectl/Kustomize this is checked with; see manifests/README.md
 SECRET_NAMES = {"qubeflow-ibm-quantum", "qubeflow-s3", "qubeflow-mlflow-db", "qubeflow-minio"}
 
-pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None,
-                                reason="kubectl (for `kubectl kustomize`) is not installed")
+pytestmark = pytest.mark.skipif(
+    shutil.which("kubectl") is None, reason="kubectl (for `kubectl kustomize`) is not installed"
+)
 
 
 def render(overlay: str) -> list[dict]:
-    out = subprocess.run(["kubectl", "kustomize", str(MANIFESTS / "overlays" / overlay)],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["kubectl", "kustomize", str(MANIFESTS / "overlays" / overlay)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return [d for d in yaml.safe_load_all(out) if d]
 
 
@@ -87,8 +92,10 @@ def test_every_container_has_requests_and_limits(rendered):
 
 def test_pods_meet_the_restricted_pod_security_profile(rendered):
     namespaces = [o for o in rendered if o["kind"] == "Namespace"]
-    assert namespaces and all(n["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
-                              == "restricted" for n in namespaces)
+    assert namespaces and all(
+        n["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+        for n in namespaces
+    )
     for name, pod in pod_specs(rendered):
         psc = pod.get("securityContext", {})
         assert not pod.get("hostNetwork") and not pod.get("hostPID") and not pod.get("hostIPC")
@@ -110,8 +117,9 @@ def test_no_secret_values_anywhere(rendered):
     for name, pod in pod_specs(rendered):
         for c in containers(pod):
             for env in c.get("env", []):
-                if re.search(r"TOKEN|PASSWORD|SECRET|ACCESS_KEY", env["name"]) and not \
-                        env["name"].endswith("_PATH"):
+                if re.search(r"TOKEN|PASSWORD|SECRET|ACCESS_KEY", env["name"]) and not env[
+                    "name"
+                ].endswith("_PATH"):
                     assert "value" not in env, f"{name}: {env['name']} is a literal"
     templates = {}
     for path in (MANIFESTS / "secrets").glob("*.yaml"):
@@ -124,8 +132,7 @@ def test_no_secret_values_anywhere(rendered):
     referenced = set()
     for _, pod in pod_specs(rendered):
         for c in containers(pod):
-            referenced |= {e["secretRef"]["name"] for e in c.get("envFrom", [])
-                           if "secretRef" in e}
+            referenced |= {e["secretRef"]["name"] for e in c.get("envFrom", []) if "secretRef" in e}
             for env in c.get("env", []):
                 ref = env.get("valueFrom", {}).get("secretKeyRef")
                 if ref:
@@ -134,13 +141,15 @@ def test_no_secret_values_anywhere(rendered):
     assert referenced <= set(templates)
     defaults = PipelineConfig()
     assert {defaults.quantum_secret_name, defaults.data_secret_name} <= set(templates)
-    assert templates[defaults.quantum_secret_name] == {"QISKIT_IBM_TOKEN",
-                                                       "QISKIT_IBM_INSTANCE"}
+    assert templates[defaults.quantum_secret_name] == {"QISKIT_IBM_TOKEN", "QISKIT_IBM_INSTANCE"}
 
 
 def test_configmap_keys_are_pipeline_parameters_and_validate(rendered):
-    [params] = [o for o in rendered if o["kind"] == "ConfigMap"
-                and o["metadata"]["name"].startswith("qubeflow-pipeline-params")]
+    [params] = [
+        o
+        for o in rendered
+        if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("qubeflow-pipeline-params")
+    ]
     data = params["data"]
     assert {"quantum_enabled", "quantum_backend", "quantum_image"} <= set(data)
     assert set(data) <= set(PipelineConfig.names())
@@ -163,15 +172,22 @@ def test_flipping_the_flag_in_git_changes_what_the_next_run_gets(tmp_path):
     copy = tmp_path / "manifests"
     sh.copytree(MANIFESTS, copy)
     overlay = copy / "overlays" / "dev" / "kustomization.yaml"
-    overlay.write_text(overlay.read_text().replace("quantum_enabled=true",
-                                                   "quantum_enabled=false"))
+    overlay.write_text(overlay.read_text().replace("quantum_enabled=true", "quantum_enabled=false"))
 
     def params_name(root: Path) -> tuple[str, str, str]:
-        out = subprocess.run(["kubectl", "kustomize", str(root / "overlays" / "dev")],
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            ["kubectl", "kustomize", str(root / "overlays" / "dev")],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         objs = [d for d in yaml.safe_load_all(out) if d]
-        [cm] = [o for o in objs if o["kind"] == "ConfigMap"
-                and o["metadata"]["name"].startswith("qubeflow-pipeline-params")]
+        [cm] = [
+            o
+            for o in objs
+            if o["kind"] == "ConfigMap"
+            and o["metadata"]["name"].startswith("qubeflow-pipeline-params")
+        ]
         [(_, pod)] = pod_specs([o for o in objs if o["kind"] == "CronJob"])
         vol = next(v for v in pod["volumes"] if v["name"] == "params")
         return cm["metadata"]["name"], vol["configMap"]["name"], cm["data"]["quantum_enabled"]
@@ -195,8 +211,9 @@ def test_network_policies_isolate_the_stores(rendered):
     assert policies["qubeflow-default-deny-ingress"]["spec"]["podSelector"] == {}
     for store in ("postgres", "minio"):
         [rule] = policies[f"qubeflow-{store}-ingress"]["spec"]["ingress"]
-        assert rule["from"] == [{"podSelector": {"matchLabels": {
-            "app.kubernetes.io/name": "qubeflow-mlflow"}}}]
+        assert rule["from"] == [
+            {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "qubeflow-mlflow"}}}
+        ]
 
 
 def test_argocd_applications_point_at_overlays():
@@ -207,6 +224,7 @@ def test_argocd_applications_point_at_overlays():
 
 
 def test_make_deploy_applies_the_overlay():
-    out = subprocess.run(["make", "-n", "deploy", "ENV=prod"], capture_output=True, text=True,
-                         cwd=ROOT, check=True).stdout
+    out = subprocess.run(
+        ["make", "-n", "deploy", "ENV=prod"], capture_output=True, text=True, cwd=ROOT, check=True
+    ).stdout
     assert "kubectl apply -k manifests/overlays/prod" in out

@@ -14,26 +14,44 @@ from pipelines.config import PipelineConfig
 from pipelines.submit import normalise_cron, prepare, submit
 from tests.fakes.kfp_api import FakeKfpApi
 
-SECRETS = {"QISKIT_IBM_TOKEN": "tok-ibm-0123456789abcdef",
-           "AWS_SECRET_ACCESS_KEY": "aws-secret-0123456789",
-           "KFP_TOKEN": "kfp-bearer-token-0123456789"}
+SECRETS = {
+    "QISKIT_IBM_TOKEN": "tok-ibm-0123456789abcdef",
+    "AWS_SECRET_ACCESS_KEY": "aws-secret-0123456789",
+    "KFP_TOKEN": "kfp-bearer-token-0123456789",
+}
 
 
 def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     import os
 
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", "submit", *args],
-                          capture_output=True, text=True, timeout=180,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "submit", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_submit_sends_the_compiled_spec_and_parameters_and_no_secret(tmp_path):
     with FakeKfpApi() as api:
-        proc = _cli("--host", api.url, "--experiment", "nightly", "--run-name", "r1",
-                    "--set", "quantum_backend=qiskit-aer", "--set", "n_qubits=4",
-                    "--set", "quantum_image=registry.example/q:1",
-                    "--set", 'quantum_node_selector={"pool": "quantum"}',
-                    env={**SECRETS, "QUBEFLOW_GIT_COMMIT": "c0ffee"})
+        proc = _cli(
+            "--host",
+            api.url,
+            "--experiment",
+            "nightly",
+            "--run-name",
+            "r1",
+            "--set",
+            "quantum_backend=qiskit-aer",
+            "--set",
+            "n_qubits=4",
+            "--set",
+            "quantum_image=registry.example/q:1",
+            "--set",
+            'quantum_node_selector={"pool": "quantum"}',
+            env={**SECRETS, "QUBEFLOW_GIT_COMMIT": "c0ffee"},
+        )
         assert proc.returncode == 0, proc.stderr
         assert json.loads(proc.stdout.strip().splitlines()[-1])["run_id"] == "run-1"
         [run] = api.bodies("POST", "/runs")
@@ -61,8 +79,13 @@ def test_submit_sends_the_compiled_spec_and_parameters_and_no_secret(tmp_path):
 def test_recurring_submission_creates_a_recurring_run(tmp_path, monkeypatch):
     monkeypatch.delenv("KFP_TOKEN", raising=False)
     with FakeKfpApi() as api:
-        sub = prepare(PipelineConfig(quantum_enabled=False), host=api.url,
-                      recurring="0 3 * * *", run_name="nightly-retrain", out_dir=tmp_path)
+        sub = prepare(
+            PipelineConfig(quantum_enabled=False),
+            host=api.url,
+            recurring="0 3 * * *",
+            run_name="nightly-retrain",
+            out_dir=tmp_path,
+        )
         assert submit(sub) == {"experiment_id": "exp-1", "recurring_run_id": "rr-1"}
         [job] = api.bodies("POST", "/recurringruns")
     assert job["trigger"]["cron_schedule"]["cron"] == "0 0 3 * * *"
@@ -72,14 +95,14 @@ def test_recurring_submission_creates_a_recurring_run(tmp_path, monkeypatch):
 
 def test_dry_run_prints_and_sends_nothing(tmp_path):
     with FakeKfpApi() as api:
-        proc = _cli("--host", api.url, "--dry-run", "--set", "quantum_enabled=false",
-                    env=SECRETS)
+        proc = _cli("--host", api.url, "--dry-run", "--set", "quantum_enabled=false", env=SECRETS)
         assert api.requests == []
     assert proc.returncode == 0, proc.stderr
     shown = json.loads(proc.stdout)
     assert shown["arguments"]["quantum_enabled"] is False and shown["auth"] == ["KFP_TOKEN"]
-    assert shown["images"]["base"].endswith("/qubeflow-base:" + shown["images"]["base"]
-                                            .rsplit(":", 1)[1])
+    assert shown["images"]["base"].endswith(
+        "/qubeflow-base:" + shown["images"]["base"].rsplit(":", 1)[1]
+    )
     for value in SECRETS.values():
         assert value not in proc.stdout
 
@@ -94,22 +117,29 @@ def test_parameters_come_from_a_mounted_configmap_directory(tmp_path):
     assert cfg.quantum_tolerations == [{"key": "quantum", "operator": "Exists"}]
 
 
-@pytest.mark.parametrize("kwargs,field", [
-    ({"host": ""}, "--host"), ({"host": "http://x", "recurring": "daily"}, "--recurring"),
-    ({"host": "http://x", "package": "nope.yaml"}, "--package"),
-])
+@pytest.mark.parametrize(
+    "kwargs,field",
+    [
+        ({"host": ""}, "--host"),
+        ({"host": "http://x", "recurring": "daily"}, "--recurring"),
+        ({"host": "http://x", "package": "nope.yaml"}, "--package"),
+    ],
+)
 def test_bad_submissions_name_the_option(kwargs, field, tmp_path):
     with pytest.raises(ConfigError) as e:
         prepare(PipelineConfig(), out_dir=tmp_path, **kwargs)
     assert e.value.field == field
 
 
-@pytest.mark.parametrize("changes,field", [
-    ({"mlflow_tracking_uri": "http://user:pw@mlflow:5000"}, "mlflow_tracking_uri"),
-    ({"quantum_secret_name": "Bad_Name"}, "quantum_secret_name"),
-    ({"quantum_node_selector": {"pool": 3}}, "quantum_node_selector"),
-    ({"quantum_tolerations": [{"keyy": "x"}]}, "quantum_tolerations"),
-])
+@pytest.mark.parametrize(
+    "changes,field",
+    [
+        ({"mlflow_tracking_uri": "http://user:pw@mlflow:5000"}, "mlflow_tracking_uri"),
+        ({"quantum_secret_name": "Bad_Name"}, "quantum_secret_name"),
+        ({"quantum_node_selector": {"pool": 3}}, "quantum_node_selector"),
+        ({"quantum_tolerations": [{"keyy": "x"}]}, "quantum_tolerations"),
+    ],
+)
 def test_cluster_parameters_are_validated(changes, field):
     with pytest.raises(ConfigError) as e:
         PipelineConfig().replace(**changes).validate()

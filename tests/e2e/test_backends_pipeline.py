@@ -21,17 +21,24 @@ from tests.support import SECRET_TOKEN
 @pytest.fixture(scope="module")
 def tiny_csv(breast_cancer, tmp_path_factory):
     """80 real rows: small enough for shot-based kernels (60*59/2 + 20*60 circuits)."""
-    frame, _ = train_test_split(breast_cancer, train_size=80, random_state=5,
-                                stratify=breast_cancer["target"])
+    frame, _ = train_test_split(
+        breast_cancer, train_size=80, random_state=5, stratify=breast_cancer["target"]
+    )
     path = tmp_path_factory.mktemp("data") / "tiny.csv"
     frame.to_csv(path, index=False)
     return str(path)
 
 
 def _run(server, tmp_path, name, csv, **changes):
-    config = PipelineConfig(mlflow_tracking_uri=server.uri, registered_model_name=name,
-                            experiment_name=f"exp-{name}", dataset=csv, n_qubits=3,
-                            promotion_policy=QUANTUM_CANDIDATE, **changes)
+    config = PipelineConfig(
+        mlflow_tracking_uri=server.uri,
+        registered_model_name=name,
+        experiment_name=f"exp-{name}",
+        dataset=csv,
+        n_qubits=3,
+        promotion_policy=QUANTUM_CANDIDATE,
+        **changes,
+    )
     return run_locally(config, state_dir=tmp_path)
 
 
@@ -41,13 +48,17 @@ def _calibration(client, run_id):
         return json.load(fh)
 
 
-@pytest.mark.parametrize("backend, kind", [
-    ("pennylane:lightning.qubit", "exact-simulator"),
-    ("qiskit-aer?noise=FakeManilaV2&shots=256", "noisy-simulator"),
-    ("ibm-local:FakeManilaV2?shots=256", "hardware-emulation"),
-])
-def test_each_backend_family_trains_and_registers_with_calibration(mlflow_server, tmp_path,
-                                                                    tiny_csv, backend, kind):
+@pytest.mark.parametrize(
+    "backend, kind",
+    [
+        ("pennylane:lightning.qubit", "exact-simulator"),
+        ("qiskit-aer?noise=FakeManilaV2&shots=256", "noisy-simulator"),
+        ("ibm-local:FakeManilaV2?shots=256", "hardware-emulation"),
+    ],
+)
+def test_each_backend_family_trains_and_registers_with_calibration(
+    mlflow_server, tmp_path, tiny_csv, backend, kind
+):
     name = "e2e-" + backend.split("?")[0].replace(":", "-").replace(".", "-")
     s = _run(mlflow_server, tmp_path, name, tiny_csv, quantum_backend=backend).summary
     assert s["fallback"] is False, s["fallback_reason"]
@@ -79,8 +90,9 @@ def test_each_backend_family_trains_and_registers_with_calibration(mlflow_server
     assert run.data.tags[names.TAG_QUANTUM_CALIBRATION_HASH] == cal["calibration_hash"]
 
 
-def test_unavailable_ibm_backend_falls_back_succeeds_and_says_why(mlflow_server, tmp_path,
-                                                                  tiny_csv, monkeypatch):
+def test_unavailable_ibm_backend_falls_back_succeeds_and_says_why(
+    mlflow_server, tmp_path, tiny_csv, monkeypatch
+):
     monkeypatch.delenv("QISKIT_IBM_TOKEN", raising=False)
     name = "e2e-ibm-no-credentials"
     s = _run(mlflow_server, tmp_path, name, tiny_csv, quantum_backend="ibm:ibm_brisbane").summary
@@ -95,32 +107,44 @@ def test_unavailable_ibm_backend_falls_back_succeeds_and_says_why(mlflow_server,
 
 
 def test_fallback_fail_mode_fails_the_run_naming_the_cause_and_writes_nothing(
-        mlflow_server, tmp_path, tiny_csv, monkeypatch):
+    mlflow_server, tmp_path, tiny_csv, monkeypatch
+):
     monkeypatch.delenv("QISKIT_IBM_TOKEN", raising=False)
     name = "e2e-fallback-fail"
     with pytest.raises(PipelineRunError) as e:
-        _run(mlflow_server, tmp_path, name, tiny_csv, quantum_backend="ibm:ibm_brisbane",
-             quantum_fallback="fail")
+        _run(
+            mlflow_server,
+            tmp_path,
+            name,
+            tiny_csv,
+            quantum_backend="ibm:ibm_brisbane",
+            quantum_fallback="fail",
+        )
     assert e.value.task == "train-quantum-model" and e.value.field == "quantum_backend"
     assert "QISKIT_IBM_TOKEN is not set" in str(e.value)
     assert not MlflowClient(mlflow_server.uri).search_model_versions(f"name='{name}'")
 
 
-@pytest.mark.parametrize("fault, reason", [
-    ("invalid_token", "auth"),
-    ("unavailable", "unavailable"),
-    ("job_failure", "job_failed"),
-    ("timeout", "timeout"),
-])
+@pytest.mark.parametrize(
+    "fault, reason",
+    [
+        ("invalid_token", "auth"),
+        ("unavailable", "unavailable"),
+        ("job_failure", "job_failed"),
+        ("timeout", "timeout"),
+    ],
+)
 def test_injected_service_faults_fall_back_in_a_real_run_without_leaking_the_token(
-        mlflow_server, tmp_path, tiny_csv, faulty_ibm, fault, reason):
+    mlflow_server, tmp_path, tiny_csv, faulty_ibm, fault, reason
+):
     name = f"e2e-fault-{fault.replace('_', '-')}"
     # Only the hanging job needs a wall budget (3 s, then "timeout" whether or not the job was
     # submitted by then); the other faults keep the default, so a slow machine cannot turn
     # their reason into "timeout".
     budget = {"quantum_max_seconds": 3.0} if fault == "timeout" else {}
-    result = _run(mlflow_server, tmp_path, name, tiny_csv,
-                  quantum_backend=f"ibm-faulty:{fault}", **budget)
+    result = _run(
+        mlflow_server, tmp_path, name, tiny_csv, quantum_backend=f"ibm-faulty:{fault}", **budget
+    )
     s = result.summary
     assert s["fallback"] is True and s["fallback_reason"].startswith(f"{reason}: ")
     client = MlflowClient(mlflow_server.uri)

@@ -47,8 +47,10 @@ class FailedJob:
     def result(self) -> Any:
         from qiskit_ibm_runtime.exceptions import RuntimeJobFailureError
 
-        raise RuntimeJobFailureError(f"Unable to retrieve job result. Job {self._id} failed: "
-                                     "Error code 1517; the backend reported a hardware error.")
+        raise RuntimeJobFailureError(
+            f"Unable to retrieve job result. Job {self._id} failed: "
+            "Error code 1517; the backend reported a hardware error."
+        )
 
     def cancel(self) -> None:
         pass
@@ -82,19 +84,29 @@ class FaultyService(LocalTestingService):
 
         token = os.environ.get("QISKIT_IBM_TOKEN", "")
         if fault == "invalid_token":
-            raise InvalidAccountError(f"Unable to retrieve instances for token {token!r}. "
-                                      "Please check that you are using a valid API token.")
+            raise InvalidAccountError(
+                f"Unable to retrieve instances for token {token!r}. "
+                "Please check that you are using a valid API token."
+            )
         if fault == "unavailable" or (fault == "flaky" and ATTEMPTS.setdefault(fault, 0) < 2):
             ATTEMPTS[fault] = ATTEMPTS.get(fault, 0) + 1
-            raise RequestsApiError("503 Server Error: Service Unavailable for url: "
-                                   "https://quantum.cloud.ibm.com/api/v1/backends",
-                                   status_code=503)
+            raise RequestsApiError(
+                "503 Server Error: Service Unavailable for url: "
+                "https://quantum.cloud.ibm.com/api/v1/backends",
+                status_code=503,
+            )
 
 
 class FaultyIBMBackend(IBMRuntimeBackend):
     def __init__(self, fault: str, ctx: ExecutionContext, **kw: Any) -> None:
-        super().__init__(f"ibm-faulty:{fault}", DEVICE, ctx,
-                         service_factory=lambda: FaultyService(fault), local=True, **kw)
+        super().__init__(
+            f"ibm-faulty:{fault}",
+            DEVICE,
+            ctx,
+            service_factory=lambda: FaultyService(fault),
+            local=True,
+            **kw,
+        )
         self.fault = fault
         self.family, self.kind = "ibm-faulty", "hardware-emulation"
 
@@ -115,5 +127,11 @@ def create(parsed: BackendName, ctx: ExecutionContext) -> FaultyIBMBackend:
     return FaultyIBMBackend(parsed.target, ctx, **common_options(parsed, {"shots", "seed"}))
 
 
-register_backend(BackendFamily("ibm-faulty", create, "ibm-faulty:timeout",
-                               "TEST ONLY: ibm: code path with injected service faults"))
+register_backend(
+    BackendFamily(
+        "ibm-faulty",
+        create,
+        "ibm-faulty:timeout",
+        "TEST ONLY: ibm: code path with injected service faults",
+    )
+)

@@ -29,8 +29,11 @@ class FakeKfpApi:
         return f"http://127.0.0.1:{self.server.server_port}"
 
     def bodies(self, method: str, suffix: str) -> list[dict[str, Any]]:
-        return [r.body or {} for r in self.requests
-                if r.method == method and r.path.split("?")[0].endswith(suffix)]
+        return [
+            r.body or {}
+            for r in self.requests
+            if r.method == method and r.path.split("?")[0].endswith(suffix)
+        ]
 
     def __enter__(self) -> FakeKfpApi:
         api = self

@@ -39,8 +39,9 @@ def test_ideal_shot_simulator_estimates_the_same_kernel_within_shot_noise():
     assert np.all(np.abs(cross - exact_cross) <= _shot_tolerance(exact_cross, shots))
     # Projected features from the Estimator, precision 1/sqrt(shots).
     ev = backend.expectations(fmap, y)
-    np.testing.assert_allclose(ev, sv.pauli_expectations(sv.statevectors(fmap, y), 3),
-                               atol=6.0 / np.sqrt(shots))
+    np.testing.assert_allclose(
+        ev, sv.pauli_expectations(sv.statevectors(fmap, y), 3), atol=6.0 / np.sqrt(shots)
+    )
     # Every Gram pair went in one job (10*9/2 = 45 circuits), the cross kernel in another.
     circuits = [j["circuits"] for j in backend.jobs[:2]]
     assert circuits == [45, 50]
@@ -72,8 +73,13 @@ def test_noisy_simulator_snapshot_carries_the_device_calibration():
 
     snap = backend.snapshot(fmap)
     device = fake_backend("FakeManilaV2")
-    assert snap["backend"] == {**snap["backend"], "name": "fake_manila", "num_qubits": 5,
-                               "kind": "noisy-simulator", "family": "qiskit-aer"}
+    assert snap["backend"] == {
+        **snap["backend"],
+        "name": "fake_manila",
+        "num_qubits": 5,
+        "kind": "noisy-simulator",
+        "family": "qiskit-aer",
+    }
     assert [0, 1] in snap["backend"]["coupling_map"]
     cal = snap["calibration"]
     assert cal["timestamp"] == device.properties().last_update_date.isoformat()
@@ -82,7 +88,8 @@ def test_noisy_simulator_snapshot_carries_the_device_calibration():
     assert cal["qubits"]["0"]["t2_s"] == pytest.approx(q0.t2)
     assert cal["qubits"]["0"]["frequency_hz"] == pytest.approx(q0.frequency)
     assert cal["qubits"]["0"]["readout_error"] == pytest.approx(
-        device.target["measure"][(0,)].error)
+        device.target["measure"][(0,)].error
+    )
     assert "cx" in cal["gates"] and set(cal["gates"]) <= {"cx", "rz", "sx", "x"}
     assert cal["gates"]["cx"]["0_1"]["error"] == pytest.approx(device.target["cx"][(0, 1)].error)
     ex = snap["execution"]

@@ -24,14 +24,21 @@ from pipelines.mlflow_server import LocalMlflowServer
 from tests.support import MovableClock, log_tiny_model
 
 pytestmark = pytest.mark.slow
-LINEAGE = {names.TAG_DATASET_SHA256: "ab" * 32, names.TAG_GIT_COMMIT: "deadbeef",
-           names.TAG_KFP_JOB_ID: "job-1", names.TAG_MODEL_KIND: "classical",
-           names.TAG_QUANTUM_ENABLED: "false"}
+LINEAGE = {
+    names.TAG_DATASET_SHA256: "ab" * 32,
+    names.TAG_GIT_COMMIT: "deadbeef",
+    names.TAG_KFP_JOB_ID: "job-1",
+    names.TAG_MODEL_KIND: "classical",
+    names.TAG_QUANTUM_ENABLED: "false",
+}
 # Margins no machine load can use up: a gate waits up to 300 s for the lock, and a live
 # gate's lease (600 s) never runs out mid-gate. Tests that need a lease to end move the
 # gates' clock past it (MovableClock) instead of sleeping.
-POLICY = {"thresholds": {"roc_auc": 0.9}, "champion": {"roc_auc": {"max_regression": 0.0}},
-          "concurrency": {"lock_timeout_seconds": 300, "lock_lease_seconds": 600}}
+POLICY = {
+    "thresholds": {"roc_auc": 0.9},
+    "champion": {"roc_auc": {"max_regression": 0.0}},
+    "concurrency": {"lock_timeout_seconds": 300, "lock_lease_seconds": 600},
+}
 
 
 @pytest.fixture(scope="module")
@@ -46,15 +53,20 @@ def make_versions(client, name: str, scores: list[float], logged) -> list[str]:
     out = []
     for score in scores:
         tags = {**LINEAGE, "metric.roc_auc": f"{score:.6f}", names.TAG_GATE_APPLIED: "pending"}
-        mv = client.create_model_version(name, info.model_uri, run_id=run_id, tags=tags,
-                                         model_id=info.model_id)
+        mv = client.create_model_version(
+            name, info.model_uri, run_id=run_id, tags=tags, model_id=info.model_id
+        )
         out.append(str(mv.version))
     return out
 
 
 def cli(*args: str, uri: str, timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args, "--tracking-uri", uri],
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", *args, "--tracking-uri", uri],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def write_policy(path: Path, data: dict) -> str:
@@ -67,18 +79,37 @@ def write_policy(path: Path, data: dict) -> str:
 # ---- concurrency -----------------------------------------------------------------------
 
 
-def test_parallel_promotions_never_leave_the_worse_model_champion(mlflow_server, logged_model,
-                                                                   tmp_path):
+def test_parallel_promotions_never_leave_the_worse_model_champion(
+    mlflow_server, logged_model, tmp_path
+):
     client = registry_client(mlflow_server.uri)
     name = "race-model"
     scores = [0.92, 0.97, 0.94, 0.95, 0.93]
     versions = make_versions(client, name, scores, logged_model)
     policy = write_policy(tmp_path / "p.yaml", POLICY)
-    procs = [subprocess.Popen([sys.executable, "-m", "pipelines.cli", "promote", "--model", name,
-                               "--version", v, "--policy", policy, "--json",
-                               "--tracking-uri", mlflow_server.uri],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for v in versions]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pipelines.cli",
+                "promote",
+                "--model",
+                name,
+                "--version",
+                v,
+                "--policy",
+                policy,
+                "--json",
+                "--tracking-uri",
+                mlflow_server.uri,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for v in versions
+    ]
     results = [p.communicate(timeout=300) for p in procs]
     codes = [p.returncode for p in procs]
     assert set(codes) <= {0, 4}, [r[1][-2000:] for r in results]
@@ -96,29 +127,33 @@ def test_parallel_promotions_never_leave_the_worse_model_champion(mlflow_server,
     for v, d in zip(versions, decisions, strict=True):
         tags = client.get_model_version(name, v).tags
         assert tags[names.TAG_GATE_APPLIED] == ("true" if v in moved else "false"), (v, d)
-        assert tags[names.TAG_GATE_CHAMPION_AT_DECISION] == (d["champion_version_at_decision"]
-                                                         or "none")
+        assert tags[names.TAG_GATE_CHAMPION_AT_DECISION] == (
+            d["champion_version_at_decision"] or "none"
+        )
     assert client.search_registered_models(f"name='{lock_name(name)}'") == []
 
 
-def test_a_held_lock_blocks_a_second_gate_with_a_clear_error(mlflow_server, logged_model,
-                                                             tmp_path):
+def test_a_held_lock_blocks_a_second_gate_with_a_clear_error(mlflow_server, logged_model, tmp_path):
     client = registry_client(mlflow_server.uri)
     name = "locked-model"
     (v1,) = make_versions(client, name, [0.95], logged_model)
     # The second gate gives up after 2 s: the lock it waits for is held (lease 1 h), so it
     # gives up however long its process takes to get there.
-    policy = write_policy(tmp_path / "p.yaml", {**POLICY, "concurrency": {
-        "lock_timeout_seconds": 2, "lock_lease_seconds": 600}})
+    policy = write_policy(
+        tmp_path / "p.yaml",
+        {**POLICY, "concurrency": {"lock_timeout_seconds": 2, "lock_lease_seconds": 600}},
+    )
     with RegistryLock(client, name, actor="nightly-run-41", lease_s=3600):
-        proc = cli("promote", "--model", name, "--version", v1, "--policy", policy,
-                   uri=mlflow_server.uri)
+        proc = cli(
+            "promote", "--model", name, "--version", v1, "--policy", policy, uri=mlflow_server.uri
+        )
         assert proc.returncode == 2, proc.stderr
         assert "is locked by nightly-run-41" in proc.stderr
         assert names.TAG_GATE_DECISION not in client.get_model_version(name, v1).tags
         assert current_champion(client, name) is None
-    proc = cli("promote", "--model", name, "--version", v1, "--policy", policy,
-               uri=mlflow_server.uri)
+    proc = cli(
+        "promote", "--model", name, "--version", v1, "--policy", policy, uri=mlflow_server.uri
+    )
     assert proc.returncode == 0, proc.stderr
     assert current_champion(client, name) == v1
 
@@ -132,12 +167,27 @@ def test_rollback_and_history(mlflow_server, logged_model, tmp_path):
     v1, v2, v3 = make_versions(client, name, [0.91, 0.95, 0.96], logged_model)
     policy = write_policy(tmp_path / "p.yaml", POLICY)
     for v in (v1, v2):
-        assert cli("promote", "--model", name, "--version", v, "--policy", policy,
-                   uri=mlflow_server.uri).returncode == 0
+        assert (
+            cli(
+                "promote",
+                "--model",
+                name,
+                "--version",
+                v,
+                "--policy",
+                policy,
+                uri=mlflow_server.uri,
+            ).returncode
+            == 0
+        )
     between = datetime.now(UTC).isoformat()
     time.sleep(0.05)  # only keeps v3's timestamps apart from `between`; load only widens the gap
-    assert cli("promote", "--model", name, "--version", v3, "--policy", policy,
-               uri=mlflow_server.uri).returncode == 0
+    assert (
+        cli(
+            "promote", "--model", name, "--version", v3, "--policy", policy, uri=mlflow_server.uri
+        ).returncode
+        == 0
+    )
     proc = cli("rollback", "--model", name, "--reason", "drift alarm on v3", uri=mlflow_server.uri)
     assert proc.returncode == 0, proc.stderr
     assert f"v{v3} -> v{v2}" in proc.stdout
@@ -151,8 +201,12 @@ def test_rollback_and_history(mlflow_server, logged_model, tmp_path):
     proc = cli("history", "--model", name, "--json", uri=mlflow_server.uri)
     report = json.loads(proc.stdout)
     assert [(e["action"], e["version"], e["previous"]) for e in report["history"]] == [
-        ("promote", v1, None), ("promote", v2, v1), ("promote", v3, v2),
-        ("rollback", v2, v3), ("rollback", v1, v2)]
+        ("promote", v1, None),
+        ("promote", v2, v1),
+        ("promote", v3, v2),
+        ("rollback", v2, v3),
+        ("rollback", v1, v2),
+    ]
     assert report["history"][3]["reason"] == "drift alarm on v3"
     assert report["history"][2]["policy_hash"] == parse_policy(POLICY).hash
     assert report["warnings"] == []
@@ -183,6 +237,7 @@ class StopServerBefore:
                 self.fired = True
                 self._server.stop()
             return attr(*args, **kwargs)
+
         return call
 
 
@@ -194,18 +249,29 @@ def own_server(tmp_path, monkeypatch):
     server.stop()
 
 
-@pytest.mark.parametrize("moment,method,when", [
-    ("before the champion alias moves", "set_registered_model_alias",
-     lambda name, alias, version: alias == "champion"),
-    ("after the champion alias moved", "set_registered_model_tag",
-     lambda name, key, value: key.startswith("gate.history.")),
-])
-def test_server_outage_mid_gate_leaves_nothing_half_done(own_server, tmp_path, moment, method,
-                                                         when):
+@pytest.mark.parametrize(
+    "moment,method,when",
+    [
+        (
+            "before the champion alias moves",
+            "set_registered_model_alias",
+            lambda name, alias, version: alias == "champion",
+        ),
+        (
+            "after the champion alias moved",
+            "set_registered_model_tag",
+            lambda name, key, value: key.startswith("gate.history."),
+        ),
+    ],
+)
+def test_server_outage_mid_gate_leaves_nothing_half_done(
+    own_server, tmp_path, moment, method, when
+):
     client = registry_client(own_server.uri)
     name = "outage-model"
-    v1, v2, v3 = make_versions(client, name, [0.93, 0.96, 0.97],
-                               log_tiny_model(own_server.uri, "outage"))
+    v1, v2, v3 = make_versions(
+        client, name, [0.93, 0.96, 0.97], log_tiny_model(own_server.uri, "outage")
+    )
     policy = parse_policy(POLICY)  # lease 600 s: no gate here outlives it by being slow
     clock = MovableClock()  # the gates' lease clock; moved forward below, never slept out
     promote_version(client, name, v1, policy, clock=clock)
@@ -227,8 +293,9 @@ def test_server_outage_mid_gate_leaves_nothing_half_done(own_server, tmp_path, m
 
     # Within its lease the dead transaction's lock holds the next gate off (it gives up after
     # its 0.5 s wait: nearly all of the 600 s lease is left, however slow this machine is) ...
-    impatient = parse_policy({**POLICY, "concurrency": {"lock_timeout_seconds": 0.5,
-                                                        "lock_lease_seconds": 600}})
+    impatient = parse_policy(
+        {**POLICY, "concurrency": {"lock_timeout_seconds": 0.5, "lock_lease_seconds": 600}}
+    )
     with pytest.raises(RegistryError, match="is locked by"):
         promote_version(client, name, v3, impatient, clock=clock)
     assert client.get_model_version(name, v2).tags[names.TAG_GATE_APPLIED] == "pending"
@@ -239,8 +306,7 @@ def test_server_outage_mid_gate_leaves_nothing_half_done(own_server, tmp_path, m
     decision = promote_version(client, name, v3, policy, clock=clock)
     assert decision.champion_version == v1 and decision.promoted
     assert client.get_model_version(name, v2).tags[names.TAG_GATE_APPLIED] == "aborted"
-    assert [(h.version, h.previous) for h in read_history(client, name)] == [(v1, None),
-                                                                            (v3, v1)]
+    assert [(h.version, h.previous) for h in read_history(client, name)] == [(v1, None), (v3, v1)]
     assert current_champion(client, name) == v3
     assert client.search_registered_models(f"name='{lock_name(name)}'") == []
     assert history_report(client, name).warnings == []

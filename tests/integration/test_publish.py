@@ -34,13 +34,16 @@ def test_publish_registers_promotes_and_records_lineage(bundles, sqlite_tracking
     assert mv.tags[names.TAG_MODEL_KIND] == "quantum"
     assert mv.tags[names.TAG_GIT_COMMIT] == "abc123"
     assert float(mv.tags["metric.roc_auc"]) == pytest.approx(
-        bundles[2].info.evaluation.metrics["roc_auc"], abs=1e-6)
+        bundles[2].info.evaluation.metrics["roc_auc"], abs=1e-6
+    )
     run = client.get_run(result.run_id)
     assert run.info.status == "FINISHED"
     assert run.data.tags[names.TAG_QUANTUM_ENABLED] == "true"
     assert run.data.tags[names.TAG_DATASET_URI] == "sklearn:breast_cancer"
     assert run.data.tags["versions.scikit-learn"]
-    assert {"quantum.roc_auc", "classical.roc_auc", "quantum.train_seconds"} <= set(run.data.metrics)
+    assert {"quantum.roc_auc", "classical.roc_auc", "quantum.train_seconds"} <= set(
+        run.data.metrics
+    )
     assert run.data.params["n_qubits"] == "4"
     contexts = sorted(d.tags[0].value for d in run.inputs.dataset_inputs)
     assert contexts == ["testing", "training"]
@@ -76,8 +79,9 @@ def test_champion_model_predicts_raw_rows_as_pyfunc(bundles, sqlite_tracking_uri
         model.predict(raw.drop(columns=["mean radius"]))
 
 
-@pytest.mark.parametrize("fail_at", ["create_model_version", "set_model_version_tag",
-                                     "set_registered_model_alias"])
+@pytest.mark.parametrize(
+    "fail_at", ["create_model_version", "set_model_version_tag", "set_registered_model_alias"]
+)
 def test_failure_leaves_nothing_half_written(bundles, sqlite_tracking_uri, monkeypatch, fail_at):
     first = publish(_request(bundles), sqlite_tracking_uri)  # v1 is champion
     client = MlflowClient(sqlite_tracking_uri)
@@ -93,8 +97,10 @@ def test_failure_leaves_nothing_half_written(bundles, sqlite_tracking_uri, monke
 
     monkeypatch.setattr(MlflowClient, fail_at, broken)
     with pytest.raises(RegistryError, match="server went away") as e:
-        publish(_request(bundles, {"champion": {"roc_auc": {"max_regression": 1.0}}}),
-                sqlite_tracking_uri)
+        publish(
+            _request(bundles, {"champion": {"roc_auc": {"max_regression": 1.0}}}),
+            sqlite_tracking_uri,
+        )
     monkeypatch.undo()
     assert "undone:" in str(e.value)
     versions = client.search_model_versions(f"name='{NAME}'")
@@ -108,8 +114,9 @@ def test_failure_leaves_nothing_half_written(bundles, sqlite_tracking_uri, monke
     assert client.search_registered_models(f"name='{lock_name(NAME)}'") == []
 
 
-def test_failure_on_first_publish_removes_the_registered_model(bundles, sqlite_tracking_uri,
-                                                                monkeypatch):
+def test_failure_on_first_publish_removes_the_registered_model(
+    bundles, sqlite_tracking_uri, monkeypatch
+):
     def broken(self, *args, **kwargs):
         raise ConnectionError("boom")
 
@@ -139,14 +146,20 @@ def test_dry_run_records_the_full_decision_and_moves_nothing(bundles, sqlite_tra
     assert result.decision.outcome == "promote" and result.decision.mode == "dry_run"
     assert _aliases(client) == {"champion": first.version}  # no champion, no challenger move
     mv = client.get_model_version(NAME, result.version)
-    assert (mv.tags[names.TAG_GATE_DECISION], mv.tags[names.TAG_GATE_MODE], mv.tags[names.TAG_GATE_APPLIED]) \
-        == ("promote", "dry_run", "false")
+    assert (
+        mv.tags[names.TAG_GATE_DECISION],
+        mv.tags[names.TAG_GATE_MODE],
+        mv.tags[names.TAG_GATE_APPLIED],
+    ) == ("promote", "dry_run", "false")
     assert mv.tags[names.TAG_GATE_POLICY_HASH] == result.decision.policy.hash
     assert mv.tags[names.TAG_GATE_CHAMPION_AT_DECISION] == first.version
     record = mlflow.artifacts.load_dict(f"runs:/{result.run_id}/{names.ARTIFACT_DECISION}")
     assert record["mode"] == "dry_run" and record["applied"] == "false"
-    assert {r["rule"] for r in record["rules"]} >= {"threshold.roc_auc", "champion.roc_auc",
-                                                    "lineage.git_commit"}
+    assert {r["rule"] for r in record["rules"]} >= {
+        "threshold.roc_auc",
+        "champion.roc_auc",
+        "lineage.git_commit",
+    }
     assert len(read_history(client, NAME)) == 1
     assert "DRY RUN: would promote" in result.decision.to_markdown()
 
@@ -159,8 +172,9 @@ def test_disabled_gate_registers_without_evaluating(bundles, sqlite_tracking_uri
     assert client.get_model_version(NAME, "1").tags[names.TAG_GATE_DECISION] == "skipped"
 
 
-def test_classical_baseline_is_registered_when_the_quantum_lift_is_short(bundles,
-                                                                         sqlite_tracking_uri):
+def test_classical_baseline_is_registered_when_the_quantum_lift_is_short(
+    bundles, sqlite_tracking_uri
+):
     policy = {"quantum": {"min_lift": {"roc_auc": 0.5}}}
     result = publish(_request(bundles, policy), sqlite_tracking_uri)
     mv = MlflowClient(sqlite_tracking_uri).get_model_version(NAME, result.version)
@@ -183,7 +197,9 @@ def test_promotions_append_to_the_history(bundles, sqlite_tracking_uri):
     third = publish(_request(bundles), sqlite_tracking_uri)
     history = read_history(client, NAME)
     assert [(e.version, e.previous, e.action) for e in history] == [
-        ("1", None, "promote"), ("3", "1", "promote")]
+        ("1", None, "promote"),
+        ("3", "1", "promote"),
+    ]
     assert history[1].policy_hash == third.decision.policy.hash
     assert history[1].run_id == third.run_id and history[1].actor == "pipeline:local"
     assert client.get_model_version(NAME, "3").tags[names.TAG_GATE_APPLIED] == "true"

@@ -16,13 +16,17 @@ from tests.support import SECRET_TOKEN, run_quantum
 _run = run_quantum
 
 
-@pytest.mark.parametrize("fault, reason, has_device", [
-    ("invalid_token", "auth", False),
-    ("unavailable", "unavailable", False),
-    ("job_failure", "job_failed", True),
-])
-def test_faults_fall_back_with_the_reason(prepared_tiny, tmp_path, faulty_ibm, caplog,
-                                          fault, reason, has_device):
+@pytest.mark.parametrize(
+    "fault, reason, has_device",
+    [
+        ("invalid_token", "auth", False),
+        ("unavailable", "unavailable", False),
+        ("job_failure", "job_failed", True),
+    ],
+)
+def test_faults_fall_back_with_the_reason(
+    prepared_tiny, tmp_path, faulty_ibm, caplog, fault, reason, has_device
+):
     outcome = _run(prepared_tiny, tmp_path, f"ibm-faulty:{fault}")
     assert outcome.fallback and outcome.bundle is None
     assert outcome.reason.startswith(f"{reason}: ")
@@ -38,8 +42,9 @@ def test_faults_fall_back_with_the_reason(prepared_tiny, tmp_path, faulty_ibm, c
         assert again.calibration["backend"]["unreachable"] is True
 
 
-def test_transient_errors_are_retried_with_backoff_then_give_up(prepared_tiny, tmp_path,
-                                                                 faulty_ibm, caplog):
+def test_transient_errors_are_retried_with_backoff_then_give_up(
+    prepared_tiny, tmp_path, faulty_ibm, caplog
+):
     from tests.fakes import faulty_ibm as fakes
 
     fakes.ATTEMPTS.clear()
@@ -68,8 +73,9 @@ def test_non_transient_errors_are_not_retried(prepared_tiny, tmp_path, faulty_ib
     assert "retrying" not in caplog.text
 
 
-def test_wall_budget_cancels_a_job_that_never_finishes(prepared_tiny, tmp_path, faulty_ibm,
-                                                      monkeypatch):
+def test_wall_budget_cancels_a_job_that_never_finishes(
+    prepared_tiny, tmp_path, faulty_ibm, monkeypatch
+):
     from tests.fakes import faulty_ibm as fakes
 
     fakes.CANCELLED.clear()
@@ -81,8 +87,12 @@ def test_wall_budget_cancels_a_job_that_never_finishes(prepared_tiny, tmp_path, 
         return status(job)
 
     monkeypatch.setattr(fakes.HangingJob, "status", polled)
-    outcome = _run(prepared_tiny, tmp_path, "ibm-faulty:timeout",
-                   budget=QuantumBudget(max_seconds=1.5, clock=lambda: now[0]))
+    outcome = _run(
+        prepared_tiny,
+        tmp_path,
+        "ibm-faulty:timeout",
+        budget=QuantumBudget(max_seconds=1.5, clock=lambda: now[0]),
+    )
     assert outcome.reason.startswith("timeout: ") and "quantum_max_seconds=1.5" in outcome.reason
     assert fakes.CANCELLED == ["faulty-job-1"]
     assert 1.5 <= outcome.seconds <= 3.0  # on the budget's clock: cancelled at the limit
@@ -116,9 +126,23 @@ def test_estimate_cli_prints_cost_and_exits_3_when_over_budget(capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["within_budget"] and out["chosen"] == "projected"
     assert out["methods"]["projected"]["circuits"] * 10 <= fidelity["circuits"]
-    assert main(["estimate", "--set", "quantum_max_circuits=0", "--set",
-                 "quantum_max_shots=0", "--json", "--set",
-                 "quantum_backend=qiskit-aer?noise=FakeManilaV2", "--set", "n_qubits=4"]) == 0
+    assert (
+        main(
+            [
+                "estimate",
+                "--set",
+                "quantum_max_circuits=0",
+                "--set",
+                "quantum_max_shots=0",
+                "--json",
+                "--set",
+                "quantum_backend=qiskit-aer?noise=FakeManilaV2",
+                "--set",
+                "n_qubits=4",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["estimate"]) == 0
     text = capsys.readouterr().out
@@ -128,8 +152,9 @@ def test_estimate_cli_prints_cost_and_exits_3_when_over_budget(capsys):
 
 
 def test_auto_on_a_shot_budget_picks_a_method_that_fits(prepared_tiny, tmp_path):
-    outcome = _run(prepared_tiny, tmp_path, "qiskit-aer?shots=256",
-                   budget=QuantumBudget(max_circuits=1000))
+    outcome = _run(
+        prepared_tiny, tmp_path, "qiskit-aer?shots=256", budget=QuantumBudget(max_circuits=1000)
+    )
     assert outcome.status == "ok", outcome.reason
     assert outcome.method["method"] == "projected"  # 3 bases x 60 rows = 180 circuits
     assert outcome.estimate["circuits"] == 3 * 60 <= 1000

@@ -18,8 +18,9 @@ def test_a_lock_is_held_for_its_lease_on_the_clock_then_broken(sqlite_tracking_u
     assert first.still_held()
 
     broken = []
-    second = RegistryLock(client, "m", actor="second", timeout_s=0.2, lease_s=60,
-                          clock=clock, on_break=broken.append)
+    second = RegistryLock(
+        client, "m", actor="second", timeout_s=0.2, lease_s=60, clock=clock, on_break=broken.append
+    )
     with pytest.raises(RegistryError, match="is locked by first") as e:
         second.acquire()  # within the lease: waits its 0.2 s, however slow, and gives up
     assert e.value.field == "gate.lock" and broken == []

@@ -33,12 +33,18 @@ def champion(request, bundles, prepared_small, mlflow_server, tmp_path_factory):
     method, name = request.param, f"{NAME}-{request.param}"
     if method != "fidelity":
         split_, pre = prepared_small
-        outcome = run_quantum_step(split_, pre, tmp_path_factory.mktemp(method),
-                                   quantum_options(seed=7, method=method, landmarks=64))
+        outcome = run_quantum_step(
+            split_,
+            pre,
+            tmp_path_factory.mktemp(method),
+            quantum_options(seed=7, method=method, landmarks=64),
+        )
         assert outcome.status == "ok" and outcome.method["method"] == method
         quantum = outcome.bundle
-    result = publish(publish_request((split, source, quantum, classical, calibration),
-                                     name=name), mlflow_server.uri)
+    result = publish(
+        publish_request((split, source, quantum, classical, calibration), name=name),
+        mlflow_server.uri,
+    )
     assert result.decision.applied == "true" and result.candidate_kind == "quantum"
     raw = split.test.drop(columns=["target"]).head(6)
     return name, raw, [int(v) for v in quantum.load_model().predict(raw)]
@@ -46,29 +52,36 @@ def champion(request, bundles, prepared_small, mlflow_server, tmp_path_factory):
 
 def _in_fresh_process(code: str, uri: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          timeout=300, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300, cwd=cwd
+    )
 
 
-def test_champion_loads_in_a_fresh_process_and_checks_the_signature(champion, mlflow_server,
-                                                                     tmp_path):
+def test_champion_loads_in_a_fresh_process_and_checks_the_signature(
+    champion, mlflow_server, tmp_path
+):
     name, raw, expected = champion
     rows = tmp_path / "rows.json"
     raw.to_json(rows, orient="split")
-    load = ("import json, mlflow, pandas as pd; "
-            f"m = mlflow.pyfunc.load_model('models:/{name}@champion'); "
-            f"x = pd.read_json({str(rows)!r}, orient='split'); ")
-    ok = _in_fresh_process(load + "print(json.dumps([int(v) for v in m.predict(x)]))",
-                           mlflow_server.uri, tmp_path)
+    load = (
+        "import json, mlflow, pandas as pd; "
+        f"m = mlflow.pyfunc.load_model('models:/{name}@champion'); "
+        f"x = pd.read_json({str(rows)!r}, orient='split'); "
+    )
+    ok = _in_fresh_process(
+        load + "print(json.dumps([int(v) for v in m.predict(x)]))", mlflow_server.uri, tmp_path
+    )
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert json.loads(ok.stdout.strip().splitlines()[-1]) == expected
 
-    missing = _in_fresh_process(load + "m.predict(x.drop(columns=['mean radius']))",
-                                mlflow_server.uri, tmp_path)
+    missing = _in_fresh_process(
+        load + "m.predict(x.drop(columns=['mean radius']))", mlflow_server.uri, tmp_path
+    )
     assert missing.returncode != 0 and "mean radius" in missing.stderr
     assert "missing inputs" in missing.stderr.lower()
-    wrong_type = _in_fresh_process(load + "x['mean texture'] = 'high'; m.predict(x)",
-                                   mlflow_server.uri, tmp_path)
+    wrong_type = _in_fresh_process(
+        load + "x['mean texture'] = 'high'; m.predict(x)", mlflow_server.uri, tmp_path
+    )
     assert wrong_type.returncode != 0 and "mean texture" in wrong_type.stderr
 
 
@@ -77,14 +90,34 @@ def test_mlflow_models_serve_answers_invocations(champion, mlflow_server, tmp_pa
     port = free_port()
     # the scoring server is started as `uvicorn`: the environment's bin/ must be on PATH
     bindir = str(Path(sys.executable).parent)
-    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server.uri,
-           "PATH": bindir + os.pathsep + os.environ.get("PATH", "")}
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": mlflow_server.uri,
+        "PATH": bindir + os.pathsep + os.environ.get("PATH", ""),
+    }
     log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen([*_mlflow_executable(), "models", "serve", "-m",
-                             f"models:/{name}@champion", "--env-manager", "local",
-                             "-h", "127.0.0.1", "-p", str(port), "--workers", "1"],
-                            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            *_mlflow_executable(),
+            "models",
+            "serve",
+            "-m",
+            f"models:/{name}@champion",
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=tmp_path,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
@@ -96,13 +129,18 @@ def test_mlflow_models_serve_answers_invocations(champion, mlflow_server, tmp_pa
             except OSError:
                 time.sleep(0.5)
         else:
-            pytest.fail("mlflow models serve did not come up: "
-                        + (tmp_path / "serve.log").read_text()[-3000:])
+            pytest.fail(
+                "mlflow models serve did not come up: "
+                + (tmp_path / "serve.log").read_text()[-3000:]
+            )
 
         def invoke(frame):
             body = json.dumps({"dataframe_split": json.loads(frame.to_json(orient="split"))})
-            req = urllib.request.Request(base + "/invocations", data=body.encode(),
-                                         headers={"Content-Type": "application/json"})
+            req = urllib.request.Request(
+                base + "/invocations",
+                data=body.encode(),
+                headers={"Content-Type": "application/json"},
+            )
             with urllib.request.urlopen(req, timeout=60) as resp:
                 return json.loads(resp.read())
 

@@ -80,8 +80,9 @@ def test_a_new_family_is_one_folder_and_its_registration(toy_family):
     backend = get_backend("toy")
     fmap = FeatureMap(kind="zz", n_qubits=3, reps=2, entanglement="linear")
     x = np.random.default_rng(0).uniform(0, np.pi, size=(6, 3))
-    np.testing.assert_allclose(backend.kernel(fmap, x), get_backend("statevector").kernel(fmap, x),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        backend.kernel(fmap, x), get_backend("statevector").kernel(fmap, x), atol=1e-12
+    )
     assert any(s.family == "toy" and s.usable for s in list_backends())
 
 
@@ -90,12 +91,26 @@ def test_its_registration_drives_fanout_failures_lineage_and_images(toy_family):
 
     assert is_exact_backend("toy")
     backend, fmap = get_backend("toy"), FeatureMap(kind="zz", n_qubits=4)
-    plan = plan_method("nystroem", backend, fmap, DataShape(5000, 1000, 8), landmarks=64,
-                       exact_max_rows=100, budget=QuantumBudget(),
-                       rates=measure_rates(backend, fmap))
+    plan = plan_method(
+        "nystroem",
+        backend,
+        fmap,
+        DataShape(5000, 1000, 8),
+        landmarks=64,
+        exact_max_rows=100,
+        budget=QuantumBudget(),
+        rates=measure_rates(backend, fmap),
+    )
     assert plan.cost.seconds is not None  # an exact family is priced from measured rates
-    tiles = plan_tiles(5000, 1000, method=plan.method, landmarks=plan.landmarks,
-                       estimated_seconds=plan.cost.seconds, min_seconds=0, tile_rows=1000)
+    tiles = plan_tiles(
+        5000,
+        1000,
+        method=plan.method,
+        landmarks=plan.landmarks,
+        estimated_seconds=plan.cost.seconds,
+        min_seconds=0,
+        tile_rows=1000,
+    )
     assert len(tiles) == 6  # so its Nystroem features fan out
     outage = type("ToyOutage", (Exception,), {})("503 from toy cloud")
     failure = failures.classify(outage)

@@ -30,11 +30,14 @@ def test_exact_backends_agree_with_the_default_engine(name, fmap):
     states = sv.statevectors(fmap, x)
     np.testing.assert_allclose(backend.statevectors(fmap, x), states, atol=1e-8)
     np.testing.assert_allclose(backend.kernel(fmap, x), sv.fidelity_kernel(states), atol=1e-8)
-    np.testing.assert_allclose(backend.kernel(fmap, x, y),
-                               sv.fidelity_kernel(states, sv.statevectors(fmap, y)), atol=1e-8)
-    np.testing.assert_allclose(backend.expectations(fmap, y),
-                               sv.pauli_expectations(sv.statevectors(fmap, y), fmap.n_qubits),
-                               atol=1e-8)
+    np.testing.assert_allclose(
+        backend.kernel(fmap, x, y), sv.fidelity_kernel(states, sv.statevectors(fmap, y)), atol=1e-8
+    )
+    np.testing.assert_allclose(
+        backend.expectations(fmap, y),
+        sv.pauli_expectations(sv.statevectors(fmap, y), fmap.n_qubits),
+        atol=1e-8,
+    )
     snap = backend.snapshot(fmap)
     assert snap["backend"]["kind"] == "exact-simulator" and snap["calibration"] is None
     assert snap["execution"]["shots"] == 0 and len(snap["calibration_hash"]) == 64
@@ -47,19 +50,22 @@ def test_wall_budget_stops_exact_backends_between_tiles():
     assert e.value.reason == "timeout" and e.value.field == "quantum_max_seconds"
 
 
-@pytest.mark.parametrize("name, match", [
-    ("qiskit-aer?noise=FakeNowhereV2", "unknown fake backend 'FakeNowhereV2'"),
-    ("qiskit-aer?shots=0", "shots='0'.*from 1 to"),
-    ("qiskit-aer?shots=many", "shots='many'"),
-    ("qiskit-aer?warp=9", r"unknown option\(s\) \['warp'\]"),
-    ("qiskit-aer?optimization_level=2", "need shots"),
-    ("qiskit-aer:FakeManilaV2", "qiskit-aer\\?noise=FakeManilaV2"),
-    ("ibm", "needs a backend name"),
-    ("ibm-local:FakeNowhereV2", "unknown fake backend"),
-    ("ibm:ibm_brisbane?mode=dedicated", "mode='dedicated'"),
-    ("pennylane:warp.qubit", "'warp.qubit' is not installed.*default.qubit"),
-    ("pennylane:default.qubit?shots=5", "takes no options"),
-])
+@pytest.mark.parametrize(
+    "name, match",
+    [
+        ("qiskit-aer?noise=FakeNowhereV2", "unknown fake backend 'FakeNowhereV2'"),
+        ("qiskit-aer?shots=0", "shots='0'.*from 1 to"),
+        ("qiskit-aer?shots=many", "shots='many'"),
+        ("qiskit-aer?warp=9", r"unknown option\(s\) \['warp'\]"),
+        ("qiskit-aer?optimization_level=2", "need shots"),
+        ("qiskit-aer:FakeManilaV2", "qiskit-aer\\?noise=FakeManilaV2"),
+        ("ibm", "needs a backend name"),
+        ("ibm-local:FakeNowhereV2", "unknown fake backend"),
+        ("ibm:ibm_brisbane?mode=dedicated", "mode='dedicated'"),
+        ("pennylane:warp.qubit", "'warp.qubit' is not installed.*default.qubit"),
+        ("pennylane:default.qubit?shots=5", "takes no options"),
+    ],
+)
 def test_bad_backend_names_are_clear_errors(name, match):
     with pytest.raises(BackendError, match=match) as e:
         get_backend(name)
@@ -78,7 +84,9 @@ def test_backends_are_listed_with_usability_and_details(monkeypatch):
     assert all(rows[f].usable for f in ("statevector", "pennylane", "qiskit-aer", "ibm"))
     assert "lightning.qubit" in rows["pennylane"].details
     assert "QISKIT_IBM_TOKEN NOT set" in rows["ibm"].details
-    assert "FakeManilaV2" in rows["ibm-local"].details or "fake devices" in rows["ibm-local"].details
+    assert (
+        "FakeManilaV2" in rows["ibm-local"].details or "fake devices" in rows["ibm-local"].details
+    )
 
 
 @pytest.mark.parametrize("fmap", MAPS, ids=lambda f: f"{f.kind}-{f.n_qubits}-{f.entanglement}")
@@ -86,5 +94,3 @@ def test_feature_map_depth_without_qiskit_matches_qiskit(fmap):
     qc = feature_map_circuit(fmap).decompose()
     assert fmap.depth() == qc.depth()
     assert fmap.two_qubit_gates() == sum(1 for i in qc.data if i.operation.num_qubits == 2)
-
-

@@ -57,8 +57,16 @@ def test_missing_file_and_unknown_format(tmp_path):
 
 
 def _req(**kw) -> DataRequirements:
-    return DataRequirements(**{"label_column": "label", "n_qubits": 2, "test_size": 0.25,
-                               "min_samples_per_class": 10, "impute": "none", **kw})
+    return DataRequirements(
+        **{
+            "label_column": "label",
+            "n_qubits": 2,
+            "test_size": 0.25,
+            "min_samples_per_class": 10,
+            "impute": "none",
+            **kw,
+        }
+    )
 
 
 def test_valid_table_profile():
@@ -68,16 +76,35 @@ def test_valid_table_profile():
     assert "| f0 |" in profile.to_markdown()
 
 
-@pytest.mark.parametrize("mutate,field,message", [
-    (lambda d: d.drop(columns=["label"]), "label_column", "column 'label' is not in the dataset"),
-    (lambda d: d.assign(label=1), "label_column", "single class"),
-    (lambda d: d.assign(f1=d["f1"].where(d.index % 7 != 0)), "dataset", r"missing values in \{'f1': 9\}"),
-    (lambda d: d.assign(f2=np.where(d.index == 3, np.inf, d["f2"])), "dataset", "infinite values"),
-    (lambda d: d.assign(city="Paris"), "dataset", "non-numeric feature columns 'city'"),
-    (lambda d: d.head(8), "min_samples_per_class", "fewer than 10 rows"),
-    (lambda d: d.assign(label=np.r_[np.zeros(57), np.ones(3)].astype(int)), "min_samples_per_class", r"\{'1': 3\}"),
-    (lambda d: d[["label"]], "dataset", "no feature columns"),
-])
+@pytest.mark.parametrize(
+    "mutate,field,message",
+    [
+        (
+            lambda d: d.drop(columns=["label"]),
+            "label_column",
+            "column 'label' is not in the dataset",
+        ),
+        (lambda d: d.assign(label=1), "label_column", "single class"),
+        (
+            lambda d: d.assign(f1=d["f1"].where(d.index % 7 != 0)),
+            "dataset",
+            r"missing values in \{'f1': 9\}",
+        ),
+        (
+            lambda d: d.assign(f2=np.where(d.index == 3, np.inf, d["f2"])),
+            "dataset",
+            "infinite values",
+        ),
+        (lambda d: d.assign(city="Paris"), "dataset", "non-numeric feature columns 'city'"),
+        (lambda d: d.head(8), "min_samples_per_class", "fewer than 10 rows"),
+        (
+            lambda d: d.assign(label=np.r_[np.zeros(57), np.ones(3)].astype(int)),
+            "min_samples_per_class",
+            r"\{'1': 3\}",
+        ),
+        (lambda d: d[["label"]], "dataset", "no feature columns"),
+    ],
+)
 def test_bad_tables_name_the_problem(mutate, field, message):
     with pytest.raises(DataValidationError, match=message) as e:
         validate_table(mutate(numeric_frame()), _req())
@@ -138,7 +165,14 @@ def test_prepare_with_imputation(tmp_path):
     df.loc[::5, "f0"] = np.nan
     path = tmp_path / "d.csv"
     df.to_csv(path, index=False)
-    data = prepare(prepare_options(dataset=str(path), label_column="label", n_qubits=3,
-                                  impute="mean", min_samples_per_class=5))
+    data = prepare(
+        prepare_options(
+            dataset=str(path),
+            label_column="label",
+            n_qubits=3,
+            impute="mean",
+            min_samples_per_class=5,
+        )
+    )
     assert "impute" in dict(data.preprocessor.steps)
     assert np.isfinite(data.preprocessor.transform(data.split.xy("test")[0])).all()

@@ -70,12 +70,15 @@ def test_parquet_with_a_stored_index_reads_as_pandas_does(tmp_path):
     pd.testing.assert_frame_equal(load_table(str(path))[0], pd.read_parquet(path))
 
 
-@pytest.mark.parametrize("text", [
-    "a,b\n" + "".join(f"{i},{i % 2}\n" for i in range(300_000)) + "0.5,1\nnot a number,0\n",
-    ",a,y\n0,1.5,1\n1,2.5,0\n",  # an unnamed (index) column: the C parser names it
-    "a,a,y\n1,2,1\n3,4,0\n",  # duplicated names: the C parser de-duplicates them
-    "d,y\n2024-01-01,1\n2024-01-02,0\n",  # Arrow would read dates; the C parser keeps text
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a,b\n" + "".join(f"{i},{i % 2}\n" for i in range(300_000)) + "0.5,1\nnot a number,0\n",
+        ",a,y\n0,1.5,1\n1,2.5,0\n",  # an unnamed (index) column: the C parser names it
+        "a,a,y\n1,2,1\n3,4,0\n",  # duplicated names: the C parser de-duplicates them
+        "d,y\n2024-01-01,1\n2024-01-02,0\n",  # Arrow would read dates; the C parser keeps text
+    ],
+)
 def test_csv_arrow_declines_is_read_by_the_c_parser(tmp_path, text):
     path = tmp_path / "odd.csv"
     path.write_text(text)
@@ -87,11 +90,14 @@ def test_csv_arrow_declines_is_read_by_the_c_parser(tmp_path, text):
     assert src.sha256 == _sha256(path)
 
 
-@pytest.mark.parametrize("name,content,expected", [
-    ("ragged.csv", b"a,b\n1,2\n3,4,5\n", r"Expected 2 fields in line 3, saw 3"),
-    ("empty.csv", b"", "No columns to parse"),
-    ("broken.parquet", b"PAR1 this is not parquet", "could not parse .* as parquet"),
-])
+@pytest.mark.parametrize(
+    "name,content,expected",
+    [
+        ("ragged.csv", b"a,b\n1,2\n3,4,5\n", r"Expected 2 fields in line 3, saw 3"),
+        ("empty.csv", b"", "No columns to parse"),
+        ("broken.parquet", b"PAR1 this is not parquet", "could not parse .* as parquet"),
+    ],
+)
 def test_unparseable_file_is_an_error_naming_the_file(tmp_path, name, content, expected):
     path = tmp_path / name
     path.write_bytes(content)
@@ -111,20 +117,23 @@ def tmp_dir(tmp_path, monkeypatch):
 
 def test_s3_object_streams_to_a_temporary_file_that_is_removed(s3_bucket, s3_env, tmp_dir):
     body = _table(20_000).to_csv(index=False).encode()
-    boto3.client("s3", endpoint_url=s3_env).put_object(Bucket=s3_bucket, Key="raw/big.csv",
-                                                       Body=body)
+    boto3.client("s3", endpoint_url=s3_env).put_object(
+        Bucket=s3_bucket, Key="raw/big.csv", Body=body
+    )
     frame, src = load_table(f"s3://{s3_bucket}/raw/big.csv")
     assert src.sha256 == hashlib.sha256(body).hexdigest() and src.n_bytes == len(body)
     assert src.kind == "s3" and frame.shape == (20_000, 7)
     assert list(tmp_dir.iterdir()) == []
 
 
-@pytest.mark.parametrize("key,body,expected", [
-    ("missing.csv", None, "the object does not exist"),
-    ("bad.parquet", b"not parquet at all", "could not parse"),
-])
-def test_failed_s3_load_leaves_no_temporary_file(s3_bucket, s3_env, tmp_dir, key, body,
-                                                 expected):
+@pytest.mark.parametrize(
+    "key,body,expected",
+    [
+        ("missing.csv", None, "the object does not exist"),
+        ("bad.parquet", b"not parquet at all", "could not parse"),
+    ],
+)
+def test_failed_s3_load_leaves_no_temporary_file(s3_bucket, s3_env, tmp_dir, key, body, expected):
     if body is not None:
         boto3.client("s3", endpoint_url=s3_env).put_object(Bucket=s3_bucket, Key=key, Body=body)
     with pytest.raises(DataSourceError, match=expected):

@@ -19,15 +19,33 @@ from components.registry.history import (
 from components.registry.policy import DEFAULT_POLICY, load_policy, parse_policy
 
 GOOD = {"roc_auc": 0.95, "accuracy": 0.9, "balanced_accuracy": 0.9, "f1": 0.9}
-LINEAGE = {names.TAG_DATASET_SHA256: "ab" * 32, names.TAG_GIT_COMMIT: "deadbeef",
-           names.TAG_KFP_JOB_ID: "job-1", names.TAG_QUANTUM_CALIBRATION_HASH: "cafe"}
+LINEAGE = {
+    names.TAG_DATASET_SHA256: "ab" * 32,
+    names.TAG_GIT_COMMIT: "deadbeef",
+    names.TAG_KFP_JOB_ID: "job-1",
+    names.TAG_QUANTUM_CALIBRATION_HASH: "cafe",
+}
 
 
-def tags(metrics=GOOD, *, kind="quantum", baseline=None, quantum_metrics=None, enabled=True,
-         fallback=False, backend_kind="exact-simulator", calibrated=None, **extra) -> dict:
-    out = {names.TAG_MODEL_KIND: kind, names.TAG_QUANTUM_ENABLED: str(enabled).lower(),
-           names.TAG_QUANTUM_FALLBACK: str(fallback).lower(),
-           names.TAG_QUANTUM_BACKEND_KIND: backend_kind, **LINEAGE}
+def tags(
+    metrics=GOOD,
+    *,
+    kind="quantum",
+    baseline=None,
+    quantum_metrics=None,
+    enabled=True,
+    fallback=False,
+    backend_kind="exact-simulator",
+    calibrated=None,
+    **extra,
+) -> dict:
+    out = {
+        names.TAG_MODEL_KIND: kind,
+        names.TAG_QUANTUM_ENABLED: str(enabled).lower(),
+        names.TAG_QUANTUM_FALLBACK: str(fallback).lower(),
+        names.TAG_QUANTUM_BACKEND_KIND: backend_kind,
+        **LINEAGE,
+    }
     out.update({f"metric.{k}": f"{v:.6f}" for k, v in metrics.items()})
     out.update({f"baseline.metric.{k}": f"{v:.6f}" for k, v in (baseline or metrics).items()})
     out.update({f"quantum.metric.{k}": f"{v:.6f}" for k, v in (quantum_metrics or {}).items()})
@@ -41,8 +59,13 @@ def tags(metrics=GOOD, *, kind="quantum", baseline=None, quantum_metrics=None, e
 
 def decide(policy=None, *, champion=None, champion_metrics=None, version="2", **kw):
     policy = policy or parse_policy({})
-    return evaluate(policy, Evidence.from_tags(version, tags(**kw)), model_name="m",
-                    champion_version=champion, champion_metrics=champion_metrics)
+    return evaluate(
+        policy,
+        Evidence.from_tags(version, tags(**kw)),
+        model_name="m",
+        champion_version=champion,
+        champion_metrics=champion_metrics,
+    )
 
 
 def rule(decision, name):
@@ -55,11 +78,17 @@ def rule(decision, name):
 def test_the_documented_default_policy_loads_from_anywhere(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # resolved against the package when not under the cwd
     policy = load_policy(DEFAULT_POLICY)
-    assert policy.mode == "enabled" and policy.thresholds == {"roc_auc": 0.9,
-                                                              "balanced_accuracy": 0.85}
+    assert policy.mode == "enabled" and policy.thresholds == {
+        "roc_auc": 0.9,
+        "balanced_accuracy": 0.85,
+    }
     assert policy.quantum.when_baseline_wins == "register_classical"
-    assert set(policy.lineage.required) == {"dataset_digest", "calibration_hash", "git_commit",
-                                            "pipeline_run_id"}
+    assert set(policy.lineage.required) == {
+        "dataset_digest",
+        "calibration_hash",
+        "git_commit",
+        "pipeline_run_id",
+    }
 
 
 def test_policy_hash_is_stable_sensitive_and_ignores_the_mode():
@@ -68,20 +97,28 @@ def test_policy_hash_is_stable_sensitive_and_ignores_the_mode():
     assert a.hash != parse_policy({"thresholds": {"roc_auc": 0.91}}).hash
 
 
-@pytest.mark.parametrize("data,message", [
-    ({"thresholds": {"roc_auc": 1.5}}, "thresholds.roc_auc: must be in [0, 1], got 1.5"),
-    ({"thresholds": {"precision": 0.9}}, "thresholds.precision: Input should be 'accuracy'"),
-    ({"champion": {"roc_auc": {"min_delta": 0.1, "max_regression": 0.0}}},
-     "champion.roc_auc: give exactly one of min_delta or max_regression"),
-    ({"champion": {"roc_auc": {"max_regression": -0.1}}}, "champion.roc_auc.max_regression"),
-    ({"mode": "sometimes"}, "mode: Input should be 'disabled', 'dry_run' or 'enabled'"),
-    ({"quantum": {"when_baseline_wins": "shrug"}}, "quantum.when_baseline_wins"),
-    ({"quantum": {"max_calibration_age_hours": 0}}, "quantum.max_calibration_age_hours"),
-    ({"lineage": {"required": ["git"]}}, "lineage.required.0"),
-    ({"concurrency": {"lock_timeout_seconds": -1}}, "concurrency.lock_timeout_seconds"),
-    ({"thresholds": {"roc_auc": 0.9}, "threshold": 1}, "threshold: Extra inputs are not permitted"),
-    ({"version": 2}, "version: Input should be 1"),
-])
+@pytest.mark.parametrize(
+    "data,message",
+    [
+        ({"thresholds": {"roc_auc": 1.5}}, "thresholds.roc_auc: must be in [0, 1], got 1.5"),
+        ({"thresholds": {"precision": 0.9}}, "thresholds.precision: Input should be 'accuracy'"),
+        (
+            {"champion": {"roc_auc": {"min_delta": 0.1, "max_regression": 0.0}}},
+            "champion.roc_auc: give exactly one of min_delta or max_regression",
+        ),
+        ({"champion": {"roc_auc": {"max_regression": -0.1}}}, "champion.roc_auc.max_regression"),
+        ({"mode": "sometimes"}, "mode: Input should be 'disabled', 'dry_run' or 'enabled'"),
+        ({"quantum": {"when_baseline_wins": "shrug"}}, "quantum.when_baseline_wins"),
+        ({"quantum": {"max_calibration_age_hours": 0}}, "quantum.max_calibration_age_hours"),
+        ({"lineage": {"required": ["git"]}}, "lineage.required.0"),
+        ({"concurrency": {"lock_timeout_seconds": -1}}, "concurrency.lock_timeout_seconds"),
+        (
+            {"thresholds": {"roc_auc": 0.9}, "threshold": 1},
+            "threshold: Extra inputs are not permitted",
+        ),
+        ({"version": 2}, "version: Input should be 1"),
+    ],
+)
 def test_a_bad_policy_names_the_key(data, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")) as e:
         parse_policy(data)
@@ -114,10 +151,18 @@ def test_a_good_first_candidate_passes_every_rule():
     d = decide()
     assert d.outcome == PROMOTE and all(r.passed for r in d.rules)
     assert [r.rule for r in d.rules] == [
-        "threshold.roc_auc", "threshold.balanced_accuracy", "champion.roc_auc",
-        "champion.balanced_accuracy", "fallback", "quantum_lift.roc_auc", "calibration_age",
-        "lineage.dataset_digest", "lineage.calibration_hash", "lineage.git_commit",
-        "lineage.pipeline_run_id"]
+        "threshold.roc_auc",
+        "threshold.balanced_accuracy",
+        "champion.roc_auc",
+        "champion.balanced_accuracy",
+        "fallback",
+        "quantum_lift.roc_auc",
+        "calibration_age",
+        "lineage.dataset_digest",
+        "lineage.calibration_hash",
+        "lineage.git_commit",
+        "lineage.pipeline_run_id",
+    ]
     assert parse_policy({}) == load_policy(DEFAULT_POLICY)  # code defaults = documented file
     assert rule(d, "champion.roc_auc").detail == "no current champion"
 
@@ -127,7 +172,9 @@ def test_threshold_fails_below_and_when_the_metric_is_missing():
     d = decide(policy)
     assert d.outcome == REJECT and d.reasons == ["roc_auc=0.9500 < 0.96"]
     assert (rule(d, "threshold.roc_auc").observed, rule(d, "threshold.roc_auc").threshold) == (
-        0.95, 0.96)
+        0.95,
+        0.96,
+    )
     d = decide(policy, metrics={"roc_auc": 0.97})
     assert d.reasons == ["candidate has no f1"]
 
@@ -145,13 +192,16 @@ def test_champion_max_regression_and_min_delta():
     assert decide(strict, champion="1", champion_metrics={"roc_auc": 0.93}).promoted
     d = decide(champion="1", champion_metrics={})
     assert d.promoted and "has no roc_auc: not compared" in rule(d, "champion.roc_auc").detail
-    assert rule(decide(champion="2", version="2"), "champion.roc_auc").detail == \
-        "candidate is the champion"
+    assert (
+        rule(decide(champion="2", version="2"), "champion.roc_auc").detail
+        == "candidate is the champion"
+    )
 
 
 def test_quantum_lift_rejects_or_hands_over_to_the_classical_model():
-    reject = parse_policy({"quantum": {"min_lift": {"roc_auc": 0.01},
-                                       "when_baseline_wins": "reject"}})
+    reject = parse_policy(
+        {"quantum": {"min_lift": {"roc_auc": 0.01}, "when_baseline_wins": "reject"}}
+    )
     d = decide(reject, baseline={**GOOD, "roc_auc": 0.945})
     assert not d.promoted and "= +0.0050 < 0.01" in d.reasons[0]
     assert decide(reject, baseline={**GOOD, "roc_auc": 0.93}).promoted
@@ -160,8 +210,9 @@ def test_quantum_lift_rejects_or_hands_over_to_the_classical_model():
     assert baseline_wins(hand_over, {"roc_auc": 0.95}, {"roc_auc": 0.945})
     assert not baseline_wins(hand_over, {"roc_auc": 0.96}, {"roc_auc": 0.945})
     assert not baseline_wins(reject, {"roc_auc": 0.95}, {"roc_auc": 0.945})
-    d = decide(hand_over, kind="classical", quantum_metrics={**GOOD, "roc_auc": 0.951},
-               baseline=GOOD)
+    d = decide(
+        hand_over, kind="classical", quantum_metrics={**GOOD, "roc_auc": 0.951}, baseline=GOOD
+    )
     r = rule(d, "quantum_lift.roc_auc")
     assert d.promoted and r.passed and "classical baseline registered instead" in r.detail
     d = decide(hand_over, enabled=False, kind="classical")
@@ -186,23 +237,37 @@ def test_calibration_age_applies_to_devices_and_noisy_simulators_only():
     assert not d.promoted and "calibration time unknown" in d.reasons[0]
     no_limit = parse_policy({"quantum": {"max_calibration_age_hours": None}})
     assert decide(no_limit, backend_kind="hardware", calibrated=stale).promoted
-    assert "not applicable: exact-simulator" in rule(decide(calibrated=stale),
-                                                     "calibration_age").detail
+    assert (
+        "not applicable: exact-simulator"
+        in rule(decide(calibrated=stale), "calibration_age").detail
+    )
 
 
-@pytest.mark.parametrize("item,tag", [
-    ("dataset_digest", names.TAG_DATASET_SHA256), ("calibration_hash",
-                                               names.TAG_QUANTUM_CALIBRATION_HASH),
-    ("git_commit", names.TAG_GIT_COMMIT), ("pipeline_run_id", names.TAG_KFP_JOB_ID)])
+@pytest.mark.parametrize(
+    "item,tag",
+    [
+        ("dataset_digest", names.TAG_DATASET_SHA256),
+        ("calibration_hash", names.TAG_QUANTUM_CALIBRATION_HASH),
+        ("git_commit", names.TAG_GIT_COMMIT),
+        ("pipeline_run_id", names.TAG_KFP_JOB_ID),
+    ],
+)
 def test_missing_lineage_rejects(item, tag):
     d = decide(**{tag: ""})
     assert not d.promoted and d.reasons == [f"{item} MISSING ({tag})"]
     d = decide(**{tag: "unknown"})
     assert not d.promoted
-    relaxed = parse_policy({"lineage": {"required": [i for i in
-                                                     ("dataset_digest", "calibration_hash",
-                                                      "git_commit", "pipeline_run_id")
-                                                     if i != item]}})
+    relaxed = parse_policy(
+        {
+            "lineage": {
+                "required": [
+                    i
+                    for i in ("dataset_digest", "calibration_hash", "git_commit", "pipeline_run_id")
+                    if i != item
+                ]
+            }
+        }
+    )
     assert decide(relaxed, **{tag: ""}).promoted
 
 
@@ -231,10 +296,12 @@ def _entry(seq, at, action, version, previous):
     return HistoryEntry(seq=seq, at=at, action=action, version=version, previous=previous)
 
 
-HISTORY = [_entry(1, "2026-01-01T00:00:00+00:00", "promote", "1", None),
-           _entry(2, "2026-02-01T00:00:00+00:00", "promote", "3", "1"),
-           _entry(3, "2026-03-01T00:00:00+00:00", "promote", "4", "3"),
-           _entry(4, "2026-03-02T00:00:00+00:00", "rollback", "3", "4")]
+HISTORY = [
+    _entry(1, "2026-01-01T00:00:00+00:00", "promote", "1", None),
+    _entry(2, "2026-02-01T00:00:00+00:00", "promote", "3", "1"),
+    _entry(3, "2026-03-01T00:00:00+00:00", "promote", "4", "3"),
+    _entry(4, "2026-03-02T00:00:00+00:00", "rollback", "3", "4"),
+]
 
 
 def test_champion_at_a_time():

@@ -23,24 +23,67 @@ from components.quantum.transformers import NystroemQuantumFeatures, ProjectedQu
 
 
 def test_plans_fan_out_only_linear_methods_when_worth_it():
-    tiles = plan_tiles(250, 70, method="nystroem", landmarks=32, estimated_seconds=500,
-                       min_seconds=100, tile_rows=100)
+    tiles = plan_tiles(
+        250,
+        70,
+        method="nystroem",
+        landmarks=32,
+        estimated_seconds=500,
+        min_seconds=100,
+        tile_rows=100,
+    )
     assert [(t.part, t.start, t.stop) for t in tiles] == [
-        ("train", 0, 100), ("train", 100, 200), ("train", 200, 250), ("test", 0, 70)]
+        ("train", 0, 100),
+        ("train", 100, 200),
+        ("train", 200, 250),
+        ("test", 0, 70),
+    ]
     assert {t.count for t in tiles} == {4} and {t.landmarks for t in tiles} == {32}
     none = [KernelTile("none")]
-    assert plan_tiles(250, 70, method="nystroem", landmarks=32, estimated_seconds=50,
-                      min_seconds=100, tile_rows=100) == none  # not worth a task each
-    assert plan_tiles(250, 70, method="fidelity", landmarks=0, estimated_seconds=500,
-                      min_seconds=0, tile_rows=100) == none  # never N x N blocks
-    assert plan_tiles(250, 70, method="projected", landmarks=0, estimated_seconds=None,
-                      min_seconds=0, tile_rows=100) == none  # shot-based: time unknown
+    assert (
+        plan_tiles(
+            250,
+            70,
+            method="nystroem",
+            landmarks=32,
+            estimated_seconds=50,
+            min_seconds=100,
+            tile_rows=100,
+        )
+        == none
+    )  # not worth a task each
+    assert (
+        plan_tiles(
+            250,
+            70,
+            method="fidelity",
+            landmarks=0,
+            estimated_seconds=500,
+            min_seconds=0,
+            tile_rows=100,
+        )
+        == none
+    )  # never N x N blocks
+    assert (
+        plan_tiles(
+            250,
+            70,
+            method="projected",
+            landmarks=0,
+            estimated_seconds=None,
+            min_seconds=0,
+            tile_rows=100,
+        )
+        == none
+    )  # shot-based: time unknown
     with pytest.raises(ConfigError, match="kernel_tile_rows"):
-        plan_tiles(10, 10, method="nystroem", landmarks=2, estimated_seconds=1, min_seconds=0,
-                   tile_rows=0)
+        plan_tiles(
+            10, 10, method="nystroem", landmarks=2, estimated_seconds=1, min_seconds=0, tile_rows=0
+        )
     with pytest.raises(ConfigError, match="kernel_fanout_min_seconds"):
-        plan_tiles(10, 10, method="nystroem", landmarks=2, estimated_seconds=1,
-                   min_seconds=-1, tile_rows=5)
+        plan_tiles(
+            10, 10, method="nystroem", landmarks=2, estimated_seconds=1, min_seconds=-1, tile_rows=5
+        )
     # KFP hands ParallelFor items over as JSON: ints may arrive as floats.
     assert KernelTile.from_dict({"part": "test", "start": 5.0, "stop": 9.0}).rows == 4
 
@@ -52,18 +95,23 @@ def test_fanned_out_features_equal_the_single_process_ones(tmp_path, method):
     x_train, x_test = rng.uniform(0, 0.3, (57, 5)), rng.uniform(0, 0.3, (19, 5))
     y_train = rng.integers(0, 2, 57)
     backend = get_backend("statevector")
-    tiles = plan_tiles(57, 19, method=method, landmarks=12, estimated_seconds=1.0,
-                       min_seconds=0.0, tile_rows=16)
+    tiles = plan_tiles(
+        57, 19, method=method, landmarks=12, estimated_seconds=1.0, min_seconds=0.0, tile_rows=16
+    )
     for i, tile in enumerate(tiles):  # as the ParallelFor tasks do, through artifacts
-        save_block(tmp_path / f"b{i}", tile,
-                   compute_tile(tile, backend, fmap, x_train, y_train, x_test, seed=5))
+        save_block(
+            tmp_path / f"b{i}",
+            tile,
+            compute_tile(tile, backend, fmap, x_train, y_train, x_test, seed=5),
+        )
     train, test = assemble([load_block(tmp_path / f"b{i}") for i in range(len(tiles))], 57, 19)
     if method == "nystroem":
         single = NystroemQuantumFeatures(feature_map="zz", n_landmarks=12, random_state=5)
         single.fit(x_train, y_train)
         assert train.shape == (57, 12) and train.dtype == np.float32
-        np.testing.assert_allclose(single.features_from_kernel(train),
-                                   single.transform(x_train), atol=1e-5)
+        np.testing.assert_allclose(
+            single.features_from_kernel(train), single.transform(x_train), atol=1e-5
+        )
         np.testing.assert_allclose(test, single.landmark_kernel(x_test), atol=1e-6)
     else:
         single = ProjectedQuantumFeatures(feature_map="zz").fit(x_train)
@@ -80,10 +128,18 @@ def test_missing_tiles_are_an_error_not_a_silent_hole(tmp_path):
     rng = np.random.default_rng(0)
     x_train, x_test = rng.uniform(0, 0.3, (30, 3)), rng.uniform(0, 0.3, (10, 3))
     backend = get_backend("statevector")
-    tiles = plan_tiles(30, 10, method="projected", landmarks=0, estimated_seconds=1.0,
-                       min_seconds=0.0, tile_rows=10)
-    parts = [(t, compute_tile(t, backend, fmap, x_train, np.zeros(30), x_test, seed=0))
-             for t in tiles]
+    tiles = plan_tiles(
+        30,
+        10,
+        method="projected",
+        landmarks=0,
+        estimated_seconds=1.0,
+        min_seconds=0.0,
+        tile_rows=10,
+    )
+    parts = [
+        (t, compute_tile(t, backend, fmap, x_train, np.zeros(30), x_test, seed=0)) for t in tiles
+    ]
     with pytest.raises(ValueError, match="do not cover the train rows"):
         assemble(parts[1:], 30, 10)
     assert assemble([(KernelTile("none"), None)], 30, 10) is None

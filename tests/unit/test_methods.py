@@ -35,9 +35,12 @@ def test_nystroem_with_every_row_a_landmark_is_the_exact_kernel():
 def test_nystroem_error_shrinks_with_more_landmarks():
     x, y = _rows(300, seed=1), np.repeat([0, 1], 150)
     exact = sv.fidelity_kernel(sv.statevectors(FMAP, x))
-    errors = [nystroem.approximation_error(
-        exact, NystroemQuantumFeatures(feature_map="zz", n_landmarks=m).fit(x, y).transform(x))
-        for m in (8, 32, 128)]
+    errors = [
+        nystroem.approximation_error(
+            exact, NystroemQuantumFeatures(feature_map="zz", n_landmarks=m).fit(x, y).transform(x)
+        )
+        for m in (8, 32, 128)
+    ]
     assert errors[0] > errors[1] > errors[2]
 
 
@@ -55,8 +58,7 @@ def test_landmarks_are_seeded_stratified_and_bounded():
 def test_projected_features_match_the_statevector_engine_and_qiskit():
     x = _rows(30, seed=2)
     ours = ProjectedQuantumFeatures(feature_map="zz").fit(x).transform(x)
-    np.testing.assert_allclose(ours, sv.pauli_expectations(sv.statevectors(FMAP, x), 4),
-                               atol=1e-12)
+    np.testing.assert_allclose(ours, sv.pauli_expectations(sv.statevectors(FMAP, x), 4), atol=1e-12)
     aer = ProjectedQuantumFeatures(feature_map="zz", backend="qiskit-aer").fit(x).transform(x)
     np.testing.assert_allclose(ours, aer, atol=1e-8)
 
@@ -76,8 +78,14 @@ def _plan(method, backend="statevector", n_train=1000, q=4, **kw):
     b = get_backend(backend)
     fmap = FeatureMap("zz", q)
     options = {"landmarks": 64, "exact_max_rows": 5000, "budget": QuantumBudget(), **kw}
-    return plan_method(method, b, fmap, DataShape(n_train, n_train // 3, 8),
-                       rates=measure_rates(b, fmap), **options)
+    return plan_method(
+        method,
+        b,
+        fmap,
+        DataShape(n_train, n_train // 3, 8),
+        rates=measure_rates(b, fmap),
+        **options,
+    )
 
 
 def test_auto_picks_exact_for_small_data_and_nystroem_above_the_threshold():
@@ -90,8 +98,12 @@ def test_auto_picks_exact_for_small_data_and_nystroem_above_the_threshold():
 
 
 def test_auto_on_a_shot_backend_fits_the_circuit_budget():
-    plan = _plan("auto", "qiskit-aer?shots=1024", n_train=426,
-                 budget=QuantumBudget(max_circuits=100_000, max_shots=100_000_000))
+    plan = _plan(
+        "auto",
+        "qiskit-aer?shots=1024",
+        n_train=426,
+        budget=QuantumBudget(max_circuits=100_000, max_shots=100_000_000),
+    )
     exact_gram = 426 * 425 // 2 + 142 * 426
     assert plan.method == "projected" and plan.cost.work.circuits * 10 <= exact_gram
 
@@ -100,8 +112,9 @@ def test_memory_is_refused_up_front_naming_the_budget():
     with pytest.raises(QuantumStepFailure, match="quantum_max_memory_mb=8192") as e:
         _plan("fidelity", n_train=20_000, q=8, budget=QuantumBudget(max_memory_mb=8192))
     assert e.value.reason == "budget"
-    wide = method_cost("fidelity", get_backend("statevector"), FeatureMap("zz", 22),
-                       DataShape(426, 143, 30))
+    wide = method_cost(
+        "fidelity", get_backend("statevector"), FeatureMap("zz", 22), DataShape(426, 143, 30)
+    )
     assert wide.memory_bytes > 20 * 2**30  # 2^22 amplitudes per row: refused, not allocated
     # auto steps around it: the Nystroem landmark states fit where the Gram's states do not
     plan = _plan("auto", n_train=426, q=22, budget=QuantumBudget(max_memory_mb=8192))

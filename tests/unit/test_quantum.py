@@ -45,8 +45,9 @@ def test_zz_kernel_matches_qiskit_machine_learning(entanglement, reps, q):
     x, y = _x(9, q), _x(6, q)
     ours = sv.fidelity_kernel(sv.statevectors(fmap, x), sv.statevectors(fmap, y))
     np.testing.assert_allclose(ours, reference.evaluate(x, y), atol=1e-8, rtol=0)
-    np.testing.assert_allclose(sv.fidelity_kernel(sv.statevectors(fmap, x)),
-                               reference.evaluate(x), atol=1e-8, rtol=0)
+    np.testing.assert_allclose(
+        sv.fidelity_kernel(sv.statevectors(fmap, x)), reference.evaluate(x), atol=1e-8, rtol=0
+    )
 
 
 @pytest.mark.parametrize("rotation", ["x", "y"])
@@ -77,8 +78,9 @@ def test_tiled_kernel_equals_untiled_and_reports_progress():
     fmap = FeatureMap("zz", 6, 2)
     states_x, states_y = sv.statevectors(fmap, _x(37, 6)), sv.statevectors(fmap, _x(23, 6))
     seen: list[tuple[int, int]] = []
-    tiled = sv.fidelity_kernel(states_x, states_y, tile_bytes=16 * 23 * 5,
-                               progress=lambda d, t: seen.append((d, t)))
+    tiled = sv.fidelity_kernel(
+        states_x, states_y, tile_bytes=16 * 23 * 5, progress=lambda d, t: seen.append((d, t))
+    )
     np.testing.assert_allclose(tiled, sv.fidelity_kernel(states_x, states_y), atol=1e-14)
     assert len(seen) == 8 and seen[-1] == (37, 37)
     gram = sv.fidelity_kernel(states_x, tile_bytes=16 * 37 * 4)
@@ -110,10 +112,16 @@ def test_inputs_are_checked():
         sv.statevectors(fmap, np.full((1, 3), np.nan))
 
 
-@pytest.mark.parametrize("kwargs,field", [
-    ({"kind": "iqp"}, "feature_map"), ({"n_qubits": 0}, "n_qubits"), ({"reps": 0}, "reps"),
-    ({"entanglement": "ring"}, "entanglement"), ({"rotation": "z"}, "rotation"),
-])
+@pytest.mark.parametrize(
+    "kwargs,field",
+    [
+        ({"kind": "iqp"}, "feature_map"),
+        ({"n_qubits": 0}, "n_qubits"),
+        ({"reps": 0}, "reps"),
+        ({"entanglement": "ring"}, "entanglement"),
+        ({"rotation": "z"}, "rotation"),
+    ],
+)
 def test_feature_map_validation_names_the_field(kwargs, field):
     with pytest.raises(ConfigError) as e:
         FeatureMap(**kwargs)
@@ -148,8 +156,10 @@ def test_statevector_backend_is_listed_usable_and_describes_itself():
     assert snap["calibration"] is None and snap["execution"]["shots"] == 0
     assert snap["sdk_versions"]["numpy"] == np.__version__
     # Same simulator and versions -> same hash (it identifies the "device", not the run).
-    assert StatevectorBackend().snapshot(FeatureMap(n_qubits=3))["calibration_hash"] == \
-        snap["calibration_hash"]
+    assert (
+        StatevectorBackend().snapshot(FeatureMap(n_qubits=3))["calibration_hash"]
+        == snap["calibration_hash"]
+    )
 
 
 # ---- scikit-learn integration -----------------------------------------------------
@@ -157,8 +167,9 @@ def test_statevector_backend_is_listed_usable_and_describes_itself():
 
 def test_kernel_transformer_drops_into_a_pipeline_with_precomputed_svc():
     x, y = _x(40, 3, 1.0), (RNG.uniform(size=40) > 0.5).astype(int)
-    pipe = Pipeline([("kernel", QuantumKernelTransformer(reps=1)),
-                     ("svc", SVC(kernel="precomputed"))]).fit(x, y)
+    pipe = Pipeline(
+        [("kernel", QuantumKernelTransformer(reps=1)), ("svc", SVC(kernel="precomputed"))]
+    ).fit(x, y)
     expected = FidelityKernel(reps=1).evaluate(x[:5], x)
     np.testing.assert_allclose(pipe.named_steps["kernel"].transform(x[:5]), expected, atol=1e-12)
     assert pipe.predict(x[:5]).shape == (5,)

@@ -97,5 +97,4 @@ def test_bundles_hold_model_evaluation_and_plots(prepared_small, tmp_path):
     assert classical.info.kind == "classical" and classical.info.quantum == {}
     assert classical.info.evaluation.metrics == cb.info.evaluation.metrics
     assert classical.info.feature_columns == split.feature_columns
-    np.testing.assert_array_equal(classical.load_model().predict(raw),
-                                  cb.load_model().predict(raw))
+    np.testing.assert_array_equal(classical.load_model().predict(raw), cb.load_model().predict(raw))

@@ -22,8 +22,12 @@ class ExactStatevectorBackend:
     family = ""
     simulator = ""
 
-    def __init__(self, name: str, ctx: ExecutionContext | None = None,
-                 tile_bytes: int = sv.DEFAULT_TILE_BYTES) -> None:
+    def __init__(
+        self,
+        name: str,
+        ctx: ExecutionContext | None = None,
+        tile_bytes: int = sv.DEFAULT_TILE_BYTES,
+    ) -> None:
         self.name = name
         self.ctx = ctx or ExecutionContext()
         self.tile_bytes = tile_bytes
@@ -36,8 +40,7 @@ class ExactStatevectorBackend:
         self.ctx.clock.check_time(what)
         sx = self.statevectors(fmap, x)
         sy = None if y is None else self.statevectors(fmap, y)
-        return sv.fidelity_kernel(sx, sy, tile_bytes=self.tile_bytes,
-                                  progress=self._progress(what))
+        return sv.fidelity_kernel(sx, sy, tile_bytes=self.tile_bytes, progress=self._progress(what))
 
     def _progress(self, what: str) -> sv.ProgressFn:
         logger = sv.ProgressLogger(what)
@@ -45,6 +48,7 @@ class ExactStatevectorBackend:
         def report(done: int, total: int) -> None:
             logger(done, total)
             self.ctx.clock.check_time(what)
+
         return report
 
     def expectations(self, fmap: FeatureMap, x: np.ndarray) -> np.ndarray:

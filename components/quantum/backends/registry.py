@@ -57,8 +57,9 @@ def parse_backend_name(name: str) -> BackendName:
     try:
         options = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
     except ValueError as exc:
-        raise BackendError(f"cannot parse options {query!r} in {name!r}",
-                           field="quantum_backend") from exc
+        raise BackendError(
+            f"cannot parse options {query!r} in {name!r}", field="quantum_backend"
+        ) from exc
     return BackendName(family.strip().lower(), target.strip(), options)
 
 
@@ -169,8 +170,9 @@ def _load_plugins() -> None:
         try:
             importlib.import_module(module)
         except ImportError as exc:
-            raise BackendError(f"cannot import backend plugin {module!r}: {exc}",
-                               field=PLUGINS_ENV) from exc
+            raise BackendError(
+                f"cannot import backend plugin {module!r}: {exc}", field=PLUGINS_ENV
+            ) from exc
         _loaded_plugins.add(module)
 
 
@@ -180,13 +182,16 @@ def get_backend(name: str, ctx: ExecutionContext | None = None) -> QuantumBacken
     _load_plugins()
     fam = _FAMILIES.get(parsed.family)
     if fam is None:
-        raise BackendError(f"unknown backend {name!r}; known families: "
-                           f"{sorted(_FAMILIES)} (run 'qubeflow backends')",
-                           field="quantum_backend")
+        raise BackendError(
+            f"unknown backend {name!r}; known families: "
+            f"{sorted(_FAMILIES)} (run 'qubeflow backends')",
+            field="quantum_backend",
+        )
     reason = fam.available()
     if reason:
-        raise BackendError(f"backend {name!r} is not usable here: {reason}",
-                           field="quantum_backend")
+        raise BackendError(
+            f"backend {name!r} is not usable here: {reason}", field="quantum_backend"
+        )
     return fam.factory(parsed, ctx or ExecutionContext())
 
 
@@ -207,8 +212,10 @@ def is_exact_backend(name: str) -> bool:
     _load_plugins()
     fam = _FAMILIES.get(parsed.family)
     if fam is None:
-        raise BackendError(f"unknown backend {name!r}; known families: {sorted(_FAMILIES)}",
-                           field="quantum_backend")
+        raise BackendError(
+            f"unknown backend {name!r}; known families: {sorted(_FAMILIES)}",
+            field="quantum_backend",
+        )
     return fam.is_exact(parsed)
 
 
@@ -223,8 +230,11 @@ def list_backends() -> list[BackendStatus]:
                 details = fam.details()
             except Exception as exc:
                 details = f"(could not list: {exc})"
-        out.append(BackendStatus(fam.family, fam.example, reason is None, reason or "",
-                                 fam.description, details))
+        out.append(
+            BackendStatus(
+                fam.family, fam.example, reason is None, reason or "", fam.description, details
+            )
+        )
     return out
 
 
@@ -234,17 +244,23 @@ def lazy_call(module: str, function: str) -> Callable[[], str]:
 
 def requires(*modules: str) -> AvailabilityCheck:
     """Availability check: every module importable (found without importing it)."""
+
     def check() -> str | None:
         missing = [m for m in modules if importlib.util.find_spec(m) is None]
         if missing:
-            return (f"{', '.join(missing)} not installed (pip install 'qubeflow[...]' or use "
-                    "the backend family's image)")
+            return (
+                f"{', '.join(missing)} not installed (pip install 'qubeflow[...]' or use "
+                "the backend family's image)"
+            )
         return None
+
     return check
 
 
 def lazy_factory(module: str, function: str) -> BackendFactory:
     """A factory living in ``module`` that is imported only when the family is used."""
+
     def factory(parsed: BackendName, ctx: ExecutionContext) -> QuantumBackend:
         return getattr(importlib.import_module(module), function)(parsed, ctx)
+
     return factory

@@ -1,7 +1,6 @@
 """KFP components that fan the quantum features out into row tiles (``dsl.ParallelFor``)
 and assemble them again (thin wrappers over :mod:`components.steps.kernel_tiles.step`)."""
 
-
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Model, Output
 
@@ -36,16 +35,33 @@ def plan_kernel_tiles(
 
     with task("plan-kernel-tiles") as log:
         options = quantum_options(
-            feature_map=feature_map, reps=reps, entanglement=entanglement,
-            quantum_backend=quantum_backend, seed=seed, quantum_fallback=quantum_fallback,
-            quantum_max_retries=quantum_max_retries, quantum_max_shots=quantum_max_shots,
-            quantum_max_circuits=quantum_max_circuits, quantum_max_seconds=quantum_max_seconds,
-            quantum_max_memory_mb=quantum_max_memory_mb, quantum_method=quantum_method,
-            nystroem_landmarks=nystroem_landmarks, exact_max_rows=exact_max_rows)
-        tiles = plan(data_lineage.path, options, min_seconds=kernel_fanout_min_seconds,
-                     tile_rows=kernel_tile_rows)
-        log.info("kernel plan: %d tile(s) of up to %d rows%s", len(tiles), kernel_tile_rows,
-                 "" if tiles[0].part != "none" else " (no fan-out)")
+            feature_map=feature_map,
+            reps=reps,
+            entanglement=entanglement,
+            quantum_backend=quantum_backend,
+            seed=seed,
+            quantum_fallback=quantum_fallback,
+            quantum_max_retries=quantum_max_retries,
+            quantum_max_shots=quantum_max_shots,
+            quantum_max_circuits=quantum_max_circuits,
+            quantum_max_seconds=quantum_max_seconds,
+            quantum_max_memory_mb=quantum_max_memory_mb,
+            quantum_method=quantum_method,
+            nystroem_landmarks=nystroem_landmarks,
+            exact_max_rows=exact_max_rows,
+        )
+        tiles = plan(
+            data_lineage.path,
+            options,
+            min_seconds=kernel_fanout_min_seconds,
+            tile_rows=kernel_tile_rows,
+        )
+        log.info(
+            "kernel plan: %d tile(s) of up to %d rows%s",
+            len(tiles),
+            kernel_tile_rows,
+            "" if tiles[0].part != "none" else " (no fan-out)",
+        )
         return [t.to_dict() for t in tiles]
 
 
@@ -70,17 +86,26 @@ def compute_kernel_tile(
 
     with task("compute-kernel-tile"):
         spec = KernelTile.from_dict(tile)
-        values = compute(spec, train_path=train_data.path, test_path=test_data.path,
-                         preprocessor_path=preprocessor.path, lineage_path=data_lineage.path,
-                         feature_map=feature_map, reps=reps, entanglement=entanglement,
-                         quantum_backend=quantum_backend, seed=seed)
+        values = compute(
+            spec,
+            train_path=train_data.path,
+            test_path=test_data.path,
+            preprocessor_path=preprocessor.path,
+            lineage_path=data_lineage.path,
+            feature_map=feature_map,
+            reps=reps,
+            entanglement=entanglement,
+            quantum_backend=quantum_backend,
+            seed=seed,
+        )
         save_block(block.path, spec, values)
         block.metadata.update({"part": spec.part, "start": spec.start, "stop": spec.stop})
 
 
 @dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
-def assemble_kernel(blocks: Input[list[Artifact]], data_lineage: Input[Artifact],
-                    kernel: Output[Artifact]):
+def assemble_kernel(
+    blocks: Input[list[Artifact]], data_lineage: Input[Artifact], kernel: Output[Artifact]
+):
     """The train and test feature blocks from every tile (or a "no fan-out" marker)."""
     from components.quantum.tiles import load_block, save_kernel
     from components.runtime import task
@@ -92,5 +117,9 @@ def assemble_kernel(blocks: Input[list[Artifact]], data_lineage: Input[Artifact]
         save_kernel(kernel.path, kernels, len(parts))
         kernel.metadata.update({"fanout": kernels is not None, "tiles": len(parts)})
         if kernels is not None:
-            log.info("assembled %d tiles: train %s, test %s", len(parts),
-                     kernels[0].shape, kernels[1].shape)
+            log.info(
+                "assembled %d tiles: train %s, test %s",
+                len(parts),
+                kernels[0].shape,
+                kernels[1].shape,
+            )

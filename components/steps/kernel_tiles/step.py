@@ -25,50 +25,103 @@ def read_lineage(lineage_path: str) -> dict[str, Any]:
     return json.loads(Path(lineage_path).read_text())
 
 
-def plan(lineage_path: str, options: Any, *, min_seconds: float,
-         tile_rows: int) -> list[KernelTile]:
+def plan(
+    lineage_path: str, options: Any, *, min_seconds: float, tile_rows: int
+) -> list[KernelTile]:
     """Row tiles for the prepared data (``options``: the quantum step's ``QuantumOptions``);
     one "none" tile when the plan does not fan out (or the step will refuse anyway)."""
     lineage = read_lineage(lineage_path)
     n_train, n_test = int(lineage["n_train"]), int(lineage["n_test"])
     prep = lineage["options"]
-    fmap = FeatureMap(kind=options.feature_map, n_qubits=int(prep["n_qubits"]),
-                      reps=options.reps, entanglement=options.entanglement)
+    fmap = FeatureMap(
+        kind=options.feature_map,
+        n_qubits=int(prep["n_qubits"]),
+        reps=options.reps,
+        entanglement=options.entanglement,
+    )
     if not is_exact_backend(options.backend):
-        return plan_tiles(n_train, n_test, method="", landmarks=0, estimated_seconds=None,
-                          min_seconds=min_seconds, tile_rows=tile_rows)
+        return plan_tiles(
+            n_train,
+            n_test,
+            method="",
+            landmarks=0,
+            estimated_seconds=None,
+            min_seconds=min_seconds,
+            tile_rows=tile_rows,
+        )
     backend = get_backend(options.backend)
     shape = DataShape(n_train, n_test, int(lineage["profile"]["n_features"]))
     try:
-        method = plan_method(options.method, backend, fmap, shape, landmarks=options.landmarks,
-                             exact_max_rows=options.exact_max_rows, budget=options.budget,
-                             rates=measure_rates(backend, fmap))
+        method = plan_method(
+            options.method,
+            backend,
+            fmap,
+            shape,
+            landmarks=options.landmarks,
+            exact_max_rows=options.exact_max_rows,
+            budget=options.budget,
+            rates=measure_rates(backend, fmap),
+        )
     except QuantumStepFailure as failure:  # the quantum step refuses and says why
         log.info("no fan-out: %s", failure.summary)
-        return plan_tiles(n_train, n_test, method="", landmarks=0, estimated_seconds=None,
-                          min_seconds=min_seconds, tile_rows=tile_rows)
-    log.info("method %s (%s), estimated kernel time %s s", method.method, method.reason,
-             method.cost.seconds and round(method.cost.seconds, 1))
-    return plan_tiles(n_train, n_test, method=method.method, landmarks=method.landmarks,
-                      estimated_seconds=method.cost.seconds, min_seconds=min_seconds,
-                      tile_rows=tile_rows)
+        return plan_tiles(
+            n_train,
+            n_test,
+            method="",
+            landmarks=0,
+            estimated_seconds=None,
+            min_seconds=min_seconds,
+            tile_rows=tile_rows,
+        )
+    log.info(
+        "method %s (%s), estimated kernel time %s s",
+        method.method,
+        method.reason,
+        method.cost.seconds and round(method.cost.seconds, 1),
+    )
+    return plan_tiles(
+        n_train,
+        n_test,
+        method=method.method,
+        landmarks=method.landmarks,
+        estimated_seconds=method.cost.seconds,
+        min_seconds=min_seconds,
+        tile_rows=tile_rows,
+    )
 
 
-def compute(tile: KernelTile, *, train_path: str, test_path: str, preprocessor_path: str,
-            lineage_path: str, feature_map: str, reps: int, entanglement: str,
-            quantum_backend: str, seed: int) -> np.ndarray | None:
+def compute(
+    tile: KernelTile,
+    *,
+    train_path: str,
+    test_path: str,
+    preprocessor_path: str,
+    lineage_path: str,
+    feature_map: str,
+    reps: int,
+    entanglement: str,
+    quantum_backend: str,
+    seed: int,
+) -> np.ndarray | None:
     """One tile's feature rows (None for the "none" tile)."""
     if tile.part == "none":
         return None
     split, pre, _ = load_prepared(train_path, test_path, preprocessor_path, lineage_path)
     x_train, y_train = split.xy("train")
     angles_train = pre.transform(x_train)
-    angles_test = (pre.transform(split.xy("test")[0]) if tile.part == "test"
-                   else angles_train[:0])
-    fmap = FeatureMap(kind=feature_map, n_qubits=angles_train.shape[1], reps=reps,
-                      entanglement=entanglement)
-    return compute_tile(tile, get_backend(quantum_backend), fmap, angles_train,
-                        np.asarray(y_train), angles_test, seed=seed)
+    angles_test = pre.transform(split.xy("test")[0]) if tile.part == "test" else angles_train[:0]
+    fmap = FeatureMap(
+        kind=feature_map, n_qubits=angles_train.shape[1], reps=reps, entanglement=entanglement
+    )
+    return compute_tile(
+        tile,
+        get_backend(quantum_backend),
+        fmap,
+        angles_train,
+        np.asarray(y_train),
+        angles_test,
+        seed=seed,
+    )
 
 
 def assemble_blocks(parts: list[Any], lineage_path: str) -> Any:

@@ -37,19 +37,36 @@ def prepare_data(
 
     with task("prepare-data"):
         options = PrepareOptions(
-            dataset=dataset, label_column=label_column, n_qubits=n_qubits,
-            feature_map=feature_map, reps=reps, entanglement=entanglement, bandwidth=bandwidth,
-            test_size=test_size, min_samples_per_class=min_samples_per_class, impute=impute,
-            seed=seed, quantum_method=quantum_method, nystroem_landmarks=nystroem_landmarks)
-        data = prepare_dataset(options, train_path=train_data.path, test_path=test_data.path,
-                               preprocessor_path=preprocessor.path,
-                               lineage_path=data_lineage.path)
-        train_data.metadata.update({"rows": len(data.split.train), "format": "parquet",
-                                    "source": data.source.uri})
-        test_data.metadata.update({"rows": len(data.split.test), "format": "parquet",
-                                   "source": data.source.uri})
-        preprocessor.metadata.update({"framework": "scikit-learn",
-                                      "steps": [s for s, _ in data.preprocessor.steps]})
+            dataset=dataset,
+            label_column=label_column,
+            n_qubits=n_qubits,
+            feature_map=feature_map,
+            reps=reps,
+            entanglement=entanglement,
+            bandwidth=bandwidth,
+            test_size=test_size,
+            min_samples_per_class=min_samples_per_class,
+            impute=impute,
+            seed=seed,
+            quantum_method=quantum_method,
+            nystroem_landmarks=nystroem_landmarks,
+        )
+        data = prepare_dataset(
+            options,
+            train_path=train_data.path,
+            test_path=test_data.path,
+            preprocessor_path=preprocessor.path,
+            lineage_path=data_lineage.path,
+        )
+        train_data.metadata.update(
+            {"rows": len(data.split.train), "format": "parquet", "source": data.source.uri}
+        )
+        test_data.metadata.update(
+            {"rows": len(data.split.test), "format": "parquet", "source": data.source.uri}
+        )
+        preprocessor.metadata.update(
+            {"framework": "scikit-learn", "steps": [s for s, _ in data.preprocessor.steps]}
+        )
         Path(data_profile.path).write_text(data.profile.to_markdown())
         data_summary.log_metric("rows", data.profile.n_rows)
         data_summary.log_metric("features", data.profile.n_features)

@@ -50,13 +50,21 @@ class PrepareOptions:
 
     def requirements(self) -> DataRequirements:
         return DataRequirements(
-            label_column=self.label_column, n_qubits=self.n_qubits, test_size=self.test_size,
-            min_samples_per_class=self.min_samples_per_class, impute=self.impute,
-            landmarks=self.nystroem_landmarks if self.quantum_method == "nystroem" else 0)
+            label_column=self.label_column,
+            n_qubits=self.n_qubits,
+            test_size=self.test_size,
+            min_samples_per_class=self.min_samples_per_class,
+            impute=self.impute,
+            landmarks=self.nystroem_landmarks if self.quantum_method == "nystroem" else 0,
+        )
 
     def feature_map_spec(self) -> FeatureMap:
-        return FeatureMap(kind=self.feature_map, n_qubits=self.n_qubits, reps=self.reps,
-                          entanglement=self.entanglement)
+        return FeatureMap(
+            kind=self.feature_map,
+            n_qubits=self.n_qubits,
+            reps=self.reps,
+            entanglement=self.entanglement,
+        )
 
     def angle_range(self) -> tuple[float, float]:
         if not 0.0 < self.bandwidth <= 1.0:
@@ -73,31 +81,58 @@ class PreparedData:
     source: DatasetSource
 
     def lineage(self, options: PrepareOptions) -> dict[str, Any]:
-        return {"source": self.source.to_dict(), "profile": self.profile.to_dict(),
-                "options": {k: getattr(options, k) for k in options.__dataclass_fields__},
-                "n_train": len(self.split.train), "n_test": len(self.split.test)}
+        return {
+            "source": self.source.to_dict(),
+            "profile": self.profile.to_dict(),
+            "options": {k: getattr(options, k) for k in options.__dataclass_fields__},
+            "n_train": len(self.split.train),
+            "n_test": len(self.split.test),
+        }
 
 
 def prepare(options: PrepareOptions) -> PreparedData:
     """Load and validate the dataset, split it and fit the preprocessing (nothing written)."""
     angle_range = options.angle_range()
     frame, source = load_table(options.dataset)
-    log.info("loaded %s: %d rows x %d columns (%s, sha256 %s)", source.uri, len(frame),
-             frame.shape[1], source.format, source.sha256[:12])
+    log.info(
+        "loaded %s: %d rows x %d columns (%s, sha256 %s)",
+        source.uri,
+        len(frame),
+        frame.shape[1],
+        source.format,
+        source.sha256[:12],
+    )
     profile = validate_table(frame, options.requirements())
     split = stratified_split(frame, options.label_column, options.test_size, options.seed)
     pre = fit_preprocessor(split, options.n_qubits, angle_range, options.impute, options.seed)
-    log.info("split %d train / %d test; preprocessing %s -> %d angles in [%.3f, %.3f]",
-             len(split.train), len(split.test), [s for s, _ in pre.steps], options.n_qubits,
-             *angle_range)
+    log.info(
+        "split %d train / %d test; preprocessing %s -> %d angles in [%.3f, %.3f]",
+        len(split.train),
+        len(split.test),
+        [s for s, _ in pre.steps],
+        options.n_qubits,
+        *angle_range,
+    )
     return PreparedData(split, pre, profile, source)
 
 
-def prepare_dataset(options: PrepareOptions, *, train_path: str, test_path: str,
-                    preprocessor_path: str, lineage_path: str) -> PreparedData:
+def prepare_dataset(
+    options: PrepareOptions,
+    *,
+    train_path: str,
+    test_path: str,
+    preprocessor_path: str,
+    lineage_path: str,
+) -> PreparedData:
     """Run :func:`prepare` and write train/test Parquet, the preprocessor and lineage JSON."""
     data = prepare(options)
-    save_prepared(data.split, data.preprocessor, data.lineage(options), train_path=train_path,
-                  test_path=test_path, preprocessor_path=preprocessor_path,
-                  lineage_path=lineage_path)
+    save_prepared(
+        data.split,
+        data.preprocessor,
+        data.lineage(options),
+        train_path=train_path,
+        test_path=test_path,
+        preprocessor_path=preprocessor_path,
+        lineage_path=lineage_path,
+    )
     return data

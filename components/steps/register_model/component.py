@@ -41,26 +41,46 @@ def register_model(
     with task("register-model"):
         policy_json = Path(promotion_policy.path).read_text()
         options = RegisterOptions(
-            mlflow_tracking_uri=mlflow_tracking_uri, registered_model_name=registered_model_name,
-            experiment_name=experiment_name, quantum_enabled=quantum_enabled,
-            quantum_backend=quantum_backend, policy_json=policy_json, git_commit=git_commit,
-            kfp_job_name=kfp_job_name, kfp_job_id=kfp_job_id, kfp_task_name=kfp_task_name)
+            mlflow_tracking_uri=mlflow_tracking_uri,
+            registered_model_name=registered_model_name,
+            experiment_name=experiment_name,
+            quantum_enabled=quantum_enabled,
+            quantum_backend=quantum_backend,
+            policy_json=policy_json,
+            git_commit=git_commit,
+            kfp_job_name=kfp_job_name,
+            kfp_job_id=kfp_job_id,
+            kfp_task_name=kfp_task_name,
+        )
         policy = options.policy()
         data_options = json.loads(Path(data_lineage.path).read_text())["options"]
-        params = {**data_options, "quantum_enabled": quantum_enabled,
-                  "quantum_backend": quantum_backend, "quantum_image": quantum_image,
-                  "registered_model_name": registered_model_name,
-                  "experiment_name": experiment_name, "promotion_policy_hash": policy.hash,
-                  "promotion_mode": policy.mode}
+        params = {
+            **data_options,
+            "quantum_enabled": quantum_enabled,
+            "quantum_backend": quantum_backend,
+            "quantum_image": quantum_image,
+            "registered_model_name": registered_model_name,
+            "experiment_name": experiment_name,
+            "promotion_policy_hash": policy.hash,
+            "promotion_mode": policy.mode,
+        }
         result = register(
-            options, train_path=train_data.path, test_path=test_data.path,
-            preprocessor_path=preprocessor.path, lineage_path=data_lineage.path,
+            options,
+            train_path=train_data.path,
+            test_path=test_data.path,
+            preprocessor_path=preprocessor.path,
+            lineage_path=data_lineage.path,
             baseline_dir=classical_model.path,
             quantum_dir=quantum_model.path if quantum_model is not None else None,
-            params=params)
+            params=params,
+        )
         Path(decision.path).write_text(result.decision.to_markdown())
-        decision.metadata.update({"outcome": result.decision.outcome,
-                                  "mode": result.decision.mode,
-                                  "applied": result.decision.applied,
-                                  "model_version": result.version})
+        decision.metadata.update(
+            {
+                "outcome": result.decision.outcome,
+                "mode": result.decision.mode,
+                "applied": result.decision.applied,
+                "model_version": result.version,
+            }
+        )
         return json.dumps(result.to_dict())

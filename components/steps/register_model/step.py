@@ -36,8 +36,9 @@ class RegisterOptions:
     def tracking_uri(self) -> str:
         uri = self.mlflow_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
         if not uri:
-            raise ConfigError("is empty and MLFLOW_TRACKING_URI is not set",
-                              field="mlflow_tracking_uri")
+            raise ConfigError(
+                "is empty and MLFLOW_TRACKING_URI is not set", field="mlflow_tracking_uri"
+            )
         return uri
 
     def policy(self) -> PromotionPolicy:
@@ -46,17 +47,24 @@ class RegisterOptions:
         return parse_policy(json.loads(self.policy_json), origin="policy artifact")
 
 
-def register_model(options: RegisterOptions, *, train_path: str, test_path: str,
-                   preprocessor_path: str, lineage_path: str, baseline_dir: str,
-                   quantum_dir: str | None, params: dict[str, Any]) -> PublishResult:
+def register_model(
+    options: RegisterOptions,
+    *,
+    train_path: str,
+    test_path: str,
+    preprocessor_path: str,
+    lineage_path: str,
+    baseline_dir: str,
+    quantum_dir: str | None,
+    params: dict[str, Any],
+) -> PublishResult:
     """Publish the run; the candidate is chosen by the policy from the quantum model (when the
     step ran and did not fall back) and the classical baseline."""
     if not options.registered_model_name.strip():
         raise ConfigError("is empty", field="registered_model_name")
     policy = options.policy()
     tracking_uri = options.tracking_uri()
-    split, _, data_lineage = load_prepared(train_path, test_path, preprocessor_path,
-                                           lineage_path)
+    split, _, data_lineage = load_prepared(train_path, test_path, preprocessor_path, lineage_path)
     baseline = load_bundle(baseline_dir)
     outcome = load_outcome(quantum_dir) if quantum_dir else None
     quantum = outcome.bundle if outcome is not None else None
@@ -64,9 +72,11 @@ def register_model(options: RegisterOptions, *, train_path: str, test_path: str,
         params = {**params, **outcome.settings}
     profile = DataProfile(**data_lineage["profile"])
     lineage_tags = {names.TAG_GIT_COMMIT: options.git_commit or lineage.git_commit()}
-    for tag, value in ((names.TAG_KFP_JOB_NAME, options.kfp_job_name),
-                       (names.TAG_KFP_JOB_ID, options.kfp_job_id),
-                       (names.TAG_KFP_TASK, options.kfp_task_name)):
+    for tag, value in (
+        (names.TAG_KFP_JOB_NAME, options.kfp_job_name),
+        (names.TAG_KFP_JOB_ID, options.kfp_job_id),
+        (names.TAG_KFP_TASK, options.kfp_task_name),
+    ):
         if value:
             lineage_tags[tag] = value
     if outcome is not None and outcome.method:
@@ -76,13 +86,21 @@ def register_model(options: RegisterOptions, *, train_path: str, test_path: str,
             lineage_tags[names.TAG_QUANTUM_LANDMARKS] = str(outcome.method["landmarks"])
     req = PublishRequest(
         model_name=options.registered_model_name.strip(),
-        baseline=baseline, quantum=quantum,
-        quantum_enabled=options.quantum_enabled, quantum_backend=options.quantum_backend,
-        dataset=DatasetSource(**data_lineage["source"]), train=split.train, test=split.test,
-        label_column=split.label_column, policy=policy, params=params,
-        lineage_tags=lineage_tags, profile_markdown=profile.to_markdown(),
+        baseline=baseline,
+        quantum=quantum,
+        quantum_enabled=options.quantum_enabled,
+        quantum_backend=options.quantum_backend,
+        dataset=DatasetSource(**data_lineage["source"]),
+        train=split.train,
+        test=split.test,
+        label_column=split.label_column,
+        policy=policy,
+        params=params,
+        lineage_tags=lineage_tags,
+        profile_markdown=profile.to_markdown(),
         experiment=options.experiment_name or names.DEFAULT_EXPERIMENT,
         fallback=bool(outcome and outcome.fallback),
         fallback_reason=outcome.reason if outcome is not None else None,
-        calibration=outcome.calibration if outcome is not None else None)
+        calibration=outcome.calibration if outcome is not None else None,
+    )
     return publish(req, tracking_uri)

@@ -28,9 +28,16 @@ def train_classical_model(
     from components.steps.train_classical.step import train_classical
 
     with task("train-classical-model"):
-        split, pre, _ = load_prepared(train_data.path, test_data.path, preprocessor.path,
-                                      data_lineage.path)
-        bundle = train_classical(split, pre, model.path, seed=seed,
-                                 exact_max_rows=exact_max_rows, landmarks=nystroem_landmarks)
+        split, pre, _ = load_prepared(
+            train_data.path, test_data.path, preprocessor.path, data_lineage.path
+        )
+        bundle = train_classical(
+            split,
+            pre,
+            model.path,
+            seed=seed,
+            exact_max_rows=exact_max_rows,
+            landmarks=nystroem_landmarks,
+        )
         model.metadata.update({"kind": "classical", **bundle.info.evaluation.metrics})
         write_kfp_outputs(bundle, metrics, classification_metrics, report)

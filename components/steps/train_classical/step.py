@@ -11,10 +11,18 @@ from components.training.bundle import ModelBundle, save_trained
 from components.training.models import fit_classical_baseline
 
 
-def train_classical(split: Split, preprocessor: Any, out_dir: str | Path, *, seed: int,
-                    exact_max_rows: int, landmarks: int) -> ModelBundle:
+def train_classical(
+    split: Split,
+    preprocessor: Any,
+    out_dir: str | Path,
+    *,
+    seed: int,
+    exact_max_rows: int,
+    landmarks: int,
+) -> ModelBundle:
     """Fit the baseline (SVC up to ``exact_max_rows`` train rows, Nyström-RBF + linear model
     above) and save it as a bundle in ``out_dir``."""
-    trained = fit_classical_baseline(split, preprocessor, seed=seed,
-                                     exact_max_rows=exact_max_rows, landmarks=landmarks)
+    trained = fit_classical_baseline(
+        split, preprocessor, seed=seed, exact_max_rows=exact_max_rows, landmarks=landmarks
+    )
     return save_trained(trained, split, out_dir)

@@ -51,28 +51,44 @@ def train_quantum_model(
     from components.steps.train_quantum.step import quantum_options, run_quantum_step
 
     with task("train-quantum-model"):
-        split, pre, _ = load_prepared(train_data.path, test_data.path, preprocessor.path,
-                                      data_lineage.path)
+        split, pre, _ = load_prepared(
+            train_data.path, test_data.path, preprocessor.path, data_lineage.path
+        )
         options = quantum_options(
-            feature_map=feature_map, reps=reps, entanglement=entanglement,
-            quantum_backend=quantum_backend, seed=seed, quantum_fallback=quantum_fallback,
-            quantum_max_retries=quantum_max_retries, quantum_max_shots=quantum_max_shots,
-            quantum_max_circuits=quantum_max_circuits, quantum_max_seconds=quantum_max_seconds,
-            quantum_max_memory_mb=quantum_max_memory_mb, quantum_method=quantum_method,
-            nystroem_landmarks=nystroem_landmarks, exact_max_rows=exact_max_rows)
-        outcome = run_quantum_step(split, pre, model.path, options,
-                                   precomputed=load_kernel(precomputed_kernel.path))
+            feature_map=feature_map,
+            reps=reps,
+            entanglement=entanglement,
+            quantum_backend=quantum_backend,
+            seed=seed,
+            quantum_fallback=quantum_fallback,
+            quantum_max_retries=quantum_max_retries,
+            quantum_max_shots=quantum_max_shots,
+            quantum_max_circuits=quantum_max_circuits,
+            quantum_max_seconds=quantum_max_seconds,
+            quantum_max_memory_mb=quantum_max_memory_mb,
+            quantum_method=quantum_method,
+            nystroem_landmarks=nystroem_landmarks,
+            exact_max_rows=exact_max_rows,
+        )
+        outcome = run_quantum_step(
+            split, pre, model.path, options, precomputed=load_kernel(precomputed_kernel.path)
+        )
         method = outcome.method or {}
-        model.metadata.update({"kind": "quantum", "backend": quantum_backend,
-                               "method": method.get("method", ""),
-                               "method_reason": method.get("reason", ""),
-                               "fallback": outcome.fallback,
-                               "fallback_reason": outcome.reason or "",
-                               "calibration_hash": (outcome.calibration or {}).get(
-                                   "calibration_hash", "")})
+        model.metadata.update(
+            {
+                "kind": "quantum",
+                "backend": quantum_backend,
+                "method": method.get("method", ""),
+                "method_reason": method.get("reason", ""),
+                "fallback": outcome.fallback,
+                "fallback_reason": outcome.reason or "",
+                "calibration_hash": (outcome.calibration or {}).get("calibration_hash", ""),
+            }
+        )
         if outcome.bundle is not None:
             model.metadata.update(outcome.bundle.info.evaluation.metrics)
-            write_kfp_outputs(outcome.bundle, metrics, classification_metrics, report,
-                              outcome.calibration)
+            write_kfp_outputs(
+                outcome.bundle, metrics, classification_metrics, report, outcome.calibration
+            )
         else:
             write_fallback_outputs(outcome, metrics, report)

@@ -61,51 +61,101 @@ class QuantumOptions:
     def __post_init__(self) -> None:
         check_method(self.method, self.landmarks, self.exact_max_rows)
         if self.fallback not in FALLBACK_MODES:
-            raise ConfigError(f"must be one of {list(FALLBACK_MODES)}, got {self.fallback!r}",
-                              field="quantum_fallback")
+            raise ConfigError(
+                f"must be one of {list(FALLBACK_MODES)}, got {self.fallback!r}",
+                field="quantum_fallback",
+            )
         if not 0 <= self.max_retries <= MAX_RETRIES:
-            raise ConfigError(f"must be from 0 to {MAX_RETRIES}, got {self.max_retries}",
-                              field="quantum_max_retries")
+            raise ConfigError(
+                f"must be from 0 to {MAX_RETRIES}, got {self.max_retries}",
+                field="quantum_max_retries",
+            )
 
 
 #: The pipeline parameters :func:`quantum_options` reads (names as in the pipeline).
-OPTION_PARAMETERS = ("feature_map", "reps", "entanglement", "quantum_backend", "seed",
-                     "quantum_fallback", "quantum_max_retries", "quantum_max_shots",
-                     "quantum_max_circuits", "quantum_max_seconds", "quantum_max_memory_mb",
-                     "quantum_method", "nystroem_landmarks", "exact_max_rows")
+OPTION_PARAMETERS = (
+    "feature_map",
+    "reps",
+    "entanglement",
+    "quantum_backend",
+    "seed",
+    "quantum_fallback",
+    "quantum_max_retries",
+    "quantum_max_shots",
+    "quantum_max_circuits",
+    "quantum_max_seconds",
+    "quantum_max_memory_mb",
+    "quantum_method",
+    "nystroem_landmarks",
+    "exact_max_rows",
+)
 
 
-def quantum_options(*, feature_map: str, reps: int, entanglement: str, quantum_backend: str,
-                    seed: int, quantum_fallback: str, quantum_max_retries: int,
-                    quantum_max_shots: int, quantum_max_circuits: int,
-                    quantum_max_seconds: float, quantum_max_memory_mb: float,
-                    quantum_method: str, nystroem_landmarks: int,
-                    exact_max_rows: int) -> QuantumOptions:
+def quantum_options(
+    *,
+    feature_map: str,
+    reps: int,
+    entanglement: str,
+    quantum_backend: str,
+    seed: int,
+    quantum_fallback: str,
+    quantum_max_retries: int,
+    quantum_max_shots: int,
+    quantum_max_circuits: int,
+    quantum_max_seconds: float,
+    quantum_max_memory_mb: float,
+    quantum_method: str,
+    nystroem_landmarks: int,
+    exact_max_rows: int,
+) -> QuantumOptions:
     """:class:`QuantumOptions` from the pipeline parameters of the same names (what the
     components receive and what ``PipelineConfig.quantum_options`` passes)."""
     return QuantumOptions(
-        feature_map=feature_map, reps=reps, entanglement=entanglement, backend=quantum_backend,
-        seed=seed, fallback=quantum_fallback, max_retries=quantum_max_retries,
-        budget=QuantumBudget(max_shots=quantum_max_shots, max_circuits=quantum_max_circuits,
-                             max_seconds=quantum_max_seconds,
-                             max_memory_mb=quantum_max_memory_mb),
-        method=quantum_method, landmarks=nystroem_landmarks, exact_max_rows=exact_max_rows)
+        feature_map=feature_map,
+        reps=reps,
+        entanglement=entanglement,
+        backend=quantum_backend,
+        seed=seed,
+        fallback=quantum_fallback,
+        max_retries=quantum_max_retries,
+        budget=QuantumBudget(
+            max_shots=quantum_max_shots,
+            max_circuits=quantum_max_circuits,
+            max_seconds=quantum_max_seconds,
+            max_memory_mb=quantum_max_memory_mb,
+        ),
+        method=quantum_method,
+        landmarks=nystroem_landmarks,
+        exact_max_rows=exact_max_rows,
+    )
 
 
-def plan_step_method(options: QuantumOptions, backend: Any, fmap: FeatureMap,
-                     split: Split) -> MethodPlan:
+def plan_step_method(
+    options: QuantumOptions, backend: Any, fmap: FeatureMap, split: Split
+) -> MethodPlan:
     """The method this step runs for this data on this backend (the fan-out plan uses the
     same function, so both agree)."""
     shape = DataShape(len(split.train), len(split.test), len(split.feature_columns))
     rates = measure_rates(backend, fmap)
-    return plan_method(options.method, backend, fmap, shape, landmarks=options.landmarks,
-                       exact_max_rows=options.exact_max_rows, budget=options.budget,
-                       rates=rates)
+    return plan_method(
+        options.method,
+        backend,
+        fmap,
+        shape,
+        landmarks=options.landmarks,
+        exact_max_rows=options.exact_max_rows,
+        budget=options.budget,
+        rates=rates,
+    )
 
 
-def run_quantum_step(split: Split, preprocessor: Any, out_dir: str | Path,
-                     options: QuantumOptions,
-                     precomputed: tuple[Any, Any] | None = None) -> QuantumOutcome:
+def run_quantum_step(
+    split: Split,
+    preprocessor: Any,
+    out_dir: str | Path,
+    options: QuantumOptions,
+    precomputed: tuple[Any, Any] | None = None,
+) -> QuantumOutcome:
     """Train the quantum model within budget; fall back or fail as ``options.fallback`` says.
 
     The method (``options.method``, ``auto`` resolved by :func:`plan_method` from the data
@@ -118,20 +168,32 @@ def run_quantum_step(split: Split, preprocessor: Any, out_dir: str | Path,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     clock = options.budget.start()
-    ctx = ExecutionContext(clock=clock, retry=RetryPolicy(attempts=options.max_retries + 1),
-                           seed=options.seed)
+    ctx = ExecutionContext(
+        clock=clock, retry=RetryPolicy(attempts=options.max_retries + 1), seed=options.seed
+    )
     n_train, n_test = len(split.train), len(split.test)
     # The preprocessor's last step (MinMax to angles) outputs one column per qubit.
-    fmap = FeatureMap(kind=options.feature_map, n_qubits=int(preprocessor[-1].n_features_in_),
-                      reps=options.reps, entanglement=options.entanglement)
-    outcome = QuantumOutcome(status="ok", backend=options.backend, settings={
-        "quantum_fallback": options.fallback, "quantum_max_retries": options.max_retries,
-        "quantum_max_shots": options.budget.max_shots,
-        "quantum_max_circuits": options.budget.max_circuits,
-        "quantum_max_seconds": options.budget.max_seconds,
-        "quantum_max_memory_mb": options.budget.max_memory_mb,
-        "quantum_method": options.method, "nystroem_landmarks": options.landmarks,
-        "exact_max_rows": options.exact_max_rows})
+    fmap = FeatureMap(
+        kind=options.feature_map,
+        n_qubits=int(preprocessor[-1].n_features_in_),
+        reps=options.reps,
+        entanglement=options.entanglement,
+    )
+    outcome = QuantumOutcome(
+        status="ok",
+        backend=options.backend,
+        settings={
+            "quantum_fallback": options.fallback,
+            "quantum_max_retries": options.max_retries,
+            "quantum_max_shots": options.budget.max_shots,
+            "quantum_max_circuits": options.budget.max_circuits,
+            "quantum_max_seconds": options.budget.max_seconds,
+            "quantum_max_memory_mb": options.budget.max_memory_mb,
+            "quantum_method": options.method,
+            "nystroem_landmarks": options.landmarks,
+            "exact_max_rows": options.exact_max_rows,
+        },
+    )
     backend = None
     try:
         backend = get_backend(options.backend, ctx)
@@ -139,21 +201,43 @@ def run_quantum_step(split: Split, preprocessor: Any, out_dir: str | Path,
         plan = plan_step_method(options, backend, fmap, split)
         outcome.method = plan.to_dict()
         outcome.estimate = plan.cost.work.to_dict()
-        log.info("quantum step on %s: %d train x %d test rows, method %s (%s); estimate %s",
-                 options.backend, n_train, n_test, plan.method, plan.reason,
-                 plan.cost.to_dict())
+        log.info(
+            "quantum step on %s: %d train x %d test rows, method %s (%s); estimate %s",
+            options.backend,
+            n_train,
+            n_test,
+            plan.method,
+            plan.reason,
+            plan.cost.to_dict(),
+        )
         clock.reserve(plan.cost.work, f"the quantum {plan.method} kernel (train + test)")
         from components.training.models import fit_quantum_model
 
         trained = fit_quantum_model(
-            split, preprocessor, method=plan.method, landmarks=plan.landmarks,
-            exact_max_rows=options.exact_max_rows, feature_map=options.feature_map,
-            reps=options.reps, entanglement=options.entanglement, backend=options.backend,
-            seed=options.seed, backend_instance=backend, precomputed=precomputed)
+            split,
+            preprocessor,
+            method=plan.method,
+            landmarks=plan.landmarks,
+            exact_max_rows=options.exact_max_rows,
+            feature_map=options.feature_map,
+            reps=options.reps,
+            entanglement=options.entanglement,
+            backend=options.backend,
+            seed=options.seed,
+            backend_instance=backend,
+            precomputed=precomputed,
+        )
         outcome.calibration = backend.snapshot(fmap)
-        outcome.bundle = save_trained(trained, split, out, quantum={
-            "backend": options.backend, "feature_map": fmap.to_dict(),
-            "calibration_hash": outcome.calibration["calibration_hash"]})
+        outcome.bundle = save_trained(
+            trained,
+            split,
+            out,
+            quantum={
+                "backend": options.backend,
+                "feature_map": fmap.to_dict(),
+                "calibration_hash": outcome.calibration["calibration_hash"],
+            },
+        )
     except Exception as exc:
         failure = classify(exc)
         outcome.status, outcome.reason = "fallback", failure.summary
@@ -166,8 +250,11 @@ def run_quantum_step(split: Split, preprocessor: Any, out_dir: str | Path,
         if options.fallback == "fail":
             save_outcome(out, outcome)
             raise failure from exc
-        log.warning("quantum step failed on %s (%s); FALLING BACK to the classical model",
-                    options.backend, failure.summary)
+        log.warning(
+            "quantum step failed on %s (%s); FALLING BACK to the classical model",
+            options.backend,
+            failure.summary,
+        )
     outcome.seconds = round(clock.elapsed, 3)
     save_outcome(out, outcome)
     return outcome

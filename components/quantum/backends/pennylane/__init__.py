@@ -12,9 +12,16 @@ from components.quantum.backends.registry import (
     requires,
 )
 
-register_backend(BackendFamily(
-    "pennylane", lazy_factory(f"{__name__}.device", "create"), "pennylane:default.qubit",
-    "any installed PennyLane device by name; broadcast batches, exact states",
-    requires("pennylane"), lazy_call(f"{__name__}.device", "details"),
-    is_exact=always_exact, sdk_packages=("pennylane", "pennylane-lightning"),
-    extra="pennylane"))
+register_backend(
+    BackendFamily(
+        "pennylane",
+        lazy_factory(f"{__name__}.device", "create"),
+        "pennylane:default.qubit",
+        "any installed PennyLane device by name; broadcast batches, exact states",
+        requires("pennylane"),
+        lazy_call(f"{__name__}.device", "details"),
+        is_exact=always_exact,
+        sdk_packages=("pennylane", "pennylane-lightning"),
+        extra="pennylane",
+    )
+)

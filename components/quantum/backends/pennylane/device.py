@@ -76,8 +76,10 @@ class PennyLaneBackend(ExactStatevectorBackend):
             try:
                 device = qml.device(self.device_name, wires=fmap.n_qubits)
             except Exception as exc:
-                raise BackendError(f"PennyLane device {self.device_name!r} could not be created: "
-                                   f"{exc}", field="quantum_backend") from exc
+                raise BackendError(
+                    f"PennyLane device {self.device_name!r} could not be created: {exc}",
+                    field="quantum_backend",
+                ) from exc
 
             def circuit(x: Any) -> Any:
                 apply_feature_map(qml, fmap, x)
@@ -92,31 +94,42 @@ class PennyLaneBackend(ExactStatevectorBackend):
         out = np.empty((x.shape[0], 2**fmap.n_qubits), dtype=np.complex128)
         for start in range(0, x.shape[0], BATCH_ROWS):
             self.ctx.clock.check_time(f"{self.name} statevectors")
-            batch = x[start:start + BATCH_ROWS]
+            batch = x[start : start + BATCH_ROWS]
             states = np.asarray(qnode(batch), dtype=np.complex128)
             if states.size != out.shape[1] * len(batch):
-                raise BackendError(f"PennyLane device {self.device_name!r} does not return "
-                                   f"statevectors (got shape {states.shape}); use a state-vector "
-                                   f"device such as {_STATE_DEVICES_HINT}",
-                                   field="quantum_backend")
-            out[start:start + len(batch)] = states.reshape(len(batch), -1)
+                raise BackendError(
+                    f"PennyLane device {self.device_name!r} does not return "
+                    f"statevectors (got shape {states.shape}); use a state-vector "
+                    f"device such as {_STATE_DEVICES_HINT}",
+                    field="quantum_backend",
+                )
+            out[start : start + len(batch)] = states.reshape(len(batch), -1)
         return out
 
     def snapshot(self, fmap: FeatureMap) -> dict[str, Any]:
         from components.quantum.calibration import exact_simulator_snapshot
 
-        return exact_simulator_snapshot(self.name, self.family, self.simulator, fmap,
-                                        device=self.device_name, wire_order="qubit i -> wire n-1-i")
+        return exact_simulator_snapshot(
+            self.name,
+            self.family,
+            self.simulator,
+            fmap,
+            device=self.device_name,
+            wire_order="qubit i -> wire n-1-i",
+        )
 
 
 def create(parsed: BackendName, ctx: ExecutionContext) -> PennyLaneBackend:
     device = parsed.target or "default.qubit"
     if parsed.options:
-        raise BackendError(f"'pennylane:<device>' takes no options, got {str(parsed)!r}",
-                           field="quantum_backend")
+        raise BackendError(
+            f"'pennylane:<device>' takes no options, got {str(parsed)!r}", field="quantum_backend"
+        )
     devices = installed_devices()
     if device not in devices:
-        raise BackendError(f"PennyLane device {device!r} is not installed; installed: "
-                           f"{devices} (state-vector devices: {_STATE_DEVICES_HINT})",
-                           field="quantum_backend")
+        raise BackendError(
+            f"PennyLane device {device!r} is not installed; installed: "
+            f"{devices} (state-vector devices: {_STATE_DEVICES_HINT})",
+            field="quantum_backend",
+        )
     return PennyLaneBackend(device, ctx)

@@ -18,8 +18,13 @@ from components.quantum.failures import QuantumStepFailure, exception_names, htt
 
 SDK_PACKAGES = ("qiskit", "qiskit-aer", "qiskit-ibm-runtime")
 EXTRA = "qiskit"
-_NETWORK_ERRORS = {"IBMBackendApiError", "IBMBackendApiProtocolError", "RequestsApiError",
-                   "IBMRuntimeError", "IBMBackendError"}
+_NETWORK_ERRORS = {
+    "IBMBackendApiError",
+    "IBMBackendApiProtocolError",
+    "RequestsApiError",
+    "IBMRuntimeError",
+    "IBMBackendError",
+}
 
 
 def classify(exc: BaseException) -> QuantumStepFailure | None:
@@ -54,20 +59,39 @@ def aer_is_exact(name: BackendName) -> bool:
 
 _SHARED = dict(classify=classify, sdk_packages=SDK_PACKAGES, extra=EXTRA)
 
-register_backend(BackendFamily(
-    "qiskit-aer", lazy_factory(f"{__name__}.aer", "create_aer"),
-    "qiskit-aer?noise=FakeManilaV2",
-    "Qiskit Aer: exact, ideal shots (?shots=N) or noisy from an IBM device's calibration "
-    "(?noise=<fake backend>)", requires("qiskit", "qiskit_aer", "qiskit_ibm_runtime"),
-    lazy_call(f"{__name__}.devices", "fake_backend_details"), is_exact=aer_is_exact,
-    **_SHARED))
-register_backend(BackendFamily(
-    "ibm", lazy_factory(f"{__name__}.ibm", "create_ibm"), "ibm:ibm_brisbane",
-    "IBM Quantum hardware via qiskit-ibm-runtime (Batch mode, Sampler/Estimator V2); token "
-    "from QISKIT_IBM_TOKEN", requires("qiskit", "qiskit_ibm_runtime"),
-    lazy_call(f"{__name__}.ibm", "credential_details"), **_SHARED))
-register_backend(BackendFamily(
-    "ibm-local", lazy_factory(f"{__name__}.ibm", "create_ibm_local"), "ibm-local:FakeManilaV2",
-    "the ibm: code path in qiskit-ibm-runtime local testing mode on a fake device",
-    requires("qiskit", "qiskit_aer", "qiskit_ibm_runtime"),
-    lazy_call(f"{__name__}.devices", "fake_backend_details"), **_SHARED))
+register_backend(
+    BackendFamily(
+        "qiskit-aer",
+        lazy_factory(f"{__name__}.aer", "create_aer"),
+        "qiskit-aer?noise=FakeManilaV2",
+        "Qiskit Aer: exact, ideal shots (?shots=N) or noisy from an IBM device's calibration "
+        "(?noise=<fake backend>)",
+        requires("qiskit", "qiskit_aer", "qiskit_ibm_runtime"),
+        lazy_call(f"{__name__}.devices", "fake_backend_details"),
+        is_exact=aer_is_exact,
+        **_SHARED,
+    )
+)
+register_backend(
+    BackendFamily(
+        "ibm",
+        lazy_factory(f"{__name__}.ibm", "create_ibm"),
+        "ibm:ibm_brisbane",
+        "IBM Quantum hardware via qiskit-ibm-runtime (Batch mode, Sampler/Estimator V2); token "
+        "from QISKIT_IBM_TOKEN",
+        requires("qiskit", "qiskit_ibm_runtime"),
+        lazy_call(f"{__name__}.ibm", "credential_details"),
+        **_SHARED,
+    )
+)
+register_backend(
+    BackendFamily(
+        "ibm-local",
+        lazy_factory(f"{__name__}.ibm", "create_ibm_local"),
+        "ibm-local:FakeManilaV2",
+        "the ibm: code path in qiskit-ibm-runtime local testing mode on a fake device",
+        requires("qiskit", "qiskit_aer", "qiskit_ibm_runtime"),
+        lazy_call(f"{__name__}.devices", "fake_backend_details"),
+        **_SHARED,
+    )
+)

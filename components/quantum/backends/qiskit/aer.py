@@ -48,14 +48,19 @@ class AerShotBackend(SamplerKernelBackend):
     def estimator(self, mode: Any) -> Any:
         from qiskit_aer.primitives import EstimatorV2
 
-        return EstimatorV2.from_backend(self._simulator,
-                                        options={"run_options": {"seed_simulator": self.seed}})
+        return EstimatorV2.from_backend(
+            self._simulator, options={"run_options": {"seed_simulator": self.seed}}
+        )
 
     def simulator_identity(self) -> dict[str, Any]:
-        return {"name": "qiskit_aer.AerSimulator", "method": "automatic",
-                "noise_model": (f"qiskit_aer.noise.NoiseModel.from_backend({self.noise})"
-                                if self.noise else None),
-                "seed_simulator": self.seed}
+        return {
+            "name": "qiskit_aer.AerSimulator",
+            "method": "automatic",
+            "noise_model": (
+                f"qiskit_aer.noise.NoiseModel.from_backend({self.noise})" if self.noise else None
+            ),
+            "seed_simulator": self.seed,
+        }
 
 
 class AerExactBackend(ExactStatevectorBackend):
@@ -79,7 +84,7 @@ class AerExactBackend(ExactStatevectorBackend):
         batch = 1024
         for start in range(0, len(x), batch):
             self.ctx.clock.check_time(f"{self.name} statevectors")
-            rows = x[start:start + batch]
+            rows = x[start : start + batch]
             binds = [{p: rows[:, c].tolist() for p, c in zip(params, cols, strict=True)}]
             result = sim.run([tqc], parameter_binds=binds).result()
             for k in range(len(rows)):
@@ -89,8 +94,10 @@ class AerExactBackend(ExactStatevectorBackend):
 
 def create_aer(parsed: BackendName, ctx: ExecutionContext) -> Any:
     if parsed.target:
-        raise BackendError(f"'qiskit-aer' takes options, not a target: use "
-                           f"'qiskit-aer?noise={parsed.target}'", field="quantum_backend")
+        raise BackendError(
+            f"'qiskit-aer' takes options, not a target: use 'qiskit-aer?noise={parsed.target}'",
+            field="quantum_backend",
+        )
     kw = common_options(parsed, OPTIONS - {"mode"})
     noise = parsed.options.get("noise")
     if noise is not None:
@@ -98,7 +105,10 @@ def create_aer(parsed: BackendName, ctx: ExecutionContext) -> Any:
     if noise is None and "shots" not in parsed.options:
         unused = sorted(set(parsed.options) - {"seed"})
         if unused:
-            raise BackendError(f"option(s) {unused} need shots: exact 'qiskit-aer' has none; "
-                               "add ?shots=N or ?noise=<fake backend>", field="quantum_backend")
+            raise BackendError(
+                f"option(s) {unused} need shots: exact 'qiskit-aer' has none; "
+                "add ?shots=N or ?noise=<fake backend>",
+                field="quantum_backend",
+            )
         return AerExactBackend("qiskit-aer", ctx)
     return AerShotBackend(str(parsed), ctx, noise, **kw)

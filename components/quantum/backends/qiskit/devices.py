@@ -11,14 +11,19 @@ from components.errors import BackendError
 def fake_backend_names() -> list[str]:
     import qiskit_ibm_runtime.fake_provider as fp
 
-    return sorted(n for n in dir(fp) if n.startswith("Fake")
-                  and not n.startswith(("FakeProvider", "FakeFractional")))
+    return sorted(
+        n
+        for n in dir(fp)
+        if n.startswith("Fake") and not n.startswith(("FakeProvider", "FakeFractional"))
+    )
 
 
 def fake_backend_details() -> str:
     names = fake_backend_names()
-    return (f"{len(names)} fake devices (qiskit_ibm_runtime.fake_provider), e.g. FakeManilaV2 "
-            "(5 qubits), FakeBrisbane (127)")
+    return (
+        f"{len(names)} fake devices (qiskit_ibm_runtime.fake_provider), e.g. FakeManilaV2 "
+        "(5 qubits), FakeBrisbane (127)"
+    )
 
 
 def fake_backend(name: str) -> Any:
@@ -32,6 +37,9 @@ def fake_backend(name: str) -> Any:
     for cls in fake_backend_names():
         if cls.lower().removeprefix("fake").removesuffix("v2") == wanted:
             return getattr(fp, cls)()  # device name, e.g. fake_manila -> FakeManilaV2
-    raise BackendError(f"unknown fake backend {name!r}; available: "
-                       f"{', '.join(fake_backend_names()[:12])}, ... "
-                       "(qiskit_ibm_runtime.fake_provider)", field="quantum_backend")
+    raise BackendError(
+        f"unknown fake backend {name!r}; available: "
+        f"{', '.join(fake_backend_names()[:12])}, ... "
+        "(qiskit_ibm_runtime.fake_provider)",
+        field="quantum_backend",
+    )

@@ -38,8 +38,10 @@ def connect_from_environment() -> Any:
     token = os.environ.get(TOKEN_ENV, "").strip()
     if not token:
         raise QuantumStepFailure(
-            "auth", f"no IBM Quantum credentials: {TOKEN_ENV} is not set (on a cluster, "
-            "expose the IBM Quantum Secret to the quantum step)")
+            "auth",
+            f"no IBM Quantum credentials: {TOKEN_ENV} is not set (on a cluster, "
+            "expose the IBM Quantum Secret to the quantum step)",
+        )
     from qiskit_ibm_runtime import QiskitRuntimeService
 
     instance = os.environ.get(INSTANCE_ENV, "").strip() or None
@@ -49,8 +51,10 @@ def connect_from_environment() -> Any:
 def credential_details() -> str:
     have = bool(os.environ.get(TOKEN_ENV, "").strip())
     inst = bool(os.environ.get(INSTANCE_ENV, "").strip())
-    return (f"{TOKEN_ENV} {'set' if have else 'NOT set (runs fall back to classical)'}, "
-            f"{INSTANCE_ENV} {'set' if inst else 'not set'}")
+    return (
+        f"{TOKEN_ENV} {'set' if have else 'NOT set (runs fall back to classical)'}, "
+        f"{INSTANCE_ENV} {'set' if inst else 'not set'}"
+    )
 
 
 class LocalTestingService:
@@ -66,9 +70,17 @@ class IBMRuntimeBackend(SamplerKernelBackend):
 
     family = "ibm"
 
-    def __init__(self, name: str, target: str, ctx: ExecutionContext, *,
-                 service_factory: ServiceFactory, local: bool, mode: str = "batch",
-                 **kw: Any) -> None:
+    def __init__(
+        self,
+        name: str,
+        target: str,
+        ctx: ExecutionContext,
+        *,
+        service_factory: ServiceFactory,
+        local: bool,
+        mode: str = "batch",
+        **kw: Any,
+    ) -> None:
         super().__init__(name, ctx, **kw)
         self.target = target
         self.service_factory = service_factory
@@ -80,8 +92,12 @@ class IBMRuntimeBackend(SamplerKernelBackend):
     def connect(self) -> Any:
         service = self.service_factory()
         device = service.backend(self.target)
-        log.info("%s: using %s (%s qubits)", self.name, getattr(device, "name", self.target),
-                 getattr(device, "num_qubits", "?"))
+        log.info(
+            "%s: using %s (%s qubits)",
+            self.name,
+            getattr(device, "name", self.target),
+            getattr(device, "num_qubits", "?"),
+        )
         return device
 
     def open_mode(self, device: Any) -> contextlib.AbstractContextManager[Any]:
@@ -116,27 +132,37 @@ class IBMRuntimeBackend(SamplerKernelBackend):
     def simulator_identity(self) -> dict[str, Any] | None:
         if not self.local:
             return None
-        return {"name": "qiskit-ibm-runtime local testing mode (qiskit_aer)",
-                "noise_model": f"from fake device {self.target}",
-                "seed_simulator": self.seed}
+        return {
+            "name": "qiskit-ibm-runtime local testing mode (qiskit_aer)",
+            "noise_model": f"from fake device {self.target}",
+            "seed_simulator": self.seed,
+        }
 
 
-def _ibm(parsed: BackendName, ctx: ExecutionContext, *, local: bool,
-         service_factory: ServiceFactory | None = None) -> IBMRuntimeBackend:
+def _ibm(
+    parsed: BackendName,
+    ctx: ExecutionContext,
+    *,
+    local: bool,
+    service_factory: ServiceFactory | None = None,
+) -> IBMRuntimeBackend:
     if not parsed.target:
         example = "ibm-local:FakeManilaV2" if local else "ibm:ibm_brisbane"
-        raise BackendError(f"{parsed.family!r} needs a backend name, e.g. {example!r}",
-                           field="quantum_backend")
+        raise BackendError(
+            f"{parsed.family!r} needs a backend name, e.g. {example!r}", field="quantum_backend"
+        )
     kw = common_options(parsed, OPTIONS - {"noise"})
     mode = parsed.options.get("mode", "batch")
     if mode not in ("batch", "session"):
-        raise BackendError(f"option mode={mode!r} must be 'batch' or 'session'",
-                           field="quantum_backend")
+        raise BackendError(
+            f"option mode={mode!r} must be 'batch' or 'session'", field="quantum_backend"
+        )
     if local:
         fake_backend(parsed.target)  # validates the name now, at the edge
     factory = service_factory or (LocalTestingService if local else connect_from_environment)
-    return IBMRuntimeBackend(str(parsed), parsed.target, ctx, service_factory=factory,
-                             local=local, mode=mode, **kw)
+    return IBMRuntimeBackend(
+        str(parsed), parsed.target, ctx, service_factory=factory, local=local, mode=mode, **kw
+    )
 
 
 def create_ibm(parsed: BackendName, ctx: ExecutionContext) -> IBMRuntimeBackend:

@@ -24,18 +24,25 @@ def int_option(parsed: BackendName, key: str, default: int, low: int, high: int)
     except ValueError:
         value = low - 1
     if not low <= value <= high:
-        raise BackendError(f"option {key}={raw!r} in {str(parsed)!r} must be an integer from "
-                           f"{low} to {high}", field="quantum_backend")
+        raise BackendError(
+            f"option {key}={raw!r} in {str(parsed)!r} must be an integer from {low} to {high}",
+            field="quantum_backend",
+        )
     return value
 
 
 def common_options(parsed: BackendName, allowed: set[str]) -> dict[str, Any]:
     unknown = sorted(set(parsed.options) - allowed)
     if unknown:
-        raise BackendError(f"unknown option(s) {unknown} in {str(parsed)!r}; allowed: "
-                           f"{sorted(allowed)}", field="quantum_backend")
+        raise BackendError(
+            f"unknown option(s) {unknown} in {str(parsed)!r}; allowed: {sorted(allowed)}",
+            field="quantum_backend",
+        )
     seed = parsed.options.get("seed")
-    return {"shots": int_option(parsed, "shots", DEFAULT_SHOTS, 1, 1_000_000),
-            "optimization_level": int_option(parsed, "optimization_level",
-                                              DEFAULT_OPTIMIZATION_LEVEL, 0, 3),
-            "seed": None if seed is None else int_option(parsed, "seed", 0, 0, 2**31 - 1)}
+    return {
+        "shots": int_option(parsed, "shots", DEFAULT_SHOTS, 1, 1_000_000),
+        "optimization_level": int_option(
+            parsed, "optimization_level", DEFAULT_OPTIMIZATION_LEVEL, 0, 3
+        ),
+        "seed": None if seed is None else int_option(parsed, "seed", 0, 0, 2**31 - 1),
+    }

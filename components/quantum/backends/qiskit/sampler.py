@@ -62,9 +62,15 @@ class SamplerKernelBackend:
     family = ""
     kind = ""
 
-    def __init__(self, name: str, ctx: ExecutionContext, *, shots: int = DEFAULT_SHOTS,
-                 optimization_level: int = DEFAULT_OPTIMIZATION_LEVEL,
-                 seed: int | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        ctx: ExecutionContext,
+        *,
+        shots: int = DEFAULT_SHOTS,
+        optimization_level: int = DEFAULT_OPTIMIZATION_LEVEL,
+        seed: int | None = None,
+    ) -> None:
         self.name = name
         self.ctx = ctx
         self.shots = shots
@@ -102,8 +108,7 @@ class SamplerKernelBackend:
             if self._connect_failure is not None:
                 raise self._connect_failure  # do not hammer a service that already refused
             try:
-                self._device = call_with_retries(self.connect, self.ctx,
-                                                 f"connect to {self.name}")
+                self._device = call_with_retries(self.connect, self.ctx, f"connect to {self.name}")
             except QuantumStepFailure as failure:
                 self._connect_failure = failure
                 raise
@@ -114,33 +119,48 @@ class SamplerKernelBackend:
         if key not in self._isa:
             from qiskit.transpiler import generate_preset_pass_manager
 
-            circuit = (compute_uncompute_circuit(fmap) if purpose == "kernel"
-                       else feature_map_circuit(fmap))
+            circuit = (
+                compute_uncompute_circuit(fmap)
+                if purpose == "kernel"
+                else feature_map_circuit(fmap)
+            )
             device = self.device()
             try:
-                pm = generate_preset_pass_manager(optimization_level=self.optimization_level,
-                                                  backend=device, seed_transpiler=self.seed)
+                pm = generate_preset_pass_manager(
+                    optimization_level=self.optimization_level,
+                    backend=device,
+                    seed_transpiler=self.seed,
+                )
                 isa = pm.run(circuit)
             except Exception as exc:
                 raise QuantumStepFailure(
-                    "transpile", f"cannot transpile the {fmap.n_qubits}-qubit {fmap.kind} "
+                    "transpile",
+                    f"cannot transpile the {fmap.n_qubits}-qubit {fmap.kind} "
                     f"feature map for {getattr(device, 'name', device)} "
                     f"({getattr(device, 'num_qubits', '?')} qubits): "
-                    f"{type(exc).__name__}: {exc}") from exc
+                    f"{type(exc).__name__}: {exc}",
+                ) from exc
             self._isa[key] = isa
             if purpose == "kernel":
                 ops = isa.count_ops()
                 self._stats = {
                     "circuit_depth": int(isa.depth()),
-                    "two_qubit_gates": int(sum(1 for inst in isa.data
-                                               if inst.operation.num_qubits == 2)),
+                    "two_qubit_gates": int(
+                        sum(1 for inst in isa.data if inst.operation.num_qubits == 2)
+                    ),
                     "gates_used": sorted(ops),
-                    "layout": (list(isa.layout.final_index_layout())
-                               if isa.layout is not None else None),
+                    "layout": (
+                        list(isa.layout.final_index_layout()) if isa.layout is not None else None
+                    ),
                 }
-                log.info("%s: compute-uncompute circuit transpiled (optimization level %d): "
-                         "depth %d, %d two-qubit gates", self.name, self.optimization_level,
-                         self._stats["circuit_depth"], self._stats["two_qubit_gates"])
+                log.info(
+                    "%s: compute-uncompute circuit transpiled (optimization level %d): "
+                    "depth %d, %d two-qubit gates",
+                    self.name,
+                    self.optimization_level,
+                    self._stats["circuit_depth"],
+                    self._stats["two_qubit_gates"],
+                )
         return self._isa[key]
 
     def prepare(self, fmap: FeatureMap) -> None:
@@ -152,18 +172,24 @@ class SamplerKernelBackend:
         circuits = kernel_circuits(n_x, n_y)
         # Device time binds the budget only on real hardware (emulation runs locally).
         per_shot = self.seconds_per_shot(fmap) if self.kind == "hardware" else None
-        return WorkEstimate(circuits, self.shots,
-                            jobs_for(circuits, self.shots, self.max_executions_per_job()),
-                            None if per_shot is None else circuits * self.shots * per_shot)
+        return WorkEstimate(
+            circuits,
+            self.shots,
+            jobs_for(circuits, self.shots, self.max_executions_per_job()),
+            None if per_shot is None else circuits * self.shots * per_shot,
+        )
 
     def estimate_features(self, fmap: FeatureMap, n_rows: int) -> WorkEstimate:
         """Projected features on the Estimator: every row measured in three bases (X, Y, Z
         on all qubits; the per-qubit Paulis of one basis commute), O(N) circuits."""
         circuits = 3 * n_rows
         per_shot = self.seconds_per_shot(fmap) if self.kind == "hardware" else None
-        return WorkEstimate(circuits, self.shots,
-                            jobs_for(circuits, self.shots, self.max_executions_per_job()),
-                            None if per_shot is None else circuits * self.shots * per_shot)
+        return WorkEstimate(
+            circuits,
+            self.shots,
+            jobs_for(circuits, self.shots, self.max_executions_per_job()),
+            None if per_shot is None else circuits * self.shots * per_shot,
+        )
 
     def seconds_per_shot(self, fmap: FeatureMap) -> float | None:
         """Device time of one shot of the compiled kernel circuit: the scheduled duration
@@ -184,8 +210,12 @@ class SamplerKernelBackend:
             start = max(finish[q] for q in qubits) if qubits else 0.0
             for q in qubits:
                 finish[q] = start + duration
-        rep_delay = getattr(getattr(self._device, "configuration", lambda: None)(),
-                            "default_rep_delay", None) or DEFAULT_REP_DELAY_S
+        rep_delay = (
+            getattr(
+                getattr(self._device, "configuration", lambda: None)(), "default_rep_delay", None
+            )
+            or DEFAULT_REP_DELAY_S
+        )
         return max(finish, default=0.0) + float(rep_delay)
 
     def kernel(self, fmap: FeatureMap, x: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
@@ -195,8 +225,10 @@ class SamplerKernelBackend:
         if symmetric:
             ii, jj = np.triu_indices(len(x), k=1)
         else:
-            ii, jj = (a.ravel() for a in np.meshgrid(np.arange(len(x)), np.arange(len(ref)),
-                                                     indexing="ij"))
+            ii, jj = (
+                a.ravel()
+                for a in np.meshgrid(np.arange(len(x)), np.arange(len(ref)), indexing="ij")
+            )
         out = np.eye(len(x)) if symmetric else np.zeros((len(x), len(ref)))
         if len(ii) == 0:
             return out
@@ -211,9 +243,10 @@ class SamplerKernelBackend:
 
     def _run_sampler(self, isa: Any, values: np.ndarray, what: str) -> np.ndarray:
         per_job = max(1, self.max_executions_per_job() // self.shots)
-        chunks = [values[i:i + per_job] for i in range(0, len(values), per_job)]
-        log.info("%s: %d circuits x %d shots in %d job(s)", what, len(values), self.shots,
-                 len(chunks))
+        chunks = [values[i : i + per_job] for i in range(0, len(values), per_job)]
+        log.info(
+            "%s: %d circuits x %d shots in %d job(s)", what, len(values), self.shots, len(chunks)
+        )
         t0 = time.monotonic()
         results: list[np.ndarray] = []
         device = self.device()
@@ -224,9 +257,12 @@ class SamplerKernelBackend:
                 self.ctx.clock.check_time(what)
                 return sampler.run([(isa, chunk)], shots=self.shots)
 
-            jobs = [call_with_retries(lambda c=c: submit(c), self.ctx, f"{what}: submit job")
-                    for c in chunks]
+            jobs = [
+                call_with_retries(lambda c=c: submit(c), self.ctx, f"{what}: submit job")
+                for c in chunks
+            ]
             for k, (chunk, job) in enumerate(zip(chunks, jobs, strict=True)):
+
                 def finish(job: Any = job, chunk: np.ndarray = chunk) -> Any:
                     try:
                         return job, wait_for_job(job, self.ctx, what)
@@ -245,13 +281,21 @@ class SamplerKernelBackend:
                 except QuantumStepFailure as failure:
                     if not failure.transient:
                         raise
-                    done, result = call_with_retries(resubmit, self.ctx,
-                                                     f"{what}: resubmit job {k + 1}")
+                    done, result = call_with_retries(
+                        resubmit, self.ctx, f"{what}: resubmit job {k + 1}"
+                    )
                 self.jobs.append(job_record(done, len(chunk), self.shots))
                 pub = result[0]
                 results.append(zero_probabilities(getattr(pub.data, classical_register(isa))))
-                log.info("%s: job %d/%d done (%s, %d circuits), %.1f s", what, k + 1,
-                         len(chunks), done.job_id(), len(chunk), time.monotonic() - t0)
+                log.info(
+                    "%s: job %d/%d done (%s, %d circuits), %.1f s",
+                    what,
+                    k + 1,
+                    len(chunks),
+                    done.job_id(),
+                    len(chunk),
+                    time.monotonic() - t0,
+                )
         return np.concatenate(results)
 
     def _mode(self, device: Any) -> contextlib.AbstractContextManager[Any]:
@@ -268,16 +312,22 @@ class SamplerKernelBackend:
         x = np.asarray(x, dtype=np.float64)
         isa = self._transpiled(fmap, "state")
         n = fmap.n_qubits
-        observables = [[SparsePauliOp.from_sparse_list([(p, [q], 1.0)], n)
-                        .apply_layout(isa.layout)] for q in range(n) for p in "XYZ"]
+        observables = [
+            [SparsePauliOp.from_sparse_list([(p, [q], 1.0)], n).apply_layout(isa.layout)]
+            for q in range(n)
+            for p in "XYZ"
+        ]
         values = x[:, parameter_columns(isa, n)]
         what = f"{self.name} projected features"
         with self._mode(self.device()) as mode:
             estimator = self.estimator(mode)
             job = call_with_retries(
-                lambda: estimator.run([(isa, observables, values)],
-                                      precision=1.0 / np.sqrt(self.shots)),
-                self.ctx, f"{what}: submit job")
+                lambda: estimator.run(
+                    [(isa, observables, values)], precision=1.0 / np.sqrt(self.shots)
+                ),
+                self.ctx,
+                f"{what}: submit job",
+            )
             result = wait_for_job(job, self.ctx, what)
             self.jobs.append(job_record(job, len(values) * 3 * n, self.shots))
         evs = np.asarray(result[0].data.evs)  # (3n, N)
@@ -292,18 +342,33 @@ class SamplerKernelBackend:
             with contextlib.suppress(Exception):
                 self._transpiled(fmap, "kernel")
         gates = set(self._stats.get("gates_used", [])) or None
-        backend = (cal.backend_identity(device, self.family, self.kind) if device is not None
-                   else {"name": self.name, "family": self.family, "kind": self.kind,
-                         "version": "", "num_qubits": None, "coupling_map": None,
-                         "unreachable": True})
+        backend = (
+            cal.backend_identity(device, self.family, self.kind)
+            if device is not None
+            else {
+                "name": self.name,
+                "family": self.family,
+                "kind": self.kind,
+                "version": "",
+                "num_qubits": None,
+                "coupling_map": None,
+                "unreachable": True,
+            }
+        )
         calibration = cal.device_calibration(device, gates) if device is not None else None
         return cal.snapshot(
-            backend=backend, calibration=calibration, simulator=self.simulator_identity(),
-            execution={"shots": self.shots, "optimization_level": self.optimization_level,
-                       "seed": self.seed,
-                       "circuit": "compute-uncompute U(x) U(y)^dagger + measurement, "
-                                  "transpiled to the device",
-                       "circuit_depth": self._stats.get("circuit_depth"),
-                       "two_qubit_gates": self._stats.get("two_qubit_gates"),
-                       "layout": self._stats.get("layout"),
-                       "jobs": list(self.jobs)})
+            backend=backend,
+            calibration=calibration,
+            simulator=self.simulator_identity(),
+            execution={
+                "shots": self.shots,
+                "optimization_level": self.optimization_level,
+                "seed": self.seed,
+                "circuit": "compute-uncompute U(x) U(y)^dagger + measurement, "
+                "transpiled to the device",
+                "circuit_depth": self._stats.get("circuit_depth"),
+                "two_qubit_gates": self._stats.get("two_qubit_gates"),
+                "layout": self._stats.get("layout"),
+                "jobs": list(self.jobs),
+            },
+        )

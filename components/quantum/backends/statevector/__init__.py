@@ -28,10 +28,17 @@ class StatevectorBackend(ExactStatevectorBackend):
     family = "statevector"
     simulator = "qubeflow.statevector (NumPy, complex128)"
 
-    def __init__(self, ctx: ExecutionContext | None = None,
-                 tile_bytes: int = sv.DEFAULT_TILE_BYTES, precision: str = "complex128") -> None:
-        super().__init__("statevector" if precision == "complex128"
-                         else f"statevector?precision={precision}", ctx, tile_bytes)
+    def __init__(
+        self,
+        ctx: ExecutionContext | None = None,
+        tile_bytes: int = sv.DEFAULT_TILE_BYTES,
+        precision: str = "complex128",
+    ) -> None:
+        super().__init__(
+            "statevector" if precision == "complex128" else f"statevector?precision={precision}",
+            ctx,
+            tile_bytes,
+        )
         self.precision = precision
         self.simulator = f"qubeflow.statevector (NumPy, {precision})"
 
@@ -42,21 +49,32 @@ class StatevectorBackend(ExactStatevectorBackend):
 def create(parsed: BackendName, ctx: ExecutionContext) -> QuantumBackend:
     extra = set(parsed.options) - {"precision", "tile_mb"}
     if parsed.target or extra:
-        raise BackendError(f"'statevector' takes only ?precision=complex128|complex64 and "
-                           f"?tile_mb=N, got {str(parsed)!r}", field="quantum_backend")
+        raise BackendError(
+            f"'statevector' takes only ?precision=complex128|complex64 and "
+            f"?tile_mb=N, got {str(parsed)!r}",
+            field="quantum_backend",
+        )
     precision = parsed.options.get("precision", "complex128")
     if precision not in sv.PRECISIONS:
-        raise BackendError(f"precision={precision!r} must be one of {list(sv.PRECISIONS)}",
-                           field="quantum_backend")
+        raise BackendError(
+            f"precision={precision!r} must be one of {list(sv.PRECISIONS)}", field="quantum_backend"
+        )
     tile_mb = parsed.options.get("tile_mb", str(sv.DEFAULT_TILE_BYTES // 2**20))
     if not tile_mb.isdigit() or int(tile_mb) < 1:
-        raise BackendError(f"tile_mb={tile_mb!r} must be a positive integer (MiB)",
-                           field="quantum_backend")
+        raise BackendError(
+            f"tile_mb={tile_mb!r} must be a positive integer (MiB)", field="quantum_backend"
+        )
     return StatevectorBackend(ctx, tile_bytes=int(tile_mb) * 2**20, precision=precision)
 
 
-register_backend(BackendFamily(
-    "statevector", create, "statevector",
-    "exact batched NumPy statevector simulator (default); ?precision=complex64 (kernel "
-    "within ~1e-6, half the memory), ?tile_mb=N (kernel working memory, default 256)",
-    is_exact=always_exact, sdk_packages=("numpy",)))
+register_backend(
+    BackendFamily(
+        "statevector",
+        create,
+        "statevector",
+        "exact batched NumPy statevector simulator (default); ?precision=complex64 (kernel "
+        "within ~1e-6, half the memory), ?tile_mb=N (kernel working memory, default 256)",
+        is_exact=always_exact,
+        sdk_packages=("numpy",),
+    )
+)
