@@ -236,7 +236,12 @@ class PipelineConfig:
         return self
 
     def pipeline_arguments(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The KFP run arguments: every parameter, floats as floats (KFP refuses an int for
+        a NUMBER_DOUBLE input)."""
+        types = self.types()
+        return {
+            k: float(v) if types[k] is float else v for k, v in dataclasses.asdict(self).items()
+        }
 
 
 def _coerce(name: str, value: Any, typ: type) -> Any:

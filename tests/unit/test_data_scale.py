@@ -228,6 +228,7 @@ def test_dataset_input_of_a_large_split_keeps_a_full_data_digest(sqlite_tracking
     assert ds.profile == {"num_rows": 200_000, "num_elements": 200_000 * 21}
 
     mlflow.set_tracking_uri(sqlite_tracking_uri)
+    mlflow.set_experiment("data-scale")  # not whatever experiment an earlier test left active
     with mlflow.start_run() as run:
         mlflow.log_input(ds, context="training")
     logged = mlflow.MlflowClient(sqlite_tracking_uri).get_run(run.info.run_id)
