@@ -170,6 +170,7 @@ def retraining_pipeline(
             kernel_tile_rows=kernel_tile_rows,
         )
         plan.set_display_name("plan kernel tiles")
+        plan.set_container_image(quantum_image)  # it prices the method on the backend itself
         plan.after(policy)
         with dsl.ParallelFor(plan.output, parallelism=KERNEL_TILE_PARALLELISM) as tile:
             block = compute_kernel_tile(

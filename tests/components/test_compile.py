@@ -39,8 +39,9 @@ def test_compiled_pipeline_has_the_quantum_branch_and_swappable_image(tmp_path):
     }
     assert {"train-quantum-model", "register-model", "register-model-2"} <= all_tasks
     executors = ir["deploymentSpec"]["executors"]
-    quantum_image = executors["exec-train-quantum-model"]["container"]["image"]
-    assert "quantum_image" in quantum_image  # resolved from the pipeline parameter at run time
+    for task in ("train-quantum-model", "plan-kernel-tiles", "compute-kernel-tile"):
+        # resolved from the pipeline parameter at run time: the backend family's image
+        assert "quantum_image" in executors[f"exec-{task}"]["container"]["image"], task
     assert executors["exec-prepare-data"]["container"]["image"].endswith(
         "qubeflow-base:" + defaults_tag()
     )

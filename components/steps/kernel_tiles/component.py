@@ -7,7 +7,7 @@ from kfp.dsl import Artifact, Dataset, Input, Model, Output
 from components.image_refs import BASE_IMAGE, QUANTUM_IMAGE
 
 
-@dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
+@dsl.component(base_image=QUANTUM_IMAGE, install_kfp_package=False)
 def plan_kernel_tiles(
     data_lineage: Input[Artifact],
     feature_map: str,
