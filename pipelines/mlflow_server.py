@@ -76,6 +76,9 @@ class LocalMlflowServer:
             "1",
         ]
         env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+        # MLflow 3 also starts job-queue consumers (huey, ~5 processes) for server-side jobs;
+        # a local pipeline run never submits one, so they only cost start-up time and memory.
+        env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
         log.info("starting mlflow server on %s (store %s)", self.uri, self.backend_store_uri)
         with open(self.log_path, "ab") as out:
             self.process = subprocess.Popen(
@@ -94,7 +97,7 @@ class LocalMlflowServer:
             if self.healthy():
                 log.info("mlflow server ready at %s", self.uri)
                 return
-            time.sleep(0.25)
+            time.sleep(0.1)
         self.stop()
         raise RuntimeError(
             f"mlflow server did not become healthy within "
