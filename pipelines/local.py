@@ -17,12 +17,14 @@ import re
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from components.errors import ERROR_FILE_ENV, QubeflowError, read_reported_errors
+from components.registry.client import STARTING_SERVER_WAIT_ENV
 from components.registry.lineage import git_commit
 from pipelines.config import PipelineConfig
 from pipelines.mlflow_server import LocalMlflowServer
@@ -84,6 +86,20 @@ class RunConsole(io.TextIOBase):
         self.echo.flush()
 
 
+@contextlib.contextmanager
+def _env(name: str, value: str) -> Iterator[None]:
+    """``os.environ[name] = value`` for the block (child processes inherit it)."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
+
+
 def run_locally(
     config: PipelineConfig, *, state_dir: str | Path = DEFAULT_STATE_DIR, verbose: bool = False
 ) -> LocalRunResult:
@@ -104,7 +120,12 @@ def run_locally(
         uri = config.mlflow_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
         started = False
         if not uri:
-            uri, started = stack.enter_context(LocalMlflowServer(state)).uri, True
+            # Started beside the pipeline, not before it: its start-up (several seconds)
+            # overlaps the training tasks, and the registry step waits for it if needed.
+            server = LocalMlflowServer(state).start(wait=False)
+            stack.callback(server.stop)
+            stack.enter_context(_env(STARTING_SERVER_WAIT_ENV, str(server.start_timeout_s)))
+            uri, started = server.uri, True
         run_config = config.replace(
             mlflow_tracking_uri=uri, git_commit=config.git_commit or git_commit(Path.cwd())
         )

@@ -58,7 +58,9 @@ class LocalMlflowServer:
     def backend_store_uri(self) -> str:
         return f"sqlite:///{self.state_dir / 'mlflow.db'}"
 
-    def start(self) -> LocalMlflowServer:
+    def start(self, *, wait: bool = True) -> LocalMlflowServer:
+        """Start the server; with ``wait=False`` return at once (the caller overlaps the
+        start-up with other work and :meth:`wait_healthy` later, or lets its clients wait)."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         artifacts = self.state_dir / "mlartifacts"
         cmd = [
@@ -84,7 +86,8 @@ class LocalMlflowServer:
             self.process = subprocess.Popen(
                 cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
             )
-        self.wait_healthy()
+        if wait:
+            self.wait_healthy()
         return self
 
     def wait_healthy(self) -> None:

@@ -1,16 +1,18 @@
 """The retraining pipeline (KFP v2).
 
     check-promotion-policy ─┐ (nothing trains until the policy is valid)
-    prepare-data ──► train-classical-model ──────────────────────────┐
-         │                                                            ▼
-         └──► [quantum_enabled] train-quantum-model ──► register-model (policy picks candidate)
-              [else]                                    register-model (classical candidate)
+    prepare-data ──► train-classical-model ─────────────────────────────────┐
+         └──► plan-kernel-tiles: route                                       ▼
+              [single]   train-quantum-model ──────────────► register-model (policy picks)
+              [fanout]   ParallelFor(tiles) ─► assemble ─► train-quantum-model ─► register-model
+              [classical]                                    register-model (classical)
 
-When the quantum method's estimated kernel time reaches ``kernel_fanout_min_seconds``
-(``nystroem``/``projected`` on exact backends), the quantum branch first fans the feature work
-out over row tiles: plan-kernel-tiles -> ParallelFor(compute-kernel-tile) -> assemble-kernel
-(each tile ships rows x m features, never N x N blocks), and the quantum step trains on them. The quantum step runs only when ``quantum_enabled`` is true (``dsl.If``/``dsl.Else``), in the
-container image given by the ``quantum_image`` parameter, within the ``quantum_max_*`` budget.
+plan-kernel-tiles picks the run's route once the data's size is known: "single" (the quantum
+step does its own work), "fanout" (the method's estimated kernel time reaches
+``kernel_fanout_min_seconds``: ParallelFor(compute-kernel-tile) -> assemble-kernel, each tile
+shipping rows x m features, never N x N blocks, then the quantum step trains on them) or
+"classical" (``quantum_enabled`` false). A route that does not run costs no task. The
+quantum step runs in the container image given by the ``quantum_image`` parameter, within the ``quantum_max_*`` budget.
 When its backend fails it falls back inside the step (``quantum_fallback=classical``): the
 quantum branch's registry step then registers the classical baseline, tagged
 ``quantum.fallback=true`` with the reason. The pipeline's output is the registry step's JSON
@@ -146,33 +148,70 @@ def retraining_pipeline(
         kfp_task_name=dsl.PIPELINE_TASK_NAME_PLACEHOLDER,
     )
 
-    with dsl.If(quantum_enabled == True, name="quantum-enabled"):  # noqa: E712 (KFP condition)
-        quantum_settings = dict(
-            feature_map=feature_map,
-            reps=reps,
-            entanglement=entanglement,
-            quantum_backend=quantum_backend,
-            seed=seed,
-            quantum_fallback=quantum_fallback,
-            quantum_max_retries=quantum_max_retries,
-            quantum_max_shots=quantum_max_shots,
-            quantum_max_circuits=quantum_max_circuits,
-            quantum_max_seconds=quantum_max_seconds,
-            quantum_max_memory_mb=quantum_max_memory_mb,
-            quantum_method=quantum_method,
-            nystroem_landmarks=nystroem_landmarks,
-            exact_max_rows=exact_max_rows,
+    quantum_settings = dict(
+        feature_map=feature_map,
+        reps=reps,
+        entanglement=entanglement,
+        quantum_backend=quantum_backend,
+        seed=seed,
+        quantum_fallback=quantum_fallback,
+        quantum_max_retries=quantum_max_retries,
+        quantum_max_shots=quantum_max_shots,
+        quantum_max_circuits=quantum_max_circuits,
+        quantum_max_seconds=quantum_max_seconds,
+        quantum_max_memory_mb=quantum_max_memory_mb,
+        quantum_method=quantum_method,
+        nystroem_landmarks=nystroem_landmarks,
+        exact_max_rows=exact_max_rows,
+    )
+    # One route per run, decided once the data's size is known: "fanout" (row tiles pay for
+    # their tasks), "single" (the quantum step does the work itself) or "classical" (the
+    # quantum step is off). Routes that do not run cost no task at all.
+    plan = plan_kernel_tiles(
+        data_lineage=data["data_lineage"],
+        quantum_enabled=quantum_enabled,
+        **quantum_settings,
+        kernel_fanout_min_seconds=kernel_fanout_min_seconds,
+        kernel_tile_rows=kernel_tile_rows,
+    )
+    plan.set_display_name("plan quantum route")
+    plan.set_container_image(quantum_image)  # it prices the method on the backend itself
+    plan.after(policy)
+
+    def quantum_step(precomputed_kernel=None):
+        kernel_input = (
+            {} if precomputed_kernel is None else {"precomputed_kernel": precomputed_kernel}
         )
-        plan = plan_kernel_tiles(
-            data_lineage=data["data_lineage"],
-            **quantum_settings,
-            kernel_fanout_min_seconds=kernel_fanout_min_seconds,
-            kernel_tile_rows=kernel_tile_rows,
+        task = train_quantum_model(**data, **kernel_input, **quantum_settings)
+        task.set_display_name("train quantum model")
+        task.set_container_image(quantum_image)
+        # the IBM Quantum token reaches this step only, and only as env from its Secret
+        kubernetes.use_secret_as_env(
+            task,
+            secret_name=quantum_secret_name,
+            optional=True,
+            secret_key_to_env={
+                "QISKIT_IBM_TOKEN": "QISKIT_IBM_TOKEN",
+                "QISKIT_IBM_INSTANCE": "QISKIT_IBM_INSTANCE",
+            },
         )
-        plan.set_display_name("plan kernel tiles")
-        plan.set_container_image(quantum_image)  # it prices the method on the backend itself
-        plan.after(policy)
-        with dsl.ParallelFor(plan.output, parallelism=KERNEL_TILE_PARALLELISM) as tile:
+        kubernetes.add_node_selector_json(task, quantum_node_selector)
+        kubernetes.add_toleration_json(task, quantum_tolerations)
+        return task
+
+    def register(candidate: str, quantum_task=None):
+        task = register_model(
+            **registry_args,
+            **({"quantum_model": quantum_task.outputs["model"]} if quantum_task else {}),
+        )
+        task.set_display_name(f"register and gate ({candidate} candidate)")
+        task.set_caching_options(False)
+        return task
+
+    with dsl.If(plan.outputs["route"] == "single", name="quantum"):
+        register_quantum = register("quantum", quantum_step())
+    with dsl.Elif(plan.outputs["route"] == "fanout", name="quantum-fan-out"):
+        with dsl.ParallelFor(plan.outputs["tiles"], parallelism=KERNEL_TILE_PARALLELISM) as tile:
             block = compute_kernel_tile(
                 **data,
                 tile=tile,
@@ -188,32 +227,15 @@ def retraining_pipeline(
             blocks=dsl.Collected(block.outputs["block"]), data_lineage=data["data_lineage"]
         )
         kernel.set_display_name("assemble kernel")
-        quantum = train_quantum_model(
-            **data, precomputed_kernel=kernel.outputs["kernel"], **quantum_settings
-        )
-        quantum.set_display_name("train quantum model")
-        quantum.set_container_image(quantum_image)
-        # the IBM Quantum token reaches this step only, and only as env from its Secret
-        kubernetes.use_secret_as_env(
-            quantum,
-            secret_name=quantum_secret_name,
-            optional=True,
-            secret_key_to_env={
-                "QISKIT_IBM_TOKEN": "QISKIT_IBM_TOKEN",
-                "QISKIT_IBM_INSTANCE": "QISKIT_IBM_INSTANCE",
-            },
-        )
-        kubernetes.add_node_selector_json(quantum, quantum_node_selector)
-        kubernetes.add_toleration_json(quantum, quantum_tolerations)
-        register_quantum = register_model(**registry_args, quantum_model=quantum.outputs["model"])
-        register_quantum.set_display_name("register and gate (quantum candidate)")
-        register_quantum.set_caching_options(False)
+        register_fanned = register("quantum", quantum_step(kernel.outputs["kernel"]))
     with dsl.Else(name="quantum-disabled"):
-        register_classical = register_model(**registry_args)
-        register_classical.set_display_name("register and gate (classical candidate)")
-        register_classical.set_caching_options(False)
+        register_classical = register("classical")
     apply_cluster_settings(pipeline_context.Pipeline.get_default_pipeline().tasks.values())
-    return dsl.OneOf(register_quantum.outputs["Output"], register_classical.outputs["Output"])
+    return dsl.OneOf(
+        register_quantum.outputs["Output"],
+        register_fanned.outputs["Output"],
+        register_classical.outputs["Output"],
+    )
 
 
 def compile_pipeline(out_dir: str | Path) -> Path:

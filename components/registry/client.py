@@ -33,15 +33,24 @@ def registry_client(tracking_uri: str) -> Any:
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
+#: Seconds a client waits for a tracking server that is still starting (set by the local
+#: runner, which starts its own server beside the pipeline; unset: fail fast).
+STARTING_SERVER_WAIT_ENV = "QUBEFLOW_TRACKING_STARTUP_WAIT_S"
+
+
 def check_reachable(tracking_uri: str, attempts: int = 3, timeout_s: float = 5.0) -> None:
     """Fail fast (seconds, not MLflow's minutes of HTTP retries) when an HTTP tracking server
-    does not answer ``/health``; other stores (``sqlite:``, ``file:``) need no check."""
+    does not answer ``/health``; other stores (``sqlite:``, ``file:``) need no check. A server
+    the local runner is still starting is waited for, up to $QUBEFLOW_TRACKING_STARTUP_WAIT_S."""
     import urllib.error
     import urllib.request
 
     if not tracking_uri.startswith(("http://", "https://")):
         return
     url = tracking_uri.rstrip("/") + "/health"
+    starting = float(os.environ.get(STARTING_SERVER_WAIT_ENV, "0") or 0)
+    if starting > 0:  # one attempt every 0.2 s until the deadline, then the usual ones
+        attempts += int(starting / 0.2)
     last: Exception | None = None
     for attempt in range(attempts):
         try:
@@ -50,7 +59,7 @@ def check_reachable(tracking_uri: str, attempts: int = 3, timeout_s: float = 5.0
                     return
         except (urllib.error.URLError, OSError) as exc:
             last = exc
-        time.sleep(0.5 * (attempt + 1))
+        time.sleep(0.2 if starting > 0 else 0.5 * (attempt + 1))
     raise RegistryError(
         f"cannot reach the MLflow tracking server at "
         f"{lineage.redact_uri(tracking_uri)} ({last}); nothing was written",

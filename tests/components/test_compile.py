@@ -32,12 +32,22 @@ def test_compiled_pipeline_has_the_quantum_branch_and_swappable_image(tmp_path):
         for t in comp["dag"]["tasks"].values()
     ]
     conditions = [t["triggerPolicy"]["condition"] for t in nested if "triggerPolicy" in t]
-    assert any("quantum_enabled" in c and "true" in c for c in conditions)
-    assert any("quantum_enabled" in c and "!" in c for c in conditions)  # the Else branch
+    # one route per run, decided by plan-kernel-tiles: single | fanout | classical (else)
+    assert any("route" in c and "'single'" in c for c in conditions)
+    assert any("route" in c and "'fanout'" in c for c in conditions)
+    assert any("route" in c and "!" in c for c in conditions)  # the Else branch
     all_tasks = {
         name for comp in ir["components"].values() if "dag" in comp for name in comp["dag"]["tasks"]
     }
-    assert {"train-quantum-model", "register-model", "register-model-2"} <= all_tasks
+    assert {
+        "train-quantum-model",
+        "train-quantum-model-2",
+        "register-model",
+        "register-model-2",
+        "register-model-3",
+        "compute-kernel-tile",
+        "assemble-kernel",
+    } <= all_tasks
     executors = ir["deploymentSpec"]["executors"]
     for task in ("train-quantum-model", "plan-kernel-tiles", "compute-kernel-tile"):
         # resolved from the pipeline parameter at run time: the backend family's image
@@ -52,8 +62,8 @@ def test_nothing_trains_before_the_policy_is_checked(tmp_path):
     root_tasks = ir["root"]["dag"]["tasks"]
     assert "check-promotion-policy" in root_tasks
     assert "check-promotion-policy" in root_tasks["train-classical-model"]["dependentTasks"]
-    # the quantum branch (kernel tiles, quantum training) as a whole waits for it too
-    assert "check-promotion-policy" in root_tasks["condition-branches-1"]["dependentTasks"]
+    # the route (kernel tiles, quantum training) waits for it too
+    assert "check-promotion-policy" in root_tasks["plan-kernel-tiles"]["dependentTasks"]
     nested = {
         name: t
         for comp in ir["components"].values()
@@ -77,7 +87,7 @@ def test_kubernetes_settings_keep_the_ibm_token_on_the_quantum_step(tmp_path):
         for ref in spec.get("secretAsEnv", [])
         if any(k["envVar"] == "QISKIT_IBM_TOKEN" for k in ref["keyToEnv"])
     }
-    assert with_ibm == {"exec-train-quantum-model"}
+    assert with_ibm == {"exec-train-quantum-model", "exec-train-quantum-model-2"}
     quantum = executors["exec-train-quantum-model"]
     ibm = quantum["secretAsEnv"][0]
     assert ibm["optional"] is True

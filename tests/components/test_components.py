@@ -297,12 +297,14 @@ def test_fan_out_components_plan_compute_assemble_and_train_on_the_result(traine
         "quantum_method": "nystroem",
     }
     settings.pop("precomputed_kernel", None)
-    tiles = plan_kernel_tiles.python_func(
+    route, tiles = plan_kernel_tiles.python_func(
         data_lineage=data["data_lineage"],
+        quantum_enabled=True,
         **settings,
         kernel_fanout_min_seconds=0.0,
         kernel_tile_rows=200,
     )
+    assert route == "fanout"
     assert [t["part"] for t in tiles] == ["train", "train", "train", "test"]
     assert {t["method"] for t in tiles} == {"nystroem"} and {t["landmarks"] for t in tiles} == {64}
     blocks = []
@@ -333,42 +335,21 @@ def test_fan_out_components_plan_compute_assemble_and_train_on_the_result(traine
     assert fanned["model"].metadata["method"] == "nystroem"
     for name in ("roc_auc", "accuracy"):
         assert np.isclose(fanned["metrics"].metadata[name], single["metrics"].metadata[name])
-    # Not worth it (estimated time below the threshold), fidelity, or shot-based: one no-op tile.
-    none = [
-        {
-            "part": "none",
-            "start": 0,
-            "stop": 0,
-            "index": 0,
-            "count": 1,
-            "method": "",
-            "landmarks": 0,
-        }
-    ]
-    assert (
-        plan_kernel_tiles.python_func(
-            data_lineage=data["data_lineage"],
-            **settings,
-            kernel_fanout_min_seconds=3600.0,
-            kernel_tile_rows=200,
+
+    # Not worth it (estimated time below the threshold), fidelity, or shot-based: the quantum
+    # step does the work itself, no tile task; quantum step off: the classical route.
+    def plan(enabled=True, kernel_fanout_min_seconds=0.0, **changes):
+        return tuple(
+            plan_kernel_tiles.python_func(
+                data_lineage=data["data_lineage"],
+                quantum_enabled=enabled,
+                **{**settings, **changes},
+                kernel_fanout_min_seconds=kernel_fanout_min_seconds,
+                kernel_tile_rows=200,
+            )
         )
-        == none
-    )
-    assert (
-        plan_kernel_tiles.python_func(
-            data_lineage=data["data_lineage"],
-            **{**settings, "quantum_method": "fidelity"},
-            kernel_fanout_min_seconds=0.0,
-            kernel_tile_rows=200,
-        )
-        == none
-    )
-    assert (
-        plan_kernel_tiles.python_func(
-            data_lineage=data["data_lineage"],
-            **{**settings, "quantum_backend": "qiskit-aer?shots=10"},
-            kernel_fanout_min_seconds=0.0,
-            kernel_tile_rows=200,
-        )
-        == none
-    )
+
+    assert plan(kernel_fanout_min_seconds=3600.0) == ("single", [])
+    assert plan(quantum_method="fidelity") == ("single", [])
+    assert plan(quantum_backend="qiskit-aer?shots=10") == ("single", [])
+    assert plan(enabled=False) == ("classical", [])

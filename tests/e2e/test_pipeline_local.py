@@ -57,7 +57,7 @@ def test_default_pipeline_registers_a_champion_that_serves_raw_rows(mlflow_serve
     assert tags[names.TAG_GIT_COMMIT]
     run = client.get_run(s["run_id"])
     assert run.data.params["dataset"] == "sklearn:breast_cancer"
-    assert run.data.tags[names.TAG_KFP_TASK] == "register-model"
+    assert run.data.tags[names.TAG_KFP_TASK] == "register-model"  # the default route
     assert {i.dataset.name for i in run.inputs.dataset_inputs} == {
         "breast_cancer-train",
         "breast_cancer-test",

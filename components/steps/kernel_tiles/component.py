@@ -1,6 +1,8 @@
 """KFP components that fan the quantum features out into row tiles (``dsl.ParallelFor``)
 and assemble them again (thin wrappers over :mod:`components.steps.kernel_tiles.step`)."""
 
+from typing import NamedTuple
+
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Model, Output
 
@@ -10,6 +12,7 @@ from components.image_refs import BASE_IMAGE, QUANTUM_IMAGE
 @dsl.component(base_image=QUANTUM_IMAGE, install_kfp_package=False)
 def plan_kernel_tiles(
     data_lineage: Input[Artifact],
+    quantum_enabled: bool,
     feature_map: str,
     reps: int,
     entanglement: str,
@@ -26,43 +29,52 @@ def plan_kernel_tiles(
     exact_max_rows: int,
     kernel_fanout_min_seconds: float,
     kernel_tile_rows: int,
-) -> list[dict]:
-    """Row tiles of the quantum features (Nyström kernel vs. landmarks, or projected
-    features) when the method's estimated time makes fan-out pay; else one "none" tile."""
+) -> NamedTuple("QuantumRoute", [("route", str), ("tiles", list)]):
+    """The run's route — "fanout" (row tiles of the quantum features, when the method's
+    estimated time makes them pay), "single" (the quantum step does the work) or "classical"
+    (quantum step off) — and the tiles for "fanout"."""
+    from collections import namedtuple
+
     from components.runtime import task
-    from components.steps.kernel_tiles.step import plan
+    from components.steps.kernel_tiles.step import plan, route
     from components.steps.train_quantum.step import quantum_options
 
     with task("plan-kernel-tiles") as log:
-        options = quantum_options(
-            feature_map=feature_map,
-            reps=reps,
-            entanglement=entanglement,
-            quantum_backend=quantum_backend,
-            seed=seed,
-            quantum_fallback=quantum_fallback,
-            quantum_max_retries=quantum_max_retries,
-            quantum_max_shots=quantum_max_shots,
-            quantum_max_circuits=quantum_max_circuits,
-            quantum_max_seconds=quantum_max_seconds,
-            quantum_max_memory_mb=quantum_max_memory_mb,
-            quantum_method=quantum_method,
-            nystroem_landmarks=nystroem_landmarks,
-            exact_max_rows=exact_max_rows,
-        )
-        tiles = plan(
-            data_lineage.path,
-            options,
-            min_seconds=kernel_fanout_min_seconds,
-            tile_rows=kernel_tile_rows,
-        )
+        tiles = []
+        if quantum_enabled:
+            options = quantum_options(
+                feature_map=feature_map,
+                reps=reps,
+                entanglement=entanglement,
+                quantum_backend=quantum_backend,
+                seed=seed,
+                quantum_fallback=quantum_fallback,
+                quantum_max_retries=quantum_max_retries,
+                quantum_max_shots=quantum_max_shots,
+                quantum_max_circuits=quantum_max_circuits,
+                quantum_max_seconds=quantum_max_seconds,
+                quantum_max_memory_mb=quantum_max_memory_mb,
+                quantum_method=quantum_method,
+                nystroem_landmarks=nystroem_landmarks,
+                exact_max_rows=exact_max_rows,
+            )
+            tiles = plan(
+                data_lineage.path,
+                options,
+                min_seconds=kernel_fanout_min_seconds,
+                tile_rows=kernel_tile_rows,
+            )
+        chosen = route(quantum_enabled, tiles)
         log.info(
-            "kernel plan: %d tile(s) of up to %d rows%s",
-            len(tiles),
-            kernel_tile_rows,
-            "" if tiles[0].part != "none" else " (no fan-out)",
+            "quantum route: %s%s",
+            chosen,
+            f" ({len(tiles)} tile(s) of up to {kernel_tile_rows} rows)"
+            if chosen == "fanout"
+            else "",
         )
-        return [t.to_dict() for t in tiles]
+        return namedtuple("QuantumRoute", ["route", "tiles"])(
+            chosen, [t.to_dict() for t in tiles] if chosen == "fanout" else []
+        )
 
 
 @dsl.component(base_image=QUANTUM_IMAGE, install_kfp_package=False)

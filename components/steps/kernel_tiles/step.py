@@ -90,6 +90,13 @@ def plan(
     )
 
 
+def route(quantum_enabled: bool, tiles: list[KernelTile]) -> str:
+    """ "classical" (quantum step off), "fanout" (real tiles) or "single" (no fan-out)."""
+    if not quantum_enabled:
+        return "classical"
+    return "fanout" if tiles and tiles[0].part != "none" else "single"
+
+
 def compute(
     tile: KernelTile,
     *,

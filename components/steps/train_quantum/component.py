@@ -20,7 +20,6 @@ def train_quantum_model(
     test_data: Input[Dataset],
     preprocessor: Input[Model],
     data_lineage: Input[Artifact],
-    precomputed_kernel: Input[Artifact],
     feature_map: str,
     reps: int,
     entanglement: str,
@@ -39,6 +38,7 @@ def train_quantum_model(
     metrics: Output[Metrics],
     classification_metrics: Output[ClassificationMetrics],
     report: Output[HTML],
+    precomputed_kernel: Input[Artifact] = None,
 ):
     """The quantum model (``quantum_method``: fidelity-kernel SVC, Nyström or projected
     features with a linear head; ``auto`` picks by data size, backend and budget) on
@@ -71,7 +71,11 @@ def train_quantum_model(
             exact_max_rows=exact_max_rows,
         )
         outcome = run_quantum_step(
-            split, pre, model.path, options, precomputed=load_kernel(precomputed_kernel.path)
+            split,
+            pre,
+            model.path,
+            options,
+            precomputed=load_kernel(precomputed_kernel.path if precomputed_kernel else None),
         )
         method = outcome.method or {}
         model.metadata.update(
