@@ -20,7 +20,7 @@ ENV ?= dev
 IMAGES_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test test-fast compile images deploy lint format bench mlflow-ui serve clean
+.PHONY: bench-fixed help venv run test test-fast compile images deploy lint format bench mlflow-ui serve clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -65,6 +65,9 @@ format: $(STAMP) ## Format with ruff
 BENCH_ARGS ?=
 bench: $(STAMP) ## Side-by-side kernel benchmark vs qiskit-machine-learning and PennyLane; BENCH_ARGS="--cap 20"
 	$(BIN)/python benchmarks/kernel_bench.py $(BENCH_ARGS)
+
+bench-fixed: $(STAMP) ## The default run's fixed costs per task, beside a plain script; BENCH_ARGS="--before-rev REV"
+	$(BIN)/python benchmarks/fixed_cost_bench.py $(BENCH_ARGS)
 
 mlflow-ui: $(STAMP) ## Serve the MLflow store `make run` writes (.qubeflow/) on http://127.0.0.1:5000
 	$(BIN)/mlflow server --backend-store-uri sqlite:///$(CURDIR)/.qubeflow/mlflow.db \

@@ -263,7 +263,7 @@ def test_kernel_fan_out_through_parallel_for_equals_the_single_process_run(mlflo
         test, single.landmark_kernel(pre.transform(split.xy("test")[0])), atol=1e-6
     )
     log = Path(result.extra["log"]).read_text()
-    assert "kernel plan: 4 tile(s)" in log and "tile 4/4 (test 0:143)" in log
+    assert "quantum route: fanout (4 tile(s)" in log and "tile 4/4 (test 0:143)" in log
     assert result.summary["quantum_tags"]["quantum.method"] == "nystroem"
     assert result.summary["quantum_tags"]["quantum.landmarks"] == "64"
     # Trained on the assembled features: the same model as without fan-out.
