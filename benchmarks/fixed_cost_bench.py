@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TARGET_RUN_S, TARGET_RATIO, TARGET_STARTUP_S = 15.0, 1.5, 1.0
 EXEC = re.compile(r"^(\d\d:\d\d:\d\d\.\d+) - INFO - Executing task '([^']+)'")
 DONE = re.compile(r"^(\d\d:\d\d:\d\d\.\d+) - INFO - Task '([^']+)' finished")
-OWN = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+) \w+ \[qubeflow\.")
+#: The step's first own line (``components.runtime.task`` logs it after the step's imports).
+OWN = re.compile(r"\[KFP Executor (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+) INFO\]: [\w-]+: started")
 
 PLAIN = r"""
 import sys, time, json
@@ -77,6 +78,12 @@ print(json.dumps({"seconds": time.perf_counter() - t0}))
 """
 
 
+#: Without that line (older revisions): the first line that is not the KFP executor's own.
+FIRST = re.compile(
+    r"\[KFP Executor (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+) INFO\]: (?!Looking for|Loading KFP|Got executor|Wrote executor)"
+)
+
+
 def _t(stamp: str) -> float:
     return datetime.strptime(stamp, "%H:%M:%S.%f").timestamp() % 86400
 
@@ -93,9 +100,11 @@ def breakdown(log_text: str) -> list[dict]:
             current = {"task": m.group(2), "start": _t(m.group(1)), "own": None}
         elif current and current["own"] is None and (m := OWN.search(line)):
             current["own"] = _own(m.group(1))
+        elif current and current.get("first") is None and (m := FIRST.search(line)):
+            current["first"] = _own(m.group(1))
         elif current and (m := DONE.match(line)) and m.group(2) == current["task"]:
             end = _t(m.group(1))
-            own = current["own"] or end
+            own = current["own"] or current.get("first") or end
             tasks.append(
                 {
                     "task": current["task"],

@@ -41,6 +41,7 @@ def task(name: str) -> Iterator[logging.Logger]:
     """``with task("prepare-data") as log: ...`` — logging set up, failures reported."""
     setup_logging()
     log = logging.getLogger(f"qubeflow.{name}")
+    log.info("%s: started", name)  # after the step's imports: where its own work begins
     try:
         yield log
     except BaseException as exc:

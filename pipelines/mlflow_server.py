@@ -81,6 +81,7 @@ class LocalMlflowServer:
         # MLflow 3 also starts job-queue consumers (huey, ~5 processes) for server-side jobs;
         # a local pipeline run never submits one, so they only cost start-up time and memory.
         env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+        env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
         log.info("starting mlflow server on %s (store %s)", self.uri, self.backend_store_uri)
         with open(self.log_path, "ab") as out:
             self.process = subprocess.Popen(

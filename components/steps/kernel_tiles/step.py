@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 
-from components.data.prepared import load_prepared
 from components.feature_maps import FeatureMap
 from components.quantum.backends import get_backend, is_exact_backend
 from components.quantum.failures import QuantumStepFailure
@@ -113,6 +112,8 @@ def compute(
     """One tile's feature rows (None for the "none" tile)."""
     if tile.part == "none":
         return None
+    from components.data.prepared import load_prepared  # not needed to plan
+
     split, pre, _ = load_prepared(train_path, test_path, preprocessor_path, lineage_path)
     x_train, y_train = split.xy("train")
     angles_train = pre.transform(x_train)

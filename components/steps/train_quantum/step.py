@@ -16,9 +16,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from components.data.preprocessing import Split
 from components.errors import ConfigError
 from components.feature_maps import FeatureMap
 from components.quantum.budget import QuantumBudget
@@ -32,6 +31,9 @@ from components.quantum.methods import (
     plan_method,
 )
 from components.training.quantum_outcome import QuantumOutcome, save_outcome
+
+if TYPE_CHECKING:  # the planning task imports this module: no pandas/scikit-learn at import
+    from components.data.preprocessing import Split
 
 log = logging.getLogger(__name__)
 
