@@ -61,8 +61,8 @@ def estimate_run(config: PipelineConfig) -> CostEstimate:
         DataShape,
         measure_rates,
         method_cost,
-        plan_method,
     )
+    from components.steps.train_quantum.step import plan_for
 
     config.validate()
     options = config.quantum_options()
@@ -101,16 +101,7 @@ def estimate_run(config: PipelineConfig) -> CostEstimate:
         config.quantum_backend, n_train, n_test, methods, None, "", per_shot, notes
     )
     try:
-        plan = plan_method(
-            options.method,
-            backend,
-            fmap,
-            shape,
-            landmarks=options.landmarks,
-            exact_max_rows=options.exact_max_rows,
-            budget=options.budget,
-            rates=rates,
-        )
+        plan = plan_for(options, backend, fmap, shape, rates)
         estimate.chosen, estimate.reason = plan.method, plan.reason
         estimate.methods[plan.method] = plan.cost.to_dict()
     except QuantumStepFailure as failure:

@@ -35,6 +35,7 @@ from components.steps.prepare_data.component import prepare_data
 from components.steps.register_model.component import register_model
 from components.steps.train_classical.component import train_classical_model
 from components.steps.train_quantum.component import train_quantum_model
+from components.steps.train_quantum.step import OPTION_PARAMETERS
 from pipelines.config import PipelineConfig
 
 PIPELINE_NAME = "qubeflow-retraining"
@@ -96,6 +97,7 @@ def retraining_pipeline(
     experiment_name: str = DEFAULTS.experiment_name,
     git_commit: str = DEFAULTS.git_commit,
 ) -> str:
+    parameters = dict(locals())  # the pipeline parameters, by name
     policy = check_promotion_policy(
         promotion_policy=promotion_policy, promotion_mode=promotion_mode
     )
@@ -148,22 +150,7 @@ def retraining_pipeline(
         kfp_task_name=dsl.PIPELINE_TASK_NAME_PLACEHOLDER,
     )
 
-    quantum_settings = dict(
-        feature_map=feature_map,
-        reps=reps,
-        entanglement=entanglement,
-        quantum_backend=quantum_backend,
-        seed=seed,
-        quantum_fallback=quantum_fallback,
-        quantum_max_retries=quantum_max_retries,
-        quantum_max_shots=quantum_max_shots,
-        quantum_max_circuits=quantum_max_circuits,
-        quantum_max_seconds=quantum_max_seconds,
-        quantum_max_memory_mb=quantum_max_memory_mb,
-        quantum_method=quantum_method,
-        nystroem_landmarks=nystroem_landmarks,
-        exact_max_rows=exact_max_rows,
-    )
+    quantum_settings = {name: parameters[name] for name in OPTION_PARAMETERS}
     # One route per run, decided once the data's size is known: "fanout" (row tiles pay for
     # their tasks), "single" (the quantum step does the work itself) or "classical" (the
     # quantum step is off). Routes that do not run cost no task at all.

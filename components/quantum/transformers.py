@@ -110,6 +110,18 @@ class _FeatureMapParams(BaseEstimator):
         ``self.backend``. Not part of the fitted state: dropped when pickled."""
         self._bound_backend = None if backend is None else (self.backend, backend)
 
+    def reference_states(
+        self, backend: QuantumBackend, fmap: FeatureMap, rows: np.ndarray
+    ) -> np.ndarray:
+        """The states of the fitted reference rows (train rows or landmarks), computed once
+        per backend and feature map; a runtime cache, not fitted state."""
+        key = (self.backend, fmap)
+        cached = getattr(self, "_reference_states", None)
+        if cached is None or cached[0] != key:
+            cached = (key, backend.statevectors(fmap, rows))
+            self._reference_states = cached
+        return cached[1]
+
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         for runtime_only in ("_reference_states", "_bound_backend"):
@@ -153,13 +165,9 @@ class QuantumKernelTransformer(TransformerMixin, _FeatureMapParams):
         backend = self.backend_instance()
         if ref is None:
             return backend.kernel(fmap, x, None)
-        if getattr(backend, "exact", False) and hasattr(backend, "statevectors"):
-            cache_key = (self.backend, fmap)
-            cached = getattr(self, "_reference_states", None)
-            if cached is None or cached[0] != cache_key:
-                cached = (cache_key, backend.statevectors(fmap, self.reference_))
-                self._reference_states = cached
-            return streamed_kernel(backend, fmap, x, cached[1], "quantum kernel vs. train")
+        if _streams(backend):
+            states = self.reference_states(backend, fmap, self.reference_)
+            return streamed_kernel(backend, fmap, x, states, "quantum kernel vs. train")
         return backend.kernel(fmap, x, ref)
 
     def __sklearn_tags__(self) -> Any:
@@ -238,13 +246,9 @@ class NystroemQuantumFeatures(TransformerMixin, _FeatureMapParams):
         backend = self.backend_instance()
         if not _streams(backend):
             return backend.kernel(fmap, x, self.landmarks_)
-        cache_key = (self.backend, fmap)
-        cached = getattr(self, "_reference_states", None)
-        if cached is None or cached[0] != cache_key:
-            cached = (cache_key, backend.statevectors(fmap, self.landmarks_))
-            self._reference_states = cached
+        states = self.reference_states(backend, fmap, self.landmarks_)
         return streamed_kernel(
-            backend, fmap, x, cached[1], "Nystroem kernel vs. landmarks", dtype=np.float32
+            backend, fmap, x, states, "Nystroem kernel vs. landmarks", dtype=np.float32
         )
 
     def features_from_kernel(self, k_nm: np.ndarray) -> np.ndarray:

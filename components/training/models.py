@@ -188,6 +188,14 @@ def fit_linear_head(features: np.ndarray, y: np.ndarray, *, seed: int) -> tuple[
     }
 
 
+def fit_rbf_svc_grid(x: np.ndarray, y: Any, *, seed: int) -> GridSearchCV:
+    """The baseline's RBF SVC with its CV grid over C and gamma, fitted."""
+    grid = GridSearchCV(
+        SVC(kernel="rbf", random_state=seed), CLASSICAL_GRID, cv=_cv(seed), scoring=CV_SCORING
+    )
+    return grid.fit(x, y)
+
+
 def rbf_scale_gamma(x: np.ndarray) -> float:
     """scikit-learn's ``gamma="scale"``: 1 / (n_features · Var(X))."""
     var = float(np.asarray(x, dtype=np.float64).var())
@@ -204,10 +212,7 @@ def fit_classical_baseline(
     x_train, y_train = split.xy("train")
     angles = preprocessor.transform(x_train)
     if len(angles) <= exact_max_rows:
-        grid = GridSearchCV(
-            SVC(kernel="rbf", random_state=seed), CLASSICAL_GRID, cv=_cv(seed), scoring=CV_SCORING
-        )
-        grid.fit(angles, y_train)
+        grid = fit_rbf_svc_grid(angles, y_train, seed=seed)
         model = Pipeline([("preprocess", preprocessor), ("classifier", grid.best_estimator_)])
         params = {**grid.best_params_, "cv_score": float(grid.best_score_), "method": "svc"}
     else:
@@ -333,10 +338,7 @@ def _fit_feature_model(
         head, params = fit_linear_head(phi, y_train, seed=seed)
         steps = [("classifier", head)]
     else:  # projected features on small data: the baseline's own SVC grid
-        grid = GridSearchCV(
-            SVC(kernel="rbf", random_state=seed), CLASSICAL_GRID, cv=_cv(seed), scoring=CV_SCORING
-        )
-        grid.fit(phi, y_train)
+        grid = fit_rbf_svc_grid(phi, y_train, seed=seed)
         steps = [("classifier", grid.best_estimator_)]
         params = {**grid.best_params_, "cv_score": float(grid.best_score_)}
     model = Pipeline([("preprocess", preprocessor), ("quantum_features", quantum), *steps])

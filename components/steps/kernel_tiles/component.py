@@ -33,31 +33,17 @@ def plan_kernel_tiles(
     """The run's route — "fanout" (row tiles of the quantum features, when the method's
     estimated time makes them pay), "single" (the quantum step does the work) or "classical"
     (quantum step off) — and the tiles for "fanout"."""
+    params = dict(locals())  # the pipeline parameters this step received, by name
     from collections import namedtuple
 
     from components.runtime import task
     from components.steps.kernel_tiles.step import plan, route
-    from components.steps.train_quantum.step import quantum_options
+    from components.steps.train_quantum.step import OPTION_PARAMETERS, quantum_options
 
     with task("plan-kernel-tiles") as log:
         tiles = []
         if quantum_enabled:
-            options = quantum_options(
-                feature_map=feature_map,
-                reps=reps,
-                entanglement=entanglement,
-                quantum_backend=quantum_backend,
-                seed=seed,
-                quantum_fallback=quantum_fallback,
-                quantum_max_retries=quantum_max_retries,
-                quantum_max_shots=quantum_max_shots,
-                quantum_max_circuits=quantum_max_circuits,
-                quantum_max_seconds=quantum_max_seconds,
-                quantum_max_memory_mb=quantum_max_memory_mb,
-                quantum_method=quantum_method,
-                nystroem_landmarks=nystroem_landmarks,
-                exact_max_rows=exact_max_rows,
-            )
+            options = quantum_options(**{k: params[k] for k in OPTION_PARAMETERS})
             tiles = plan(
                 data_lineage.path,
                 options,

@@ -14,8 +14,9 @@ import numpy as np
 from components.feature_maps import FeatureMap
 from components.quantum.backends import get_backend, is_exact_backend
 from components.quantum.failures import QuantumStepFailure
-from components.quantum.methods import DataShape, measure_rates, plan_method
+from components.quantum.methods import DataShape
 from components.quantum.tiles import KernelTile, assemble, compute_tile, plan_tiles
+from components.steps.train_quantum.step import plan_for
 
 log = logging.getLogger(__name__)
 
@@ -38,40 +39,16 @@ def plan(
         reps=options.reps,
         entanglement=options.entanglement,
     )
+    no_fanout = [KernelTile("none")]
     if not is_exact_backend(options.backend):
-        return plan_tiles(
-            n_train,
-            n_test,
-            method="",
-            landmarks=0,
-            estimated_seconds=None,
-            min_seconds=min_seconds,
-            tile_rows=tile_rows,
-        )
+        return no_fanout  # a shot-based step groups its circuits into jobs itself
     backend = get_backend(options.backend)
     shape = DataShape(n_train, n_test, int(lineage["profile"]["n_features"]))
     try:
-        method = plan_method(
-            options.method,
-            backend,
-            fmap,
-            shape,
-            landmarks=options.landmarks,
-            exact_max_rows=options.exact_max_rows,
-            budget=options.budget,
-            rates=measure_rates(backend, fmap),
-        )
+        method = plan_for(options, backend, fmap, shape)
     except QuantumStepFailure as failure:  # the quantum step refuses and says why
         log.info("no fan-out: %s", failure.summary)
-        return plan_tiles(
-            n_train,
-            n_test,
-            method="",
-            landmarks=0,
-            estimated_seconds=None,
-            min_seconds=min_seconds,
-            tile_rows=tile_rows,
-        )
+        return no_fanout
     log.info(
         "method %s (%s), estimated kernel time %s s",
         method.method,

@@ -44,32 +44,22 @@ def train_quantum_model(
     features with a linear head; ``auto`` picks by data size, backend and budget) on
     ``quantum_backend``, within the budget; falls back to the classical path (and says why)
     when it cannot."""
+    params = dict(locals())  # the pipeline parameters this step received, by name
     from components.data.prepared import load_prepared
     from components.quantum.tiles import load_kernel
     from components.runtime import task
     from components.steps.outputs import write_fallback_outputs, write_kfp_outputs
-    from components.steps.train_quantum.step import quantum_options, run_quantum_step
+    from components.steps.train_quantum.step import (
+        OPTION_PARAMETERS,
+        quantum_options,
+        run_quantum_step,
+    )
 
     with task("train-quantum-model"):
         split, pre, _ = load_prepared(
             train_data.path, test_data.path, preprocessor.path, data_lineage.path
         )
-        options = quantum_options(
-            feature_map=feature_map,
-            reps=reps,
-            entanglement=entanglement,
-            quantum_backend=quantum_backend,
-            seed=seed,
-            quantum_fallback=quantum_fallback,
-            quantum_max_retries=quantum_max_retries,
-            quantum_max_shots=quantum_max_shots,
-            quantum_max_circuits=quantum_max_circuits,
-            quantum_max_seconds=quantum_max_seconds,
-            quantum_max_memory_mb=quantum_max_memory_mb,
-            quantum_method=quantum_method,
-            nystroem_landmarks=nystroem_landmarks,
-            exact_max_rows=exact_max_rows,
-        )
+        options = quantum_options(**{k: params[k] for k in OPTION_PARAMETERS})
         outcome = run_quantum_step(
             split,
             pre,

@@ -26,6 +26,7 @@ from components.quantum.failures import classify
 from components.quantum.methods import (
     DataShape,
     MethodPlan,
+    Rates,
     check_method,
     measure_rates,
     plan_method,
@@ -132,13 +133,16 @@ def quantum_options(
     )
 
 
-def plan_step_method(
-    options: QuantumOptions, backend: Any, fmap: FeatureMap, split: Split
+def plan_for(
+    options: QuantumOptions,
+    backend: Any,
+    fmap: FeatureMap,
+    shape: DataShape,
+    rates: Rates | None = None,
 ) -> MethodPlan:
-    """The method this step runs for this data on this backend (the fan-out plan uses the
-    same function, so both agree)."""
-    shape = DataShape(len(split.train), len(split.test), len(split.feature_columns))
-    rates = measure_rates(backend, fmap)
+    """The method these options resolve to for data of ``shape`` on ``backend`` — the one
+    function the quantum step, the fan-out plan and ``qubeflow estimate`` share, so all
+    three agree. Rates are measured here unless given."""
     return plan_method(
         options.method,
         backend,
@@ -147,8 +151,16 @@ def plan_step_method(
         landmarks=options.landmarks,
         exact_max_rows=options.exact_max_rows,
         budget=options.budget,
-        rates=rates,
+        rates=measure_rates(backend, fmap) if rates is None else rates,
     )
+
+
+def plan_step_method(
+    options: QuantumOptions, backend: Any, fmap: FeatureMap, split: Split
+) -> MethodPlan:
+    """The method this step runs for its split."""
+    shape = DataShape(len(split.train), len(split.test), len(split.feature_columns))
+    return plan_for(options, backend, fmap, shape)
 
 
 def run_quantum_step(
