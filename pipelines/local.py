@@ -125,9 +125,9 @@ def run_locally(
             server = LocalMlflowServer(state).start(wait=False)
             stack.callback(server.stop)
             stack.enter_context(_env(STARTING_SERVER_WAIT_ENV, str(server.start_timeout_s)))
+            uri, started = server.uri, True
         if "MLFLOW_DISABLE_TELEMETRY" not in os.environ:  # a local run sends no usage data
             stack.enter_context(_env("MLFLOW_DISABLE_TELEMETRY", "true"))
-            uri, started = server.uri, True
         run_config = config.replace(
             mlflow_tracking_uri=uri, git_commit=config.git_commit or git_commit(Path.cwd())
         )
