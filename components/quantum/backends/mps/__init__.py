@@ -73,6 +73,10 @@ class MPSBackend:
     def state_bytes(self, fmap: FeatureMap) -> int:
         return engine.state_bytes(fmap)
 
+    def bond_dimensions(self, fmap: FeatureMap) -> list[int]:
+        """The exact bond dimension at each cut (what ``qubeflow estimate`` reports)."""
+        return engine.bond_dimensions(fmap)
+
     def pair_macs(self, fmap: FeatureMap) -> int:
         """Complex multiply-adds of one overlap (the cost model's kernel unit)."""
         return engine.overlap_macs(fmap)
