@@ -20,7 +20,7 @@ ENV ?= dev
 IMAGES_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: bench-fixed help venv run test test-fast compile images deploy lint format bench mlflow-ui serve clean
+.PHONY: bench-fixed help venv run test test-fast compile images deploy lint format bench bench-mps mlflow-ui serve clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -68,6 +68,9 @@ bench: $(STAMP) ## Side-by-side kernel benchmark vs qiskit-machine-learning and 
 
 bench-fixed: $(STAMP) ## The default run's fixed costs per task, beside a plain script; BENCH_ARGS="--before-rev REV"
 	$(BIN)/python benchmarks/fixed_cost_bench.py $(BENCH_ARGS)
+
+bench-mps: $(STAMP) ## MPS engine: agreement vs statevector, Gram q=100, vs Aer MPS, Nystroem, serving; BENCH_MPS_ARGS="--nm-rows 2000"
+	PYTHONPATH=. $(BIN)/python benchmarks/mps_bench.py $(BENCH_MPS_ARGS)
 
 mlflow-ui: $(STAMP) ## Serve the MLflow store `make run` writes (.qubeflow/) on http://127.0.0.1:5000
 	$(BIN)/mlflow server --backend-store-uri sqlite:///$(CURDIR)/.qubeflow/mlflow.db \

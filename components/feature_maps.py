@@ -20,10 +20,14 @@ from typing import Any
 from components.errors import ConfigError
 
 FEATURE_MAP_KINDS = ("zz", "angle")
-ENTANGLEMENTS = ("linear", "full")
+ENTANGLEMENTS = ("linear", "circular", "full")
 ROTATIONS = ("x", "y")
-#: Largest register the exact engines accept (2**24 amplitudes per sample is 256 MiB).
+#: Largest register a *dense* exact engine accepts (2**24 amplitudes per sample is 256 MiB);
+#: the dense backends check it (:func:`check_dense_width`). Wider registers run on the
+#: ``mps`` backend (exact for bounded-bond maps) or on devices.
 MAX_QUBITS = 24
+#: Largest register any feature map describes (devices and the MPS engine).
+MAX_REGISTER_QUBITS = 1024
 
 
 @dataclass(frozen=True)
@@ -40,9 +44,10 @@ class FeatureMap:
                 f"unknown feature map {self.kind!r}; use one of {list(FEATURE_MAP_KINDS)}",
                 field="feature_map",
             )
-        if not isinstance(self.n_qubits, int) or not 1 <= self.n_qubits <= MAX_QUBITS:
+        if not isinstance(self.n_qubits, int) or not 1 <= self.n_qubits <= MAX_REGISTER_QUBITS:
             raise ConfigError(
-                f"must be an integer from 1 to {MAX_QUBITS}, got {self.n_qubits!r}",
+                f"must be an integer from 1 to {MAX_REGISTER_QUBITS} (dense statevector "
+                f"backends: up to {MAX_QUBITS}), got {self.n_qubits!r}",
                 field="n_qubits",
             )
         if not isinstance(self.reps, int) or self.reps < 1:
@@ -68,8 +73,11 @@ class FeatureMap:
         """Entangled qubit pairs, in Qiskit's order."""
         if self.kind != "zz" or self.n_qubits < 2:
             return []
+        linear = [(i, i + 1) for i in range(self.n_qubits - 1)]
         if self.entanglement == "linear":
-            return [(i, i + 1) for i in range(self.n_qubits - 1)]
+            return linear
+        if self.entanglement == "circular":  # Qiskit: the wrap-around pair first, if q > 2
+            return ([(self.n_qubits - 1, 0)] if self.n_qubits > 2 else []) + linear
         return list(combinations(range(self.n_qubits), 2))
 
     def to_dict(self) -> dict[str, Any]:
@@ -95,6 +103,18 @@ class FeatureMap:
             for q in qubits:
                 level[q] = top
         return max(level, default=0)
+
+    def check_dense_width(self, backend: str) -> None:
+        """ConfigError when the register is too wide for a dense statevector backend."""
+        if self.n_qubits > MAX_QUBITS:
+            gib = 16 * 2**self.n_qubits / 2**30
+            raise ConfigError(
+                f"{self.n_qubits} qubits is above {MAX_QUBITS}, the widest register the dense "
+                f"backend {backend!r} holds ({gib:,.0f} GiB of amplitudes per row); use "
+                "quantum_backend=mps, the exact matrix-product-state engine for wide registers "
+                "(zz with linear/circular entanglement, angle maps)",
+                field="n_qubits",
+            )
 
     def two_qubit_gates(self) -> int:
         return sum(1 for _, qubits in self.gates() if len(qubits) == 2)

@@ -187,13 +187,23 @@ class PipelineConfig:
             raise ConfigError(exc.message, field=exc.field) from exc
 
     def _validate(self) -> PipelineConfig:
-        from components.quantum.backends import get_backend, parse_backend_name
+        from components.feature_maps import FeatureMap
+        from components.quantum.backends import check_width, get_backend, parse_backend_name
         from components.quantum.tiles import check_fanout_settings
         from components.registry.policy import load_policy
 
         self.prepare_options()
         if self.quantum_enabled:
             get_backend(self.quantum_backend)
+            check_width(
+                self.quantum_backend,
+                FeatureMap(
+                    kind=self.feature_map,
+                    n_qubits=self.n_qubits,
+                    reps=self.reps,
+                    entanglement=self.entanglement,
+                ),
+            )
         else:
             parse_backend_name(self.quantum_backend)
         if not self.quantum_image.strip():

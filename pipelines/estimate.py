@@ -95,7 +95,17 @@ def estimate_run(config: PipelineConfig) -> CostEstimate:
             f"time from rates measured here ({rates.states_per_second:,.0f} states/s, "
             f"{rates.macs_per_second / 1e9:,.2f} G complex MAC/s)"
         )
-    elif per_shot is None and getattr(backend, "kind", "") != "hardware":
+    bonds = getattr(backend, "bond_dimensions", None)
+    if bonds is not None:
+        dims = bonds(fmap)
+        notes.append(
+            f"mps: exact bond dimension {max(dims, default=1)} at the largest cut ("
+            + (f"truncated to max_bond={backend.max_bond}" if backend.max_bond else "no truncation")
+            + f"), "
+            f"{backend.state_bytes(fmap) / 1024:,.1f} KiB per state, "
+            f"{backend.pair_macs(fmap):,} complex MAC per kernel entry"
+        )
+    elif not backend.exact and per_shot is None and getattr(backend, "kind", "") != "hardware":
         notes.append("simulator: no device time")
     estimate = CostEstimate(
         config.quantum_backend, n_train, n_test, methods, None, "", per_shot, notes

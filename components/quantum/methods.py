@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from components.errors import ConfigError
-from components.feature_maps import FeatureMap
+from components.feature_maps import MAX_QUBITS, FeatureMap
 from components.quantum.budget import QuantumBudget, WorkEstimate
 from components.quantum.failures import QuantumStepFailure
 
@@ -60,10 +60,33 @@ class Rates:
         return cls(0.0, 0.0)
 
 
+def state_bytes(backend: Any, fmap: FeatureMap) -> int:
+    """Memory of one row's state on an exact backend (dense: 16·2^q; ``mps``: its tensors)."""
+    own = getattr(backend, "state_bytes", None)
+    return int(own(fmap)) if own is not None else 16 * 2**fmap.n_qubits
+
+
+def pair_macs(backend: Any, fmap: FeatureMap) -> int:
+    """Complex multiply-adds of one kernel entry (dense: 2^q; ``mps``: the overlap chain)."""
+    own = getattr(backend, "pair_macs", None)
+    return int(own(fmap)) if own is not None else 2**fmap.n_qubits
+
+
+def backend_chunk_rows(backend: Any, fmap: FeatureMap) -> int:
+    own = getattr(backend, "chunk_rows", None)
+    return int(own(fmap)) if own is not None else chunk_rows(fmap.n_qubits)
+
+
 def measure_rates(backend: Any, fmap: FeatureMap, rows: int = 256) -> Rates:
     """States/s and kernel MAC/s of an exact backend, timed on at most ``rows`` random rows
-    (fewer for wide registers: the sample's states stay within one chunk's memory)."""
-    if not getattr(backend, "exact", False) or not hasattr(backend, "statevectors"):
+    (fewer for wide registers: the sample's states stay within one chunk's memory). A
+    backend with its own ``measure_rates`` (``mps``: overlap MAC/s) times itself."""
+    if not getattr(backend, "exact", False):
+        return Rates.unknown()
+    own = getattr(backend, "measure_rates", None)
+    if own is not None:
+        return Rates(*own(fmap))
+    if not hasattr(backend, "statevectors") or fmap.n_qubits > MAX_QUBITS:
         return Rates.unknown()
     rows = min(rows, chunk_rows(fmap.n_qubits))
     if rows < 2:  # one state alone fills a chunk: too wide to time cheaply
@@ -172,14 +195,14 @@ def method_cost(
     """Circuits/shots/jobs, peak memory and (exact backends) wall time of one method."""
     n, t, q = shape.n_train, shape.n_test, fmap.n_qubits
     exact = bool(getattr(backend, "exact", False))
-    dim = 2**q
-    state_bytes = 16 * dim
+    dim = pair_macs(backend, fmap) if exact else 2**q
+    one_state = state_bytes(backend, fmap) if exact else 16 * 2**q
     data = BASE_PROCESS_BYTES + 3 * 8 * shape.n_rows * (shape.n_features + 1) + 8 * shape.n_rows * q
-    chunk = min(shape.n_rows, chunk_rows(q))
+    chunk = min(shape.n_rows, backend_chunk_rows(backend, fmap) if exact else chunk_rows(q))
     if method == "fidelity":
         work = backend.estimate(fmap, n) + backend.estimate(fmap, t, n)
         # Gram + GridSearchCV's per-fold kernel copies and libsvm's own (~2x), test kernel
-        memory = data + 24 * n * n + 8 * t * n + (state_bytes * shape.n_rows if exact else 0)
+        memory = data + 24 * n * n + 8 * t * n + (one_state * shape.n_rows if exact else 0)
         macs = (n * n / 2 + t * n) * dim
         states = shape.n_rows
     elif method == "nystroem":
@@ -189,13 +212,15 @@ def method_cost(
         )
         # K_nm (float64) and Φ (float64) for train and test, landmark states, chunk buffers
         memory = data + 16 * shape.n_rows * m + 8 * m * m
-        memory += (state_bytes * (m + 3 * chunk)) if exact else 0
+        memory += (one_state * (m + 3 * chunk)) if exact else 0
         macs = (shape.n_rows * m + m * m) * dim
         states = shape.n_rows + m
     elif method == "projected":
         work = _features_work(backend, fmap, n) + _features_work(backend, fmap, t)
-        memory = data + 3 * 8 * 3 * q * shape.n_rows + (state_bytes * 3 * chunk if exact else 0)
-        macs = 3 * q * shape.n_rows * dim
+        memory = data + 3 * 8 * 3 * q * shape.n_rows + (one_state * 3 * chunk if exact else 0)
+        # dense: 3q passes over each state; mps: left/right environments, ~3 overlaps a row
+        own = exact and hasattr(backend, "pair_macs")
+        macs = 3 * shape.n_rows * dim if own else 3 * q * shape.n_rows * dim
         states = shape.n_rows
     else:
         raise ConfigError(

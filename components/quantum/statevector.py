@@ -116,6 +116,7 @@ def _zz_phase_factors(
     None when more pairs cross (then the layer is computed entry by entry).
     """
     m = n // 2
+    pairs = tuple((min(i, j), max(i, j)) for i, j in pairs)  # circular: (n - 1, 0)
     crossing = [(i, j) for i, j in pairs if i < m <= j]
     if m == 0 or len(crossing) > 1:
         return None
@@ -211,6 +212,7 @@ def angle_statevectors(
 
 def statevectors(fmap: FeatureMap, x: np.ndarray, precision: str = "complex128") -> np.ndarray:
     """Statevectors (N, 2**n_qubits) of the feature map applied to each row of ``x``."""
+    fmap.check_dense_width("statevector")
     x = check_inputs(fmap, x)
     if fmap.kind == "zz":
         return zz_statevectors(fmap, x, precision)

@@ -106,15 +106,19 @@ def compute_tile(
     """The tile's rows as the method's features: K(rows, landmarks) for ``nystroem`` (the same
     seeded, stratified landmarks the quantum step picks), ⟨X⟩,⟨Y⟩,⟨Z⟩ for ``projected``."""
     from components.quantum.nystroem import select_landmarks
-    from components.quantum.transformers import streamed_expectations, streamed_kernel
+    from components.quantum.transformers import (
+        kernel_against,
+        reference_states,
+        streamed_expectations,
+    )
 
     t0 = time.perf_counter()
     rows = (x_train if tile.part == "train" else x_test)[tile.start : tile.stop]
     what = f"tile {tile.index + 1}/{tile.count} ({tile.part} {tile.start}:{tile.stop})"
     if tile.method == "nystroem":
         index = select_landmarks(len(x_train), tile.landmarks, y=y_train, seed=seed)
-        landmark_states = backend.statevectors(fmap, x_train[index])
-        block = streamed_kernel(backend, fmap, rows, landmark_states, what, dtype=np.float32)
+        landmark_states = reference_states(backend, fmap, x_train[index])
+        block = kernel_against(backend, fmap, rows, landmark_states, what, dtype=np.float32)
     elif tile.method == "projected":
         block = streamed_expectations(backend, fmap, rows, what)
     else:

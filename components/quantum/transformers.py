@@ -35,7 +35,40 @@ from components.quantum.statevector import ProgressLogger, fidelity_kernel
 
 
 def _streams(backend: QuantumBackend) -> bool:
-    return bool(getattr(backend, "exact", False)) and hasattr(backend, "statevectors")
+    """Exact backends whose reference rows' states can be cached and the other rows streamed:
+    dense ones through ``statevectors``, others (``mps``) through their own
+    ``reference_states`` / ``kernel_against``."""
+    return bool(getattr(backend, "exact", False)) and (
+        hasattr(backend, "statevectors") or hasattr(backend, "kernel_against")
+    )
+
+
+def rows_per_chunk(backend: QuantumBackend, fmap: FeatureMap) -> int:
+    """Rows streamed at once: the backend's own choice, else one chunk of dense states."""
+    own = getattr(backend, "chunk_rows", None)
+    return own(fmap) if own is not None else chunk_rows(fmap.n_qubits)
+
+
+def reference_states(backend: QuantumBackend, fmap: FeatureMap, y: np.ndarray) -> Any:
+    """The reference rows' states in the backend's own form (dense arrays or MPS)."""
+    own = getattr(backend, "reference_states", None)
+    return own(fmap, y) if own is not None else backend.statevectors(fmap, y)
+
+
+def kernel_against(
+    backend: QuantumBackend,
+    fmap: FeatureMap,
+    x: np.ndarray,
+    reference: Any,
+    what: str,
+    dtype: Any = np.float64,
+) -> np.ndarray:
+    """``K(x, reference)`` streamed: the backend's own ``kernel_against`` when it has one
+    (states that are not dense vectors), else :func:`streamed_kernel`."""
+    own = getattr(backend, "kernel_against", None)
+    if own is not None:
+        return own(fmap, x, reference, what=what, dtype=dtype)
+    return streamed_kernel(backend, fmap, x, reference, what, dtype)
 
 
 def streamed_kernel(
@@ -63,7 +96,7 @@ def streamed_expectations(
 ) -> np.ndarray:
     """Projected features on an exact backend, chunk by chunk."""
     out = np.empty((len(x), 3 * fmap.n_qubits), dtype=np.float64)
-    step = chunk_rows(fmap.n_qubits)
+    step = rows_per_chunk(backend, fmap)
     progress = ProgressLogger(what)
     for start in range(0, len(x), step):
         stop = min(len(x), start + step)
@@ -110,7 +143,7 @@ class _FeatureMapParams(BaseEstimator):
         ``self.backend``. Not part of the fitted state: dropped when pickled."""
         self._bound_backend = None if backend is None else (self.backend, backend)
 
-    def reference_states(
+    def cached_reference_states(
         self, backend: QuantumBackend, fmap: FeatureMap, rows: np.ndarray
     ) -> np.ndarray:
         """The states of the fitted reference rows (train rows or landmarks), computed once
@@ -118,7 +151,7 @@ class _FeatureMapParams(BaseEstimator):
         key = (self.backend, fmap)
         cached = getattr(self, "_reference_states", None)
         if cached is None or cached[0] != key:
-            cached = (key, backend.statevectors(fmap, rows))
+            cached = (key, reference_states(backend, fmap, rows))
             self._reference_states = cached
         return cached[1]
 
@@ -166,8 +199,8 @@ class QuantumKernelTransformer(TransformerMixin, _FeatureMapParams):
         if ref is None:
             return backend.kernel(fmap, x, None)
         if _streams(backend):
-            states = self.reference_states(backend, fmap, self.reference_)
-            return streamed_kernel(backend, fmap, x, states, "quantum kernel vs. train")
+            states = self.cached_reference_states(backend, fmap, self.reference_)
+            return kernel_against(backend, fmap, x, states, "quantum kernel vs. train")
         return backend.kernel(fmap, x, ref)
 
     def __sklearn_tags__(self) -> Any:
@@ -246,8 +279,8 @@ class NystroemQuantumFeatures(TransformerMixin, _FeatureMapParams):
         backend = self.backend_instance()
         if not _streams(backend):
             return backend.kernel(fmap, x, self.landmarks_)
-        states = self.reference_states(backend, fmap, self.landmarks_)
-        return streamed_kernel(
+        states = self.cached_reference_states(backend, fmap, self.landmarks_)
+        return kernel_against(
             backend, fmap, x, states, "Nystroem kernel vs. landmarks", dtype=np.float32
         )
 

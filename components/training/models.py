@@ -48,8 +48,17 @@ LINEAR_C_GRID = (0.1, 1.0, 10.0, 100.0)
 CV_MAX_ROWS = 20_000
 
 CV_SCORING = "balanced_accuracy"
-#: What a registered quantum model predicts with when it was trained on a shot-based backend.
+#: What a registered quantum model predicts with when it was trained on a shot-based backend:
+#: the exact dense simulation up to ``MAX_QUBITS`` qubits, the exact MPS engine above.
 SERVING_BACKEND = "statevector"
+SERVING_BACKEND_WIDE = "mps"
+
+
+def serving_backend(n_qubits: int) -> str:
+    """The exact backend a model trained on a shot-based backend serves with (width-aware)."""
+    from components.feature_maps import MAX_QUBITS
+
+    return SERVING_BACKEND if n_qubits <= MAX_QUBITS else SERVING_BACKEND_WIDE
 
 
 @dataclass
@@ -85,7 +94,7 @@ def fit_quantum_kernel_model(
     ``backend_instance`` (built by the caller with its budget) evaluates the train Gram and
     the test kernel. A shot-based backend cannot serve predictions (it would call a device or a
     noisy simulator per request), so the returned model then predicts with the exact
-    ``SERVING_BACKEND`` simulation of the same feature map; ``params["serving_backend"]`` says
+    ``serving_backend(n_qubits)`` simulation of the same feature map; ``params["serving_backend"]`` says
     which backend the registered model uses. ``precomputed`` = (train Gram, test kernel), e.g.
     assembled from tiles computed by parallel pipeline tasks, replaces both evaluations.
     """
@@ -145,7 +154,7 @@ def fit_quantum_kernel_model(
     kernel.bind_backend(None)
     serving = backend
     if backend_instance is not None and not backend_instance.exact:
-        serving = SERVING_BACKEND
+        serving = serving_backend(angles.shape[1])
         kernel.set_params(backend=serving)
     return TrainedModel(
         "quantum",
@@ -364,7 +373,7 @@ def _fit_feature_model(
     quantum.bind_backend(None)
     serving = backend
     if backend_instance is not None and not backend_instance.exact:
-        serving = SERVING_BACKEND
+        serving = serving_backend(angles.shape[1])
         quantum.set_params(backend=serving)
     params["serving_backend"] = serving
     return TrainedModel("quantum", model, evaluation, params=params, train_seconds=seconds)

@@ -35,7 +35,12 @@ class ExactStatevectorBackend:
     def statevectors(self, fmap: FeatureMap, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def state_bytes(self, fmap: FeatureMap) -> int:
+        """Memory of one row's dense statevector."""
+        return 16 * 2**fmap.n_qubits
+
     def kernel(self, fmap: FeatureMap, x: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
+        fmap.check_dense_width(self.name)
         what = f"{self.name} {'train Gram' if y is None else 'kernel vs. reference'}"
         self.ctx.clock.check_time(what)
         sx = self.statevectors(fmap, x)
@@ -52,6 +57,7 @@ class ExactStatevectorBackend:
         return report
 
     def expectations(self, fmap: FeatureMap, x: np.ndarray) -> np.ndarray:
+        fmap.check_dense_width(self.name)
         return sv.pauli_expectations(self.statevectors(fmap, x), fmap.n_qubits)
 
     def estimate(self, fmap: FeatureMap, n_x: int, n_y: int | None = None) -> WorkEstimate:
@@ -63,7 +69,9 @@ class ExactStatevectorBackend:
         return WorkEstimate(circuits=n_rows, shots_per_circuit=0, jobs=0)
 
     def prepare(self, fmap: FeatureMap) -> None:
-        """Nothing to connect or compile for an in-process simulator."""
+        """Nothing to connect or compile for an in-process simulator; a register too wide
+        for dense statevectors is refused (suggesting ``mps``)."""
+        fmap.check_dense_width(self.name)
 
     def snapshot(self, fmap: FeatureMap) -> dict[str, Any]:
         return exact_simulator_snapshot(self.name, self.family, self.simulator, fmap)

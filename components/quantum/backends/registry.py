@@ -29,8 +29,8 @@ from urllib.parse import parse_qsl
 
 import numpy as np
 
-from components.errors import BackendError
-from components.feature_maps import FeatureMap
+from components.errors import BackendError, ConfigError
+from components.feature_maps import MAX_QUBITS, FeatureMap
 from components.quantum.budget import WorkEstimate
 from components.quantum.execution import ExecutionContext
 from components.quantum.failures import QuantumStepFailure, register_classifier
@@ -134,6 +134,9 @@ class BackendFamily:
     #: The pyproject extra the family needs; also names its image
     #: (``qubeflow-quantum-<extra>``). Empty: the base image has everything.
     extra: str = ""
+    #: Widest register the family simulates (dense statevector families: ``MAX_QUBITS``);
+    #: None: the feature map's ceiling, a device's own size checked by the backend.
+    max_qubits: int | None = None
 
 
 _FAMILIES: dict[str, BackendFamily] = {}
@@ -217,6 +220,22 @@ def is_exact_backend(name: str) -> bool:
             field="quantum_backend",
         )
     return fam.is_exact(parsed)
+
+
+def check_width(name: str, fmap: FeatureMap) -> None:
+    """ConfigError(n_qubits) when the register is wider than the family ``name`` simulates,
+    suggesting the ``mps`` engine for wide registers."""
+    parsed = parse_backend_name(name)
+    _load_plugins()
+    fam = _FAMILIES.get(parsed.family)
+    if fam is not None and fam.max_qubits is not None and fmap.n_qubits > fam.max_qubits:
+        if fam.max_qubits == MAX_QUBITS:
+            fmap.check_dense_width(name)
+        raise ConfigError(
+            f"{fmap.n_qubits} qubits is above {fam.max_qubits}, the widest register "
+            f"{name!r} simulates",
+            field="n_qubits",
+        )
 
 
 def list_backends() -> list[BackendStatus]:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from components.feature_maps import MAX_QUBITS
 from components.quantum.backends.registry import (
     BackendFamily,
     always_exact,
@@ -23,5 +24,6 @@ register_backend(
         is_exact=always_exact,
         sdk_packages=("pennylane", "pennylane-lightning"),
         extra="pennylane",
+        max_qubits=MAX_QUBITS,
     )
 )

@@ -6,6 +6,7 @@ only when one of them is used; its exceptions are classified by name (:func:`cla
 
 from __future__ import annotations
 
+from components.feature_maps import MAX_QUBITS
 from components.quantum.backends.registry import (
     BackendFamily,
     BackendName,
@@ -69,6 +70,7 @@ register_backend(
         requires("qiskit", "qiskit_aer", "qiskit_ibm_runtime"),
         lazy_call(f"{__name__}.devices", "fake_backend_details"),
         is_exact=aer_is_exact,
+        max_qubits=MAX_QUBITS,
         **_SHARED,
     )
 )

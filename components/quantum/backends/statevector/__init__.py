@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from components.errors import BackendError
-from components.feature_maps import FeatureMap
+from components.feature_maps import MAX_QUBITS, FeatureMap
 from components.quantum import statevector as sv
 from components.quantum.backends.exact import ExactStatevectorBackend
 from components.quantum.backends.registry import (
@@ -76,5 +76,6 @@ register_backend(
         "within ~1e-6, half the memory), ?tile_mb=N (kernel working memory, default 256)",
         is_exact=always_exact,
         sdk_packages=("numpy",),
+        max_qubits=MAX_QUBITS,
     )
 )

@@ -1,0 +1,510 @@
+"""Exact matrix-product-state (MPS) evaluation of the feature maps, batched over rows.
+
+A state of ``q`` qubits is a chain of site tensors, site ``k`` = qubit ``k`` (Qiskit's qubit
+order; :func:`to_dense` gives the little-endian statevector). Every array holds all rows of
+a batch: site ``k`` is ``(rows, χl, 2, χr)``. Python loops run over sites and repetitions,
+never over rows or pairs of rows.
+
+Maps and their bond dimensions (``χ`` at the cut after ``k`` of ``q`` qubits):
+
+- ``angle``: a product state, ``χ = 1``.
+- ``zz``, ``linear``: each repetition is H on every qubit, then a *diagonal* layer of
+  single-qubit phases and nearest-neighbour pair phases ``exp(i φ (b_i ⊕ b_{i+1}))``. A
+  diagonal nearest-neighbour layer is applied exactly by carrying each qubit's bit into the
+  bond to its right, which doubles the bond: ``χ_k = min(2^reps, 2^min(k, q-k))``. The engine
+  stores these states in a *compact* form: the bond to the right of a site carries a copy of
+  that site's bit, so the copy is not stored (the site tensor is ``(rows, χl, 2, χr/2)``),
+  and overlaps skip the structurally zero blocks (4× fewer operations than a dense chain).
+- ``zz``, ``circular``: the same, plus the wrap-around pair ``(q-1, 0)``: qubit 0's bit is
+  carried through the whole chain to qubit ``q-1`` (one more bond bit per repetition), so
+  ``χ_k = min(4^reps, 2^min(k, q-k))``.
+- ``zz``, ``full``: every pair: ``χ_k = 2^min(k, q-k)``; built exactly (from the dense state)
+  while that stays within :data:`EXACT_MAX_BOND`, refused above.
+
+Nothing is truncated unless asked (``max_bond`` / ``cutoff``); then an SVD sweep keeps the
+largest singular values, the discarded weight (sum of discarded squared singular values, an
+upper bound on ``1 - |<exact|truncated>|^2`` to first order) is reported per row, and the
+states are renormalised.
+
+Kernels: ``K[i, j] = |<x_i|y_j>|^2`` by contracting the chain for a tile of (x rows) × (y rows)
+at once, one site at a time, as batched matrix products whose large dimension is the tile's
+rows; the Gram matrix computes only its upper block triangle.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from components.errors import BackendError
+from components.feature_maps import FeatureMap
+
+#: Largest bond dimension the exact engine builds (a state is q·χ²·2 complex numbers and
+#: an overlap costs ~q·χ³ per pair); above it the map is refused, naming what it would need.
+EXACT_MAX_BOND = 256
+#: Working memory of one kernel tile's intermediates (bytes).
+TILE_BYTES = 2 * 2**20
+_H = np.array([[1.0, 1.0], [1.0, -1.0]]) / math.sqrt(2.0)
+
+ProgressFn = Callable[[int, int], None]
+
+
+def bond_dimensions(fmap: FeatureMap) -> list[int]:
+    """The exact bond dimension at each of the ``q - 1`` cuts the circuit implies."""
+    q = fmap.n_qubits
+    dims = []
+    for k in range(1, q):
+        edge = min(k, q - k)
+        if fmap.kind == "angle":
+            dims.append(1)
+        elif fmap.entanglement == "linear" or q <= 2:
+            dims.append(2 ** min(fmap.reps, edge))
+        elif fmap.entanglement == "circular":
+            dims.append(2 ** min(2 * fmap.reps, edge))
+        else:
+            dims.append(2**edge)
+    return dims
+
+
+def max_bond(fmap: FeatureMap) -> int:
+    return max(bond_dimensions(fmap), default=1)
+
+
+def _bond_text(fmap: FeatureMap) -> str:
+    q = fmap.n_qubits
+    if fmap.entanglement == "full":
+        exp = q // 2
+    elif fmap.entanglement == "circular":
+        exp = min(2 * fmap.reps, q // 2)
+    else:
+        exp = min(fmap.reps, q // 2)
+    return f"2^{exp} = {2**exp:,}"
+
+
+def check_bond(fmap: FeatureMap, limit: int = EXACT_MAX_BOND) -> None:
+    """BackendError naming the map, its entanglement pattern, width and the bond dimension
+    the exact state needs, when that is above ``limit``."""
+    if fmap.kind == "zz" and max_bond(fmap) > limit:
+        hint = (
+            "use entanglement=linear or circular (bond 2^reps or 4^reps)"
+            if fmap.entanglement == "full"
+            else "use fewer reps"
+        )
+        raise BackendError(
+            f"the zz map with {fmap.entanglement} entanglement at {fmap.n_qubits} qubits "
+            f"(reps={fmap.reps}) needs bond dimension {_bond_text(fmap)} at the middle cut "
+            f"to be exact, above the MPS engine's limit of {limit}; {hint}, or a dense "
+            "backend ('statevector') up to 24 qubits",
+            field="quantum_backend",
+        )
+
+
+def state_bytes(fmap: FeatureMap) -> int:
+    """Memory of one row's exact state as the engine stores it."""
+    dims = [1, *bond_dimensions(fmap), 1]
+    if fmap.kind == "zz" and fmap.entanglement == "linear" and fmap.n_qubits > 1:
+        chi = 2**fmap.reps  # compact storage: 2^reps in the bulk, right copy bit not stored
+        return 16 * fmap.n_qubits * chi * chi
+    return 16 * sum(2 * dims[k] * dims[k + 1] for k in range(fmap.n_qubits))
+
+
+def overlap_macs(fmap: FeatureMap) -> int:
+    """Complex multiply-adds per pair of rows for one overlap."""
+    dims = [1, *bond_dimensions(fmap), 1]
+    if fmap.kind == "angle":
+        return 2 * fmap.n_qubits
+    if fmap.entanglement == "linear":
+        return fmap.n_qubits * (2**fmap.reps) ** 3
+    return sum(4 * dims[k] * dims[k + 1] * max(dims[k], dims[k + 1]) for k in range(fmap.n_qubits))
+
+
+@dataclass
+class MPS:
+    """Rows' states as a chain of site tensors.
+
+    ``compact``: the bond to the right of every site but the last carries a copy of that
+    site's bit, not stored: site ``k`` is ``(rows, χl, 2, χr/2)`` and the full tensor is
+    ``A[l, s, (m, u)] = C[l, s, m] δ(u, s)`` (bond index ``2 m + u``); the last site is plain.
+    """
+
+    tensors: list[np.ndarray]
+    compact: bool = False
+    #: Per row: discarded weight of the truncation (zeros when exact).
+    discarded: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    @property
+    def rows(self) -> int:
+        return self.tensors[0].shape[0]
+
+    @property
+    def n_qubits(self) -> int:
+        return len(self.tensors)
+
+    @property
+    def bonds(self) -> list[int]:
+        """Stored bond dimensions at each cut."""
+        return [t.shape[1] for t in self.tensors[1:]]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.nbytes for t in self.tensors)
+
+    def take(self, start: int, stop: int) -> MPS:
+        return MPS([t[start:stop] for t in self.tensors], self.compact, self.discarded[start:stop])
+
+    def generic(self) -> MPS:
+        """The same states with every bond stored explicitly."""
+        if not self.compact:
+            return self
+        out = []
+        for k, c in enumerate(self.tensors):
+            if k == len(self.tensors) - 1:
+                out.append(c)
+                continue
+            n, chl, _, h = c.shape
+            full = np.zeros((n, chl, 2, h, 2), dtype=c.dtype)
+            full[:, :, 0, :, 0] = c[:, :, 0, :]
+            full[:, :, 1, :, 1] = c[:, :, 1, :]
+            out.append(full.reshape(n, chl, 2, 2 * h))
+        return MPS(out, False, self.discarded)
+
+
+# ---- building states ---------------------------------------------------------------------
+
+
+def _phases(theta: np.ndarray, phi: np.ndarray | None) -> np.ndarray:
+    """``(rows, [2 (t),] 2 (s))``: exp(i θ s) [· exp(i φ (t ⊕ s))]."""
+    s = np.array([0.0, 1.0])
+    single = np.exp(1j * theta[:, None] * s)  # (rows, 2)
+    if phi is None:
+        return single
+    parity = np.array([[0.0, 1.0], [1.0, 0.0]])  # t ⊕ s
+    return single[:, None, :] * np.exp(1j * phi[:, None, None] * parity)
+
+
+def _with_left_bit(g: np.ndarray, phase: np.ndarray) -> np.ndarray:
+    """``out[(l, t), s, r] = g[l, s, r] · phase[t, s]``: the left bond gains the neighbour's bit."""
+    n, chl, _, chr_ = g.shape
+    out = g[:, :, None, :, :] * phase[:, None, :, :, None]  # (n, l, t, s, r)
+    return out.reshape(n, 2 * chl, 2, chr_)
+
+
+def _zz_linear(fmap: FeatureMap, x: np.ndarray) -> MPS:
+    """Compact exact MPS of the linear ZZ map (q >= 2)."""
+    n, q = x.shape
+    theta = 2.0 * x
+    phi = 2.0 * (np.pi - x[:, :-1]) * (np.pi - x[:, 1:])  # pair (k, k+1) -> phi[:, k]
+    plus = np.full((n, 1, 2, 1), 1.0 / math.sqrt(2.0), dtype=np.complex128)
+    sites: list[np.ndarray] = [plus] * q  # generic tensors before the rep's phase layer
+    compact: list[np.ndarray] = []
+    for rep in range(fmap.reps):
+        if rep:  # H on every qubit; a compact site's copy bit becomes a plain bond index
+            sites = []
+            for k, c in enumerate(compact):
+                if k == q - 1:
+                    sites.append(np.einsum("su,nlur->nlsr", _H, c))
+                else:  # G[l, s', (m, u)] = H[s', u] C[l, u, m]
+                    g = np.einsum("su,nlum->nlsmu", _H, c)
+                    sites.append(g.reshape(c.shape[0], c.shape[1], 2, 2 * c.shape[3]))
+        compact = []
+        for k, g in enumerate(sites):
+            if k == 0:
+                compact.append(g * _phases(theta[:, 0], None)[:, None, :, None])
+            else:
+                compact.append(_with_left_bit(g, _phases(theta[:, k], phi[:, k - 1])))
+    return MPS(compact, compact=True, discarded=np.zeros(n))
+
+
+def _zz_circular(fmap: FeatureMap, x: np.ndarray) -> MPS:
+    """Exact MPS of the circular ZZ map (q >= 3): each pair (k, k+1) by carrying qubit k's
+    bit to its right neighbour, and the pair (q-1, 0) by carrying qubit 0's bit through the
+    whole chain; the bonds grow by 4 per repetition, then are reduced losslessly (QR) to
+    what each cut allows."""
+    n, q = x.shape
+    theta = 2.0 * x
+    phi = 2.0 * (np.pi - x[:, :-1]) * (np.pi - x[:, 1:])
+    flip = np.array([[0.0, 1.0], [1.0, 0.0]])
+    wrap = np.exp(1j * (2.0 * (np.pi - x[:, q - 1]) * (np.pi - x[:, 0]))[:, None, None] * flip)
+    sites = [np.full((n, 1, 2, 1), 1.0 / math.sqrt(2.0), dtype=np.complex128) for _ in range(q)]
+    for rep in range(fmap.reps):
+        if rep:
+            sites = [np.einsum("su,nlur->nlsr", _H, a) for a in sites]
+        out = []
+        for k, a in enumerate(sites):
+            chl, chr_ = a.shape[1], a.shape[3]
+            if k == 0:  # right bond (r, u, w): u = s for qubit 1, w = s for qubit q-1
+                b = a * _phases(theta[:, 0], None)[:, None, :, None]
+                t = np.zeros((n, 1, 2, chr_, 2, 2), dtype=a.dtype)
+                for s in (0, 1):
+                    t[:, :, s, :, s, s] = b[:, :, s, :]
+                out.append(t.reshape(n, 1, 2, 4 * chr_))
+                continue
+            ph = _phases(theta[:, k], phi[:, k - 1])  # (n, t, s)
+            body = a[:, :, None, :, :] * ph[:, None, :, :, None]  # (n, l, t, s, r)
+            if k == q - 1:  # left bond (l, t, w): the wrap pair's phase on (w, s)
+                t = body[:, :, :, None, :, :] * wrap[:, None, None, :, :, None]
+                out.append(t.reshape(n, 4 * chl, 2, chr_))
+                continue
+            t = np.zeros((n, chl, 2, 2, 2, chr_, 2, 2), dtype=a.dtype)  # l, t, w, s, r, u, w'
+            for s in (0, 1):
+                for w in (0, 1):
+                    t[:, :, :, w, s, :, s, w] = body[:, :, :, s, :]
+            out.append(t.reshape(n, 4 * chl, 2, 4 * chr_))
+        sites = _compress_exact(MPS(out, discarded=np.zeros(n))).tensors
+    return MPS(sites, compact=False, discarded=np.zeros(n))
+
+
+def from_dense(states: np.ndarray) -> MPS:
+    """Exact MPS of little-endian statevectors (rows, 2**q) by a QR sweep (no truncation)."""
+    n = states.shape[0]
+    q = round(math.log2(states.shape[1]))
+    psi = states.reshape(n, *([2] * q)).transpose(0, *range(q, 0, -1))  # axes: qubit 0..q-1
+    rest = np.ascontiguousarray(psi).reshape(n, 1, -1)
+    out = []
+    for _ in range(q - 1):
+        chl = rest.shape[1]
+        m = rest.reshape(n, chl * 2, -1)
+        qm, r = np.linalg.qr(m)
+        out.append(qm.reshape(n, chl, 2, qm.shape[2]))
+        rest = r
+    out.append(rest.reshape(n, rest.shape[1], 2, 1))
+    return MPS(out, compact=False, discarded=np.zeros(n))
+
+
+def _compress_exact(mps: MPS) -> MPS:
+    """Reduce every bond to at most what the cut allows (2^min(k, q-k)) by QR, losslessly."""
+    t = [a.copy() for a in mps.tensors]
+    q = len(t)
+    for k in range(q - 1):  # left to right: χr <= 2 χl
+        n, chl, _, chr_ = t[k].shape
+        if chr_ > 2 * chl:
+            qm, r = np.linalg.qr(t[k].reshape(n, 2 * chl, chr_))
+            t[k] = qm.reshape(n, chl, 2, qm.shape[2])
+            t[k + 1] = np.einsum("nab,nbsr->nasr", r, t[k + 1])
+    for k in range(q - 1, 0, -1):  # right to left: χl <= 2 χr
+        n, chl, _, chr_ = t[k].shape
+        if chl > 2 * chr_:
+            m = t[k].reshape(n, chl, 2 * chr_).transpose(0, 2, 1)
+            qm, r = np.linalg.qr(m)  # A^T = Q R  ->  A = R^T Q^T
+            t[k] = qm.transpose(0, 2, 1).reshape(n, qm.shape[2], 2, chr_)
+            t[k - 1] = np.einsum("nlsa,nba->nlsb", t[k - 1], r)
+    return MPS(t, compact=False, discarded=mps.discarded)
+
+
+def _angle(fmap: FeatureMap, x: np.ndarray) -> MPS:
+    c, s = np.cos(x / 2.0), np.sin(x / 2.0)
+    one = -1j * s if fmap.rotation == "x" else s.astype(np.complex128)
+    tensors = [
+        np.stack([c[:, k].astype(np.complex128), one[:, k]], axis=1)[:, None, :, None]
+        for k in range(fmap.n_qubits)
+    ]
+    return MPS(tensors, compact=False, discarded=np.zeros(len(x)))
+
+
+def build(
+    fmap: FeatureMap,
+    x: np.ndarray,
+    *,
+    max_bond: int | None = None,
+    cutoff: float = 0.0,
+    limit: int = EXACT_MAX_BOND,
+) -> MPS:
+    """The feature map's states for the rows of ``x`` (angles, ``(rows, q)``) as an MPS,
+    exact unless ``max_bond``/``cutoff`` ask for truncation."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != fmap.n_qubits:
+        raise ValueError(f"expected an array of shape (n_samples, {fmap.n_qubits}), got {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("feature-map inputs contain NaN or infinite values")
+    check_bond(fmap, limit)
+    q = fmap.n_qubits
+    if fmap.kind == "angle":
+        mps = _angle(fmap, x)
+    elif q == 1 or fmap.entanglement == "full":
+        from components.quantum.statevector import statevectors
+
+        mps = from_dense(statevectors(fmap, x))
+    elif fmap.entanglement == "linear" or q == 2:
+        mps = _zz_linear(fmap, x)
+    else:
+        mps = _zz_circular(fmap, x)
+    if max_bond is not None or cutoff > 0:
+        mps = truncate(mps, max_bond, cutoff)
+    return mps
+
+
+def truncate(mps: MPS, max_bond: int | None, cutoff: float) -> MPS:
+    """Keep at most ``max_bond`` singular values at each cut, dropping also those whose
+    squared sum stays below ``cutoff``; the discarded weight per row is summed over cuts and
+    the states renormalised."""
+    t = _compress_exact(mps.generic()).tensors
+    q, n = len(t), mps.rows
+    for k in range(q - 1):  # left-canonical: the SVDs below see orthonormal left parts
+        _, chl, _, chr_ = t[k].shape
+        qm, r = np.linalg.qr(t[k].reshape(n, 2 * chl, chr_))
+        t[k] = qm.reshape(n, chl, 2, qm.shape[2])
+        t[k + 1] = np.einsum("nab,nbsr->nasr", r, t[k + 1])
+    discarded = np.array(mps.discarded if len(mps.discarded) else np.zeros(n), dtype=np.float64)
+    for k in range(q - 1, 0, -1):
+        _, chl, _, chr_ = t[k].shape
+        u, s, vh = np.linalg.svd(t[k].reshape(n, chl, 2 * chr_), full_matrices=False)
+        norm2 = np.sum(s**2, axis=1, keepdims=True)
+        w = s**2 / norm2
+        tail = np.cumsum(w[:, ::-1], axis=1)[:, ::-1]  # tail[:, j] = weight of j..end
+        need = np.sum(tail > cutoff, axis=1) if cutoff > 0 else np.full(n, s.shape[1])
+        keep = int(max(1, need.max()))
+        if max_bond is not None:
+            keep = min(keep, int(max_bond))
+        discarded += w[:, keep:].sum(axis=1)
+        t[k] = vh[:, :keep].reshape(n, keep, 2, chr_)
+        t[k - 1] = np.einsum("nlsa,nab->nlsb", t[k - 1], u[:, :, :keep] * s[:, None, :keep])
+    norms = np.sqrt(np.einsum("nlsr,nlsr->n", t[0].conj(), t[0]).real)
+    t[0] = t[0] / norms[:, None, None, None]
+    return MPS(t, compact=False, discarded=discarded)
+
+
+def to_dense(mps: MPS) -> np.ndarray:
+    """Little-endian statevectors (rows, 2**q) (tests; small q only)."""
+    g = mps.generic()
+    n = g.rows
+    psi = g.tensors[0].reshape(n, 2, -1)
+    for a in g.tensors[1:]:
+        psi = np.einsum("npl,nlsr->npsr", psi, a).reshape(n, -1, a.shape[3])
+    q = g.n_qubits
+    return psi.reshape(n, *([2] * q)).transpose(0, *range(q, 0, -1)).reshape(n, -1)
+
+
+# ---- overlaps and kernels ----------------------------------------------------------------
+
+
+def _overlap_generic(xs: list[np.ndarray], ys: list[np.ndarray]) -> np.ndarray:
+    """``<x_a|y_b>`` for a tile: environment (b, a, χx, χy), one site at a time."""
+    na, nb = xs[0].shape[0], ys[0].shape[0]
+    env = np.ones((nb, na, 1, 1), dtype=np.complex128)
+    for ax, ay in zip(xs, ys, strict=True):
+        _, lx, _, rx = ax.shape
+        _, ly, _, ry = ay.shape
+        g = np.matmul(env.reshape(nb, na * lx, ly), ay.reshape(nb, ly, 2 * ry))  # b,a,lx,s,ry
+        g = g.reshape(nb, na, lx * 2, ry).transpose(1, 2, 0, 3).reshape(na, lx * 2, nb * ry)
+        e = np.matmul(ax.conj().reshape(na, lx * 2, rx).transpose(0, 2, 1), g)  # a,rx,b,ry
+        env = np.ascontiguousarray(e.reshape(na, rx, nb, ry).transpose(2, 0, 1, 3))
+    return env[:, :, 0, 0].T
+
+
+def _overlap_compact(xs: list[np.ndarray], ys: list[np.ndarray]) -> np.ndarray:
+    """``<x_a|y_b>`` for compact states: the environment is block diagonal in the carried bit,
+    stored as (b, t, a, h, h)."""
+    na, nb = xs[0].shape[0], ys[0].shape[0]
+    cx0, cy0 = xs[0][:, 0].conj(), ys[0][:, 0]  # (a, s, h), (b, s, h)
+    env = cx0.transpose(1, 0, 2)[None, :, :, :, None] * cy0[:, :, None, None, :]  # b,t,a,h,h
+    for k in range(1, len(xs)):
+        cx, cy = xs[k], ys[k]
+        h = env.shape[3]
+        last = k == len(xs) - 1
+        ry = cy.shape[3]
+        # cy[b, (l0', t), s, m'] -> (b, t, l0', s·m')
+        cyt = cy.reshape(nb, h, 2, 2 * ry).transpose(0, 2, 1, 3)
+        f = np.matmul(env.reshape(nb, 2, na * h, h), cyt)  # (b, t, a, l0, s, m')
+        f = f.reshape(nb, 2, na, h, 2, ry)
+        cxc = cx.conj().reshape(na, h, 2, 2, cx.shape[3])  # (a, l0, t, s, m)
+        if last:  # right bond 1: sum over t, l0, s
+            return np.einsum("btals,alts->ab", f[..., 0], cxc[..., 0])
+        # e[b, s, a, m, m'] = sum_{t, l0} conj(cx[a, l0, t, s, m]) f[b, t, a, l0, s, m']
+        fr = np.ascontiguousarray(f.transpose(2, 4, 1, 3, 0, 5)).reshape(na, 2, 2 * h, nb * ry)
+        lhs = cxc.transpose(0, 3, 4, 2, 1).reshape(na, 2, cx.shape[3], 2 * h)  # a,s,m,(t,l0)
+        e = np.matmul(lhs, fr).reshape(na, 2, cx.shape[3], nb, ry)  # a, s, m, b, m'
+        env = np.ascontiguousarray(e.transpose(3, 1, 0, 2, 4))
+    raise AssertionError("unreachable: compact states have at least two sites")
+
+
+def _overlap_product(xs: list[np.ndarray], ys: list[np.ndarray]) -> np.ndarray:
+    out = np.ones((xs[0].shape[0], ys[0].shape[0]), dtype=np.complex128)
+    for ax, ay in zip(xs, ys, strict=True):
+        out *= ax[:, 0, :, 0].conj() @ ay[:, 0, :, 0].T
+    return out
+
+
+def overlaps(x: MPS, y: MPS) -> np.ndarray:
+    """``<x_a|y_b>`` for one tile (all rows of both)."""
+    if x.compact != y.compact:
+        x, y = x.generic(), y.generic()
+    if all(a.shape[1] == a.shape[3] == 1 for a in x.tensors + y.tensors):
+        return _overlap_product(x.tensors, y.tensors)
+    if x.compact:
+        return _overlap_compact(x.tensors, y.tensors)
+    return _overlap_generic(x.tensors, y.tensors)
+
+
+def tile_rows(x: MPS, y: MPS, tile_bytes: int = TILE_BYTES) -> int:
+    """Rows per side of a square tile so one site's intermediates stay within ``tile_bytes``."""
+    chi = max(max(x.bonds, default=1), max(y.bonds, default=1))
+    per_pair = 16 * 4 * chi * chi
+    return max(8, int(math.sqrt(tile_bytes / per_pair)))
+
+
+def kernel(
+    x: MPS,
+    y: MPS | None = None,
+    *,
+    tile_bytes: int = TILE_BYTES,
+    progress: ProgressFn | None = None,
+    dtype: type = np.float64,
+) -> np.ndarray:
+    """``K[i, j] = |<x_i|y_j>|^2`` in tiles; the Gram matrix (``y=None``) computes only its
+    upper block triangle, mirrors it and sets the unit diagonal."""
+    symmetric = y is None
+    ys = x if symmetric else y
+    n_x, n_y = x.rows, ys.rows
+    out = np.empty((n_x, n_y), dtype=dtype)
+    if n_x == 0 or n_y == 0:
+        return out
+    step = tile_rows(x, ys, tile_bytes)
+    step_y = step if symmetric else min(n_y, step * 2)
+    for start in range(0, n_x, step):
+        stop = min(n_x, start + step)
+        xt = x.take(start, stop)
+        first = start if symmetric else 0
+        for ystart in range(first, n_y, step_y):
+            ystop = min(n_y, ystart + step_y)
+            block = np.abs(overlaps(xt, ys.take(ystart, ystop))) ** 2
+            out[start:stop, ystart:ystop] = block
+            if symmetric and ystart >= stop:
+                out[ystart:ystop, start:stop] = block.T
+        if symmetric:
+            diag = out[start:stop, start:stop]
+            diag[...] = np.triu(diag) + np.triu(diag, 1).T
+        if progress is not None:
+            progress(stop, n_x)
+    if symmetric:
+        np.fill_diagonal(out, 1.0)
+    return out
+
+
+# ---- projected features -------------------------------------------------------------------
+
+
+def pauli_expectations(mps: MPS) -> np.ndarray:
+    """Per qubit (<X>, <Y>, <Z>) of each row's state, shape (rows, 3 q), from batched left
+    and right environments ``E[l, l'] = sum conj(psi_l) psi_l'``."""
+    t = mps.generic().tensors
+    n, q = mps.rows, len(t)
+    right = [np.ones((n, 1, 1), dtype=np.complex128)]
+    for a in reversed(t[1:]):
+        ar = np.einsum("nmsq,nrq->nmsr", a, right[-1])
+        right.append(np.einsum("nlsr,nmsr->nlm", a.conj(), ar))
+    right = right[::-1]  # right[k]: the environment right of site k
+    out = np.empty((n, 3 * q), dtype=np.float64)
+    left = np.ones((n, 1, 1), dtype=np.complex128)
+    for k, a in enumerate(t):
+        la = np.einsum("nlm,nmsq->nlsq", left, a)  # sum_l' L[l, l'] a[l', s', r']
+        lar = np.einsum("nlsq,nrq->nlsr", la, right[k])
+        # m[s, s'] = sum conj(psi(s_k = s)) psi(s_k = s'): the statevector's cross is m[0, 1]
+        m = np.einsum("nlsr,nltr->nst", a.conj(), lar)
+        out[:, 3 * k] = 2.0 * m[:, 0, 1].real
+        out[:, 3 * k + 1] = 2.0 * m[:, 0, 1].imag
+        out[:, 3 * k + 2] = (m[:, 0, 0] - m[:, 1, 1]).real
+        left = np.einsum("nlsr,nlsq->nrq", a.conj(), la)
+    return out
