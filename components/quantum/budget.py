@@ -131,13 +131,16 @@ class BudgetClock:
     def reserve(self, work: WorkEstimate, what: str) -> None:
         """Account for ``work`` before it runs; refuse it when it would break a limit."""
         self.check_time(what)
-        circuits = self.circuits + work.circuits
+        # Exact simulators report state preparations as "circuits" with no shots: those are
+        # not device circuits, so the circuit and shot limits do not count them.
+        device_circuits = work.circuits if work.shots_per_circuit else 0
+        circuits = self.circuits + device_circuits
         shots = self.shots + work.shots
         b = self.budget
         if b.max_circuits and circuits > b.max_circuits:
             raise QuantumStepFailure(
                 "budget",
-                f"{what} needs {work.circuits:,} circuits{_total(circuits, work.circuits)}"
+                f"{what} needs {device_circuits:,} circuits{_total(circuits, device_circuits)}"
                 f" > quantum_max_circuits={b.max_circuits:,}",
                 field="quantum_max_circuits",
             )

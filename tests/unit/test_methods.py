@@ -130,3 +130,10 @@ def test_bad_method_settings_name_their_parameter():
         _plan("nystroem", landmarks=0)
     with pytest.raises(ConfigError, match="nystroem_landmarks"):
         _plan("nystroem", n_train=50, landmarks=64)
+
+
+def test_exact_state_preparations_are_not_device_circuits():
+    """A million rows on an exact simulator is a million state preparations, not a million
+    device circuits: the circuit budget does not refuse it (memory and time still count)."""
+    plan = _plan("auto", n_train=750_000, q=8, budget=QuantumBudget(max_circuits=100_000))
+    assert plan.method == "nystroem" and plan.cost.work.circuits > 100_000
