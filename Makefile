@@ -20,7 +20,7 @@ ENV ?= dev
 IMAGES_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test test-fast compile images deploy lint format bench mlflow-ui serve clean
+.PHONY: help venv run test test-fast compile images deploy lint format bench bench-scale mlflow-ui serve clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -64,6 +64,10 @@ format: $(STAMP) ## Format with ruff
 BENCH_ARGS ?=
 bench: $(STAMP) ## Side-by-side kernel benchmark vs qiskit-machine-learning and PennyLane; BENCH_ARGS="--cap 20"
 	$(BIN)/python benchmarks/kernel_bench.py $(BENCH_ARGS)
+
+BENCH_SCALE_ARGS ?=
+bench-scale: $(STAMP) ## The whole pipeline at 10^3..10^6 rows: time, peak RSS, AUC, targets; BENCH_SCALE_ARGS="--rows 1000,20000"
+	$(BIN)/python benchmarks/scale_bench.py $(BENCH_SCALE_ARGS)
 
 mlflow-ui: $(STAMP) ## Serve the MLflow store `make run` writes (.qubeflow/) on http://127.0.0.1:5000
 	$(BIN)/mlflow server --backend-store-uri sqlite:///$(CURDIR)/.qubeflow/mlflow.db \
