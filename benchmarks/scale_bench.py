@@ -201,10 +201,17 @@ class Measured:
     largest_label: str = ""
     largest_bytes: int = 0
     tree_peak_bytes: int = 0
+    cpu_seconds: float = 0.0  # user + sys of the whole tree (time -v)
+    load_before: float = 0.0  # 1-minute load average when the run started (shared machine)
+
+
+#: Extra environment for every measured command (``--env KEY=VALUE``, e.g. thread limits).
+EXTRA_ENV: dict[str, str] = {}
 
 
 def clean_env() -> dict[str, str]:
     env = dict(os.environ)
+    env.update(EXTRA_ENV)
     env.pop("MLFLOW_TRACKING_URI", None)
     parts = [str(REPO)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep)
                            if p and Path(p).resolve() != REPO]
@@ -216,6 +223,7 @@ def clean_env() -> dict[str, str]:
 def measure(argv: list[str], cwd: Path, log_path: Path) -> Measured:
     """Run ``argv`` under ``/usr/bin/time -v`` in ``cwd`` while sampling its process tree."""
     cmd = ["/usr/bin/time", "-v", *argv]
+    load = os.getloadavg()[0]
     t0 = time.perf_counter()
     with open(log_path.with_suffix(".out"), "w+") as out, \
             open(log_path.with_suffix(".err"), "w+") as err:
@@ -233,13 +241,15 @@ def measure(argv: list[str], cwd: Path, log_path: Path) -> Measured:
         for part in e.group(1).split(":"):
             secs = secs * 60 + float(part)
         wall = secs
+    cpu = sum(float(x) for x in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)",
+                                           stderr))
     peaks = sampler.peak_by_label()
     peaks.pop("time", None)
     biggest = max((p for p in sampler.procs.values() if p.label != "time"),
                   key=lambda p: p.hwm_bytes, default=None)
     return Measured(argv, rc, wall, int(m.group(1)) * 1024 if m else 0, stdout, stderr,
                     peaks, biggest.label if biggest else "", biggest.hwm_bytes if biggest else 0,
-                    sampler.tree_peak_bytes)
+                    sampler.tree_peak_bytes, cpu, load)
 
 
 def last_json(text: str) -> dict[str, Any] | None:
@@ -334,6 +344,11 @@ class RunResult:
     circuits_used: int | None = None
     method_plan: dict[str, Any] | None = None
     same_as: str = ""
+    #: the pipeline parameters beyond the dataset (what the estimate is run with, too)
+    sets: dict[str, Any] = field(default_factory=dict)
+    #: ``qubeflow estimate --json`` with the same settings (sizes in ESTIMATE_ROWS)
+    estimate: dict[str, Any] | None = None
+    estimate_rc: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -356,8 +371,8 @@ def run_pipeline(label: str, rows: int, dataset: str, sets: dict[str, Any], work
     logs = sorted((state / "logs").glob("run-*.log"))
     run_log = logs[-1].read_text() if logs else ""
     summary = last_json(m.stdout) if m.rc == 0 else None
-    r = RunResult(label, rows, sets.get("quantum_method", "auto"), m, summary,
-                  step_times(run_log, m.stderr), library_times(run_log), state)
+    r = RunResult(label, rows, variant_name(sets), m, summary,
+                  step_times(run_log, m.stderr), library_times(run_log), state, sets=dict(sets))
     r.quantum_peak = m.proc_peaks.get("train-quantum-model", 0)
     if summary:
         tags = summary.get("quantum_tags") or {}
@@ -365,6 +380,8 @@ def run_pipeline(label: str, rows: int, dataset: str, sets: dict[str, Any], work
                                                    else "?")
         r.fallback = bool(summary.get("fallback"))
         r.fallback_reason = summary.get("fallback_reason") or ""
+        if r.fallback and r.ran in ("", "?"):
+            r.ran = "fallback"
         metrics = summary.get("metrics", {})
         r.auc_q = metrics.get("quantum", {}).get("roc_auc")
         r.auc_c = metrics.get("classical", {}).get("roc_auc")
@@ -381,7 +398,7 @@ def run_pipeline(label: str, rows: int, dataset: str, sets: dict[str, Any], work
         if not r.ran and r.method_plan:
             r.ran = r.method_plan.get("method", "")
     status = "ok" if r.ok else f"FAILED rc={m.rc}"
-    print(f"    {status}: {m.wall:.1f} s, peak RSS {m.maxrss_bytes / MiB:,.0f} MiB "
+    print(f"    {status}: {m.wall:.1f} s (cpu {m.cpu_seconds:.0f} s, load {m.load_before:.1f}), peak RSS {m.maxrss_bytes / MiB:,.0f} MiB "
           f"({m.largest_label}), method {r.ran}{' FALLBACK ' + r.fallback_reason if r.fallback else ''}"
           f", AUC q {fmt(r.auc_q, '.4f')} c {fmt(r.auc_c, '.4f')}", flush=True)
     if not r.ok:
@@ -456,12 +473,12 @@ def nystroem_quality(nys: RunResult, sample: int = APPROX_SAMPLE) -> dict[str, A
 
 
 # ---------------------------------------------------------------- the quantum step alone
-def isolated_quantum_step(src: RunResult, method: str, work: Path) -> Measured:
-    """``run_quantum_step`` on ``src``'s prepared data in its own process under time -v (the
-    quantum task's work without the KFP executor around it)."""
+def isolated_quantum_step(src: RunResult, sets: dict[str, Any], work: Path) -> Measured:
+    """``run_quantum_step`` on ``src``'s prepared data, with the run's settings, in its own
+    process under time -v (the quantum task's work without the KFP executor around it)."""
     pdir = pipeline_dir(src.state)
     prep = pdir / "prepare-data"
-    out = work / f"isolated-{src.label}-{method}"
+    out = work / f"isolated-{src.label}"
     out.mkdir(parents=True, exist_ok=True)
     code = (
         "import sys\n"
@@ -473,10 +490,11 @@ def isolated_quantum_step(src: RunResult, method: str, work: Path) -> Measured:
         "p = sys.argv[1]\n"
         "split, pre, _ = load_prepared(p + '/train_data', p + '/test_data', "
         "p + '/preprocessor', p + '/data_lineage')\n"
-        "cfg = PipelineConfig.load(None, ['quantum_method=' + sys.argv[3], 'n_qubits=8'])\n"
+        "cfg = PipelineConfig.load(None, sys.argv[3:])\n"
         "o = run_quantum_step(split, pre, sys.argv[2], cfg.quantum_options())\n"
         "print(o.status, o.reason, (o.method or {}).get('cost'))\n")
-    return measure([sys.executable, "-c", code, str(prep), str(out / "model"), method], out,
+    settings = [f"{k}={v}" for k, v in sets.items() if k != "label_column"]
+    return measure([sys.executable, "-c", code, str(prep), str(out / "model"), *settings], out,
                    out / "step")
 
 
@@ -491,7 +509,8 @@ def mib(b: int | float | None) -> str:
 
 def print_runs(results: list[RunResult]) -> list[str]:
     lines = ["", "## Full runs (`qubeflow run`, one process tree each)", "",
-             f"{'rows':>9} {'quantum_method':<15}{'ran':<11}{'wall s':>8}{'peak MiB':>10} "
+             f"{'rows':>9} {'quantum_method':<34}{'ran':<11}{'wall s':>8}{'cpu s':>7}{'load':>6}"
+             f"{'peak MiB':>10} "
              f"{'largest process':<22}{'q-step MiB':>11}{'tree MiB':>10}{'AUC q':>8}"
              f"{'AUC c':>8}  note"]
     lines.append("-" * len(lines[-1]))
@@ -502,8 +521,8 @@ def print_runs(results: list[RunResult]) -> list[str]:
             note = f"FALLBACK {r.fallback_reason}"[:60]
         if not r.ok:
             note = f"FAILED rc={m.rc}"
-        lines.append(f"{r.rows:>9,} {r.requested:<15}{r.ran or '-':<11}{m.wall:>8.1f}"
-                     f"{mib(m.maxrss_bytes):>10} {m.largest_label[:21]:<22}"
+        lines.append(f"{r.rows:>9,} {r.requested[:33]:<34}{r.ran or '-':<11}{m.wall:>8.1f}"
+                     f"{m.cpu_seconds:>7.0f}{m.load_before:>6.1f}{mib(m.maxrss_bytes):>10} {m.largest_label[:21]:<22}"
                      f"{mib(r.quantum_peak):>11}{mib(m.tree_peak_bytes):>10}"
                      f"{fmt(r.auc_q, '.4f'):>8}{fmt(r.auc_c, '.4f'):>8}  {note}")
     lines += ["", "## Wall time per step (s; from the run log) and each step's process peak "
@@ -531,6 +550,63 @@ def _proc(step: str) -> str:
     return "mlflow-server" if step.startswith("mlflow") else step
 
 
+# ---------------------------------------------------------------- plan of runs
+#: Sizes at which every run is also priced by ``qubeflow estimate`` (same settings).
+ESTIMATE_ROWS = (20_000, 100_000, 1_000_000)
+BASE_SETS = {"label_column": "target", "n_qubits": N_QUBITS}
+
+
+def variant_name(sets: dict[str, Any]) -> str:
+    """``auto``, ``fidelity``, ... plus any setting beyond the bench's base ones."""
+    extra = [f"{k}={v}" for k, v in sets.items()
+             if k not in (*BASE_SETS, "quantum_method", "quantum_backend")]
+    return sets.get("quantum_method", "auto") + (f" ({', '.join(extra)})" if extra else "")
+
+
+def _methods_for(rows: int, args: argparse.Namespace) -> list[dict[str, Any]]:
+    names = ([m.strip() for m in args.methods.split(",") if m.strip()] if args.methods
+             else ["auto"])
+    if not args.methods:
+        if rows <= EXACT_MAX_BENCH_ROWS and not (rows == 20_000 and args.skip_exact_20k):
+            names.append("fidelity")
+        if rows in FEATURE_ROWS:
+            names += ["nystroem", "projected"]
+    out = []
+    for name in names:
+        sets = dict(BASE_SETS)
+        if name != "auto":
+            sets["quantum_method"] = name
+        if name == "fidelity" and rows >= EXACT_MAX_BENCH_ROWS:
+            sets["quantum_max_memory_mb"] = 0  # a 15 000² Gram: priced over the default 8 GiB
+        out.append(sets)
+    return out
+
+
+def circuit_limited(r: RunResult) -> bool:
+    """An exact-backend run whose method ``auto`` degraded (or fell back) because
+    ``quantum_max_circuits`` counted its state preparations as circuits."""
+    from pipelines.config import PipelineConfig
+
+    if "quantum_backend" in r.sets or "quantum_max_circuits" in r.sets:
+        return False
+    if r.fallback and "quantum_max_circuits" in r.fallback_reason:
+        return True
+    limit = PipelineConfig().quantum_max_circuits
+    considered = (r.method_plan or {}).get("considered") or []
+    return bool(limit) and any(c["circuits"] > limit for c in considered[:-1])
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")
+
+
+def _estimate_of(r: RunResult) -> tuple[dict[str, Any] | None, str]:
+    """The estimate's cost of the method the run actually ran (and what it chose)."""
+    est = r.estimate or {}
+    chosen = est.get("chosen") or "refused"
+    return (est.get("methods") or {}).get(r.ran), chosen
+
+
 # ---------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__,
@@ -546,14 +622,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shots-only", action="store_true", help="only the shot-based runs")
     ap.add_argument("--skip-exact-20k", action="store_true",
                     help="skip the exact fidelity run at 20 000 rows (a 15 000² Gram)")
+    ap.add_argument("--no-circuit-workaround", action="store_true",
+                    help="do not rerun auto with quantum_max_circuits=0 when the circuit "
+                         "budget (counting exact state preparations) degraded it")
     ap.add_argument("--isolate", action="store_true",
                     help="also run the quantum step's library function in its own process "
                          "under time -v, to cross-check the per-process sampling")
+    ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra environment for every measured run (repeatable), e.g. "
+                         "OPENBLAS_NUM_THREADS=1")
     ap.add_argument("--work", default="", help="working directory (default: a temp dir, "
                     "removed at the end unless --keep)")
     ap.add_argument("--keep", action="store_true", help="keep data and state dirs")
     ap.add_argument("--json-out", default="", help="also write the raw results as JSON here")
     args = ap.parse_args(argv)
+    EXTRA_ENV.update(dict(item.split("=", 1) for item in args.env))
     sizes = [int(s.replace("_", "")) for s in args.rows.split(",") if s.strip()]
     if args.shots_only:
         sizes = []
@@ -568,66 +651,62 @@ def main(argv: list[str] | None = None) -> int:
           f"{_mem_total_gib():.0f} GB RAM, Python {platform.python_version()}, NumPy "
           f"{np.__version__}; {dt.date.today().isoformat()}")
     print(f"# repo {REPO} (PYTHONPATH), work dir {work}; n_qubits={N_QUBITS}, defaults "
-          "otherwise; every run: its own mlflow server, state dir and cwd", flush=True)
+          "otherwise; every run: its own mlflow server, state dir and cwd"
+          + (f"; extra env {EXTRA_ENV}" if EXTRA_ENV else ""), flush=True)
 
-    base = {"label_column": "target", "n_qubits": N_QUBITS}
     results: list[RunResult] = []
-    estimates: dict[int, dict[str, Any]] = {}
     quality: dict[str, Any] | None = None
     isolated: dict[str, Measured] = {}
-    checks: list[tuple[bool | None, str]] = []
+    checks: list[tuple[bool, str]] = []
     for rows in sizes:
         print(f"\n== {rows:,} rows", flush=True)
         csv = make_csv(rows, data_dir)
-        plan = _methods_for(rows, args)
-        by_method: dict[str, RunResult] = {}
-        for method in plan:
-            sets = dict(base)
-            if method != "auto":
-                sets["quantum_method"] = method
-            if method == "fidelity" and rows >= EXACT_MAX_BENCH_ROWS:
-                sets["quantum_max_memory_mb"] = 0
-            auto = by_method.get("auto")
-            if method != "auto" and auto is not None and auto.ran == method and auto.ok \
-                    and not auto.fallback and "quantum_max_memory_mb" not in sets:
-                dup = RunResult(f"{rows}-{method}", rows, method, auto.measured, auto.summary,
-                                auto.steps, auto.lib, auto.state, auto.ran, auto.fallback,
-                                auto.fallback_reason, auto.auc_q, auto.auc_c, auto.quantum_peak,
-                                auto.circuits_used, auto.method_plan, same_as="auto")
-                print(f"  {method}: auto already ran {method} with the same settings "
-                      "(reused)", flush=True)
+        variants = _methods_for(rows, args)
+        done: dict[str, RunResult] = {}
+        k = 0
+        while k < len(variants):
+            sets = variants[k]
+            k += 1
+            name = variant_name(sets)
+            method = sets.get("quantum_method", "auto")
+            auto = done.get("auto")
+            if (method != "auto" and auto is not None and auto.ok and not auto.fallback
+                    and auto.ran == method and sets == {**BASE_SETS, "quantum_method": method}):
+                dup = RunResult(**{**auto.__dict__, "label": f"{rows}-{method}",
+                                   "requested": name, "same_as": "auto"})
+                print(f"  {name}: auto already ran {method} with the same settings (reused)",
+                      flush=True)
                 results.append(dup)
-                by_method[method] = dup
+                done[name] = dup
                 continue
-            r = run_pipeline(f"{rows}-{method}", rows, str(csv), sets, work)
+            r = run_pipeline(f"{rows}-{_slug(name)}", rows, str(csv), sets, work)
             results.append(r)
-            by_method[method] = r
-            if args.isolate and r.ok and method in ("auto", "fidelity"):
-                m = isolated_quantum_step(r, method, work)
+            done[name] = r
+            if rows in ESTIMATE_ROWS:
+                r.estimate, em = run_estimate(f"{rows}-{_slug(name)}-estimate", str(csv), sets,
+                                              work)
+                r.estimate_rc = em.rc
+                cost, chosen = _estimate_of(r)
+                print(f"    estimate ({em.wall:.1f} s, exit {em.rc}): chooses {chosen}; for "
+                      f"{r.ran}: peak {cost and cost.get('memory_mib')} MiB, kernel time "
+                      f"{cost and cost.get('seconds')} s", flush=True)
+            if args.isolate and r.ok and not r.fallback and method in ("auto", "fidelity"):
+                m = isolated_quantum_step(r, sets, work)
                 isolated[r.label] = m
                 print(f"    isolated quantum step: {m.wall:.1f} s, max RSS "
                       f"{mib(m.maxrss_bytes)} MiB (rc {m.rc})", flush=True)
-        if rows in (20_000, 1_000_000):
-            est, em = run_estimate(f"{rows}-estimate", str(csv), base, work)
-            estimates[rows] = {"estimate": est, "wall": em.wall, "rc": em.rc}
-            if est:
-                chosen = est.get("chosen")
-                c = est["methods"].get(chosen, {}) if chosen else {}
-                print(f"  estimate: chosen {chosen}, peak {c.get('memory_mib')} MiB, time "
-                      f"{c.get('seconds')} s ({em.wall:.1f} s to estimate)", flush=True)
-            if "fidelity" in by_method and rows == 20_000:
-                fe, _ = run_estimate(f"{rows}-estimate-fidelity", str(csv),
-                                     {**base, "quantum_method": "fidelity",
-                                      "quantum_max_memory_mb": 0}, work)
-                estimates[rows]["fidelity"] = fe
-        nys = by_method.get("nystroem") or (by_method.get("auto")
-                                            if by_method.get("auto") and
-                                            by_method["auto"].ran == "nystroem" else None)
+            if name == "auto" and r.ok and circuit_limited(r) and not args.no_circuit_workaround:
+                print("    auto was limited by quantum_max_circuits counting exact state "
+                      "preparations; rerunning with quantum_max_circuits=0", flush=True)
+                variants.insert(k, {**sets, "quantum_max_circuits": 0})
+        nys = done.get("nystroem") or next(
+            (r for r in done.values() if r.requested == "auto" and r.ran == "nystroem"), None)
         if rows == 20_000 and nys is not None and nys.ok and not nys.fallback:
             quality = nystroem_quality(nys)
-            fid = by_method.get("fidelity")
+            fid = next((r for r in done.values() if r.ran == "fidelity" and r.ok
+                        and not r.fallback), None)
             quality["auc_nystroem"] = nys.auc_q
-            quality["auc_exact"] = fid.auc_q if fid and fid.ok and not fid.fallback else None
+            quality["auc_exact"] = fid.auc_q if fid else None
             print(f"  Nystroem kernel error {quality['error']:.4g} on {quality['sample']} rows "
                   f"(m={quality['landmarks']}, rank {quality['rank']})", flush=True)
 
@@ -636,7 +715,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n== built-in dataset on shot-based backends", flush=True)
         for backend in SHOT_BACKENDS:
             sets = {"quantum_backend": backend, "n_qubits": SHOT_QUBITS}
-            tag = re.sub(r"[^A-Za-z0-9]+", "-", backend)
+            tag = _slug(backend)
             est, em = run_estimate(f"shots-{tag}-estimate", "sklearn:breast_cancer", sets, work)
             r = run_pipeline(f"shots-{tag}", 569, "sklearn:breast_cancer", sets, work)
             shot_rows.append({"backend": backend, "estimate": est, "estimate_rc": em.rc,
@@ -654,33 +733,29 @@ def main(argv: list[str] | None = None) -> int:
                   f"{quality['kept_trace']:.6f})",
                   f"test ROC AUC: nystroem {fmt(quality['auc_nystroem'], '.4f')}, exact fidelity "
                   f"{fmt(quality['auc_exact'], '.4f')}, difference {fmt(gap, '+.4f')}"]
-    if estimates:
-        lines += ["", "## `qubeflow estimate` vs measured (quantum step's process)", "",
-                  f"{'rows':>9} {'method':<10}{'est. MiB':>10}{'measured MiB':>14}{'error':>8}"
-                  f"{'est. time s':>13}{'q-fit s':>9}"]
+    priced = [r for r in results if r.estimate is not None and not r.same_as]
+    if priced:
+        lines += ["", "## `qubeflow estimate` (same settings) vs the measured quantum step "
+                      "process (`train-quantum-model`, VmHWM)", "",
+                  f"{'rows':>9} {'run':<34}{'chooses':<10}{'ran':<10}{'est. MiB':>9}"
+                  f"{'meas. MiB':>10}{'error':>7}{'est. kernel s':>14}{'q-fit s':>8}"]
         lines.append("-" * len(lines[-1]))
-        for rows, e in estimates.items():
-            for key, runs in (("estimate", [r for r in results if r.rows == rows
-                                            and r.requested == "auto"]),
-                              ("fidelity", [r for r in results if r.rows == rows
-                                            and r.requested == "fidelity"])):
-                est = e.get(key)
-                if not est or not runs or not est.get("chosen"):
-                    continue
-                c = est["methods"][est["chosen"]]
-                r = runs[0]
-                predicted = c["memory_mib"] * MiB
-                rel = (predicted - r.quantum_peak) / r.quantum_peak if r.quantum_peak else None
-                lines.append(f"{rows:>9,} {est['chosen']:<10}{mib(predicted):>10}"
-                             f"{mib(r.quantum_peak):>14}{fmt(rel, '+.0%'):>8}"
-                             f"{fmt(c.get('seconds'), '.1f'):>13}"
-                             f"{fmt(r.lib.get('quantum-fit'), '.1f'):>9}")
-                e.setdefault("rel", {})[key] = rel
+        for r in priced:
+            cost, chosen = _estimate_of(r)
+            predicted = cost["memory_mib"] * MiB if cost else None
+            rel = ((predicted - r.quantum_peak) / r.quantum_peak
+                   if predicted and r.quantum_peak and not r.fallback else None)
+            lines.append(f"{r.rows:>9,} {r.requested[:33]:<34}{chosen:<10}{r.ran or '-':<10}"
+                         f"{mib(predicted):>9}{mib(r.quantum_peak):>10}{fmt(rel, '+.0%'):>7}"
+                         f"{fmt(cost and cost.get('seconds'), '.1f'):>14}"
+                         f"{fmt(r.lib.get('quantum-fit'), '.1f'):>8}"
+                         + ("  (fallback: no quantum work)" if r.fallback else ""))
     if isolated:
         lines += ["", "## The quantum step's library function alone (time -v)", ""]
         for label, m in isolated.items():
+            tail = m.stdout.strip().splitlines()[-1] if m.stdout.strip() else ""
             lines.append(f"{label}: {m.wall:.1f} s, max RSS {mib(m.maxrss_bytes)} MiB "
-                         f"(rc {m.rc}); {m.stdout.strip().splitlines()[-1] if m.stdout.strip() else ''}")
+                         f"(rc {m.rc}); {tail}")
     if shot_rows:
         lines += ["", "## Built-in dataset (569 rows) on shot-based backends, n_qubits=4", "",
                   f"{'backend':<32}{'est. method':<13}{'est. circuits':>14}{'within':>8}"
@@ -695,29 +770,32 @@ def main(argv: list[str] | None = None) -> int:
             s.update(chosen=chosen, est_circuits=ec, factor=factor)
             note = f"FALLBACK {r.fallback_reason}"[:50] if r.fallback else (
                 "" if r.ok else f"FAILED rc={r.measured.rc}")
+            times = f"{fmt(factor, '.0f')}x" if factor else "-"
             lines.append(f"{s['backend']:<32}{chosen or '-':<13}{fmt(ec, ','):>14}"
                          f"{est.get('within_budget', '-')!s:>8}{r.ran or '-':>11}"
-                         f"{fmt(r.circuits_used, ','):>10}{fmt(factor, '.0f') + 'x' if factor else '-':>10}"
-                         f"{r.measured.wall:>8.1f}{fmt(r.auc_q, '.4f'):>8}{fmt(r.auc_c, '.4f'):>8}"
-                         f"  {note}")
+                         f"{fmt(r.circuits_used, ','):>10}{times:>10}"
+                         f"{r.measured.wall:>8.1f}{fmt(r.auc_q, '.4f'):>8}"
+                         f"{fmt(r.auc_c, '.4f'):>8}  {note}")
         lines.append(f"exact Gram + test kernel: {EXACT_BUILTIN_CIRCUITS:,} circuits; circuits = "
                      "sum over the run's jobs in calibration.json")
 
     # ---- targets
-    def run_at(rows: int, method: str = "auto") -> RunResult | None:
-        return next((r for r in results if r.rows == rows and r.requested == method), None)
+    def runs_at(rows: int, prefix: str = "auto") -> list[RunResult]:
+        return [r for r in results if r.rows == rows and not r.same_as
+                and (r.requested == prefix or r.requested.startswith(prefix + " ("))]
 
     for rows, secs, limit in ((20_000, T_20K_SECONDS, T_20K_BYTES),
                               (1_000_000, T_1M_SECONDS, T_1M_BYTES)):
-        r = run_at(rows)
-        if r is None:
-            continue
-        ok = r.ok and not r.fallback and r.measured.wall <= secs and \
-            r.measured.maxrss_bytes <= limit
-        checks.append((ok, f"{rows:,} rows, default full run: {r.measured.wall:.1f} s wall "
-                           f"(target <= {secs:.0f} s), peak RSS {r.measured.maxrss_bytes / GiB:.2f}"
-                           f" GiB in {r.measured.largest_label} (target <= {limit / GiB:.0f} GiB)"
-                           f", method {r.ran}{', FALLBACK' if r.fallback else ''}"))
+        for r in runs_at(rows):
+            ok = r.ok and not r.fallback and r.measured.wall <= secs and \
+                r.measured.maxrss_bytes <= limit
+            what = "default full run" if r.requested == "auto" else f"full run, {r.requested}"
+            checks.append((ok, f"{rows:,} rows, {what}: {r.measured.wall:.1f} s wall (target "
+                               f"<= {secs:.0f} s), peak RSS {r.measured.maxrss_bytes / GiB:.2f} "
+                               f"GiB in {r.measured.largest_label} (target <= "
+                               f"{limit / GiB:.0f} GiB), method {r.ran}"
+                               + (f", FALLBACK ({r.fallback_reason[:90]})" if r.fallback
+                                  else "")))
     if quality:
         gap = quality.get("auc_gap")
         checks.append((gap is not None and abs(gap) <= T_AUC_GAP,
@@ -739,55 +817,48 @@ def main(argv: list[str] | None = None) -> int:
                            f"(target >= {T_CIRCUIT_FACTOR:.0f}x) within the default budget; the "
                            f"estimate said {s['chosen']}, {fmt(s['est_circuits'], ',')} circuits, "
                            f"within_budget={est.get('within_budget')}"))
-    for rows, e in estimates.items():
-        rel = (e.get("rel") or {}).get("estimate")
-        est = e.get("estimate") or {}
-        chosen = est.get("chosen")
-        checks.append((rel is not None and abs(rel) <= T_MEMORY_REL,
-                       f"{rows:,} rows: estimate peak memory ({chosen}) "
-                       f"{fmt(est.get('methods', {}).get(chosen, {}).get('memory_mib'), ',.0f')} "
-                       f"MiB vs measured quantum step {mib(run_at(rows).quantum_peak if run_at(rows) else 0)} MiB: "
-                       f"{fmt(rel, '+.0%')} (target within {T_MEMORY_REL:.0%})"))
+    for rows in (20_000, 1_000_000):
+        for r in runs_at(rows):
+            if r.estimate is None:
+                continue
+            cost, chosen = _estimate_of(r)
+            predicted = cost["memory_mib"] if cost else None
+            measured = r.quantum_peak / MiB if r.quantum_peak and not r.fallback else None
+            rel = (predicted - measured) / measured if predicted and measured else None
+            checks.append((rel is not None and abs(rel) <= T_MEMORY_REL,
+                           f"{rows:,} rows, {r.requested}: estimate peak memory of {r.ran} "
+                           f"{fmt(predicted, ',.0f')} MiB (estimate chooses {chosen}) vs "
+                           f"measured quantum step {fmt(measured, ',.0f')} MiB: "
+                           f"{fmt(rel, '+.0%')} (target within {T_MEMORY_REL:.0%})"
+                           + (" - fallback, nothing to compare" if r.fallback else "")))
     lines += ["", "## Targets", ""]
     lines += [f"[{'PASS' if ok else 'FAIL'}] {text}" for ok, text in checks]
     print("\n".join(lines), flush=True)
 
     if args.json_out:
         Path(args.json_out).write_text(json.dumps({
-            "runs": [_result_dict(r) for r in results], "estimates": estimates,
-            "nystroem_quality": quality,
+            "runs": [_result_dict(r) for r in results], "nystroem_quality": quality,
             "shots": [{**{k: v for k, v in s.items() if k != "run"},
                        "run": _result_dict(s["run"])} for s in shot_rows],
-            "isolated": {k: {"wall": m.wall, "maxrss": m.maxrss_bytes, "rc": m.rc}
-                         for k, m in isolated.items()},
+            "isolated": {k: {"wall": m.wall, "maxrss": m.maxrss_bytes, "rc": m.rc,
+                             "stdout": m.stdout[-2000:]} for k, m in isolated.items()},
             "checks": [{"pass": ok, "text": t} for ok, t in checks],
             "tables": lines}, indent=2, default=str))
     if not args.keep and not args.work:
         shutil.rmtree(work, ignore_errors=True)
     return 0 if all(ok for ok, _ in checks) else 1
 
-
-def _methods_for(rows: int, args: argparse.Namespace) -> list[str]:
-    if args.methods:
-        return [m.strip() for m in args.methods.split(",") if m.strip()]
-    methods = ["auto"]
-    if rows <= EXACT_MAX_BENCH_ROWS and not (rows == 20_000 and args.skip_exact_20k):
-        methods.append("fidelity")
-    if rows in FEATURE_ROWS:
-        methods += ["nystroem", "projected"]
-    return methods
-
-
 def _result_dict(r: RunResult) -> dict[str, Any]:
     m = r.measured
     return {"label": r.label, "rows": r.rows, "requested": r.requested, "ran": r.ran,
-            "rc": m.rc, "wall": m.wall, "maxrss": m.maxrss_bytes, "largest": m.largest_label,
+            "rc": m.rc, "wall": m.wall, "cpu": m.cpu_seconds, "load": m.load_before, "maxrss": m.maxrss_bytes, "largest": m.largest_label,
             "largest_hwm": m.largest_bytes, "tree_peak": m.tree_peak_bytes,
             "proc_peaks": m.proc_peaks, "steps": r.steps, "lib": r.lib,
             "auc_q": r.auc_q, "auc_c": r.auc_c, "quantum_peak": r.quantum_peak,
             "fallback": r.fallback, "fallback_reason": r.fallback_reason,
             "circuits_used": r.circuits_used, "method_plan": r.method_plan,
-            "same_as": r.same_as}
+            "same_as": r.same_as, "sets": r.sets, "estimate": r.estimate,
+            "estimate_rc": r.estimate_rc}
 
 
 def _mem_total_gib() -> float:
