@@ -20,7 +20,7 @@ ENV ?= dev
 IMAGES_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: bench-fixed help venv run test test-fast compile images deploy lint format bench bench-mps mlflow-ui serve clean
+.PHONY: bench-fixed help venv run test test-fast compile images deploy lint format bench bench-mps bench-scale mlflow-ui serve clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -71,6 +71,10 @@ bench-fixed: $(STAMP) ## The default run's fixed costs per task, beside a plain 
 
 bench-mps: $(STAMP) ## MPS engine: agreement vs statevector, Gram q=100, vs Aer MPS, Nystroem, serving; BENCH_MPS_ARGS="--nm-rows 2000"
 	PYTHONPATH=. $(BIN)/python benchmarks/mps_bench.py $(BENCH_MPS_ARGS)
+
+BENCH_SCALE_ARGS ?=
+bench-scale: $(STAMP) ## The whole pipeline at 10^3..10^6 rows: time, peak RSS, AUC, targets; BENCH_SCALE_ARGS="--rows 1000,20000"
+	$(BIN)/python benchmarks/scale_bench.py $(BENCH_SCALE_ARGS)
 
 mlflow-ui: $(STAMP) ## Serve the MLflow store `make run` writes (.qubeflow/) on http://127.0.0.1:5000
 	$(BIN)/mlflow server --backend-store-uri sqlite:///$(CURDIR)/.qubeflow/mlflow.db \

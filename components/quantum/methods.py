@@ -34,8 +34,9 @@ from components.quantum.failures import QuantumStepFailure
 METHODS = ("auto", "fidelity", "nystroem", "projected")
 MiB = 2**20
 #: What the quantum step's process holds before any kernel work: interpreter, NumPy,
-#: scikit-learn, pandas and the step's imports (measured: ~330 MiB RSS).
-BASE_PROCESS_BYTES = 330 * MiB
+#: scikit-learn, pandas, the KFP executor and the step's imports (measured with
+#: benchmarks/scale_bench.py: 253-275 MiB peak RSS for the whole step at 1 000 rows).
+BASE_PROCESS_BYTES = 250 * MiB
 #: Rows per statevector chunk in streaming transforms: one chunk's states stay ~64 MiB.
 CHUNK_STATE_BYTES = 64 * MiB
 #: Fewest landmarks ``auto`` accepts when it shrinks ``m`` to fit a shot budget.
@@ -201,7 +202,9 @@ def method_cost(
     chunk = min(shape.n_rows, backend_chunk_rows(backend, fmap) if exact else chunk_rows(q))
     if method == "fidelity":
         work = backend.estimate(fmap, n) + backend.estimate(fmap, t, n)
-        # Gram + GridSearchCV's per-fold kernel copies and libsvm's own (~2x), test kernel
+        # Gram + GridSearchCV's per-fold kernel copies and libsvm's own (~2x), test kernel.
+        # Conservative: scale_bench measured ~12 B per Gram entry at 15 000 train rows
+        # (3.4 GiB peak against 6.0 GiB priced here)
         memory = data + 24 * n * n + 8 * t * n + (one_state * shape.n_rows if exact else 0)
         macs = (n * n / 2 + t * n) * dim
         states = shape.n_rows
@@ -210,14 +213,18 @@ def method_cost(
         work = (
             backend.estimate(fmap, m) + backend.estimate(fmap, n, m) + backend.estimate(fmap, t, m)
         )
-        # K_nm (float64) and Φ (float64) for train and test, landmark states, chunk buffers
-        memory = data + 16 * shape.n_rows * m + 8 * m * m
-        memory += (one_state * (m + 3 * chunk)) if exact else 0
+        # K_nm (float32, 4 B) and Φ (float64, 8 B) per row and landmark, +2 B of transient
+        # copies; landmark states; one chunk of states plus its overlap and |.|² buffers
+        # (~2.4 chunks). Fitted to the measured step peaks at 2·10⁴..10⁶ rows (scale_bench)
+        memory = data + 14 * shape.n_rows * m + 8 * m * m
+        memory += (one_state * (m + 2.4 * chunk)) if exact else 0
         macs = (shape.n_rows * m + m * m) * dim
         states = shape.n_rows + m
     elif method == "projected":
         work = _features_work(backend, fmap, n) + _features_work(backend, fmap, t)
-        memory = data + 3 * 8 * 3 * q * shape.n_rows + (one_state * 3 * chunk if exact else 0)
+        # three float64 copies of the 3q features per row; one chunk of states and its
+        # per-basis temporaries (~1.25 chunks measured at 2·10⁴ and 10⁵ rows)
+        memory = data + 3 * 8 * 3 * q * shape.n_rows + (one_state * 1.25 * chunk if exact else 0)
         # dense: 3q passes over each state; mps: left/right environments, ~3 overlaps a row
         own = exact and hasattr(backend, "pair_macs")
         macs = 3 * shape.n_rows * dim if own else 3 * q * shape.n_rows * dim
