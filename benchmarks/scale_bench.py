@@ -934,21 +934,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"{label}: {m.wall:.1f} s, max RSS {mib(m.maxrss_bytes)} MiB (rc {m.rc}); {tail}"
             )
     if shot_rows:
-<<<<<<< HEAD
         lines += [
             "",
             "## Built-in dataset (569 rows) on shot-based backends, n_qubits=4",
             "",
             f"{'backend':<32}{'est. method':<13}{'est. circuits':>14}{'within':>8}"
-            f"{'ran':>11}{'circuits':>10}{'vs exact':>10}{'wall s':>8}{'AUC q':>8}"
-            f"{'AUC c':>8}  note",
+            f"{'ran':>11}{'recorded':>10}{'vs exact':>10}{'wall s':>8}{'est MiB':>8}"
+            f"{'q MiB':>7}{'AUC q':>8}{'AUC c':>8}  note",
         ]
-=======
-        lines += ["", "## Built-in dataset (569 rows) on shot-based backends, n_qubits=4", "",
-                  f"{'backend':<32}{'est. method':<13}{'est. circuits':>14}{'within':>8}"
-                  f"{'ran':>11}{'recorded':>10}{'vs exact':>10}{'wall s':>8}{'est MiB':>8}"
-                  f"{'q MiB':>7}{'AUC q':>8}{'AUC c':>8}  note"]
->>>>>>> bench-scale
         lines.append("-" * len(lines[-1]))
         for s in shot_rows:
             est, r = s["estimate"] or {}, s["run"]
@@ -956,8 +949,12 @@ def main(argv: list[str] | None = None) -> int:
             cost = est.get("methods", {}).get(chosen, {}) if chosen else {}
             ec = cost.get("circuits")
             factor = (EXACT_BUILTIN_CIRCUITS / r.circuits_used) if r.circuits_used else None
-<<<<<<< HEAD
-            s.update(chosen=chosen, est_circuits=ec, factor=factor)
+            s.update(
+                chosen=chosen,
+                est_circuits=ec,
+                factor=factor,
+                est_factor=EXACT_BUILTIN_CIRCUITS / ec if ec else None,
+            )
             note = (
                 f"FALLBACK {r.fallback_reason}"[:50]
                 if r.fallback
@@ -968,29 +965,15 @@ def main(argv: list[str] | None = None) -> int:
                 f"{s['backend']:<32}{chosen or '-':<13}{fmt(ec, ','):>14}"
                 f"{est.get('within_budget', '-')!s:>8}{r.ran or '-':>11}"
                 f"{fmt(r.circuits_used, ','):>10}{times:>10}"
-                f"{r.measured.wall:>8.1f}{fmt(r.auc_q, '.4f'):>8}"
+                f"{r.measured.wall:>8.1f}{fmt(cost.get('memory_mib'), ',.0f'):>8}"
+                f"{mib(r.quantum_peak):>7}{fmt(r.auc_q, '.4f'):>8}"
                 f"{fmt(r.auc_c, '.4f'):>8}  {note}"
             )
         lines.append(
-            f"exact Gram + test kernel: {EXACT_BUILTIN_CIRCUITS:,} circuits; circuits = "
+            f"exact Gram + test kernel: {EXACT_BUILTIN_CIRCUITS:,} circuits. est. "
+            "circuits: the estimate (and the budget) before the run; recorded: the "
             "sum over the run's jobs in calibration.json"
         )
-=======
-            s.update(chosen=chosen, est_circuits=ec, factor=factor,
-                     est_factor=EXACT_BUILTIN_CIRCUITS / ec if ec else None)
-            note = f"FALLBACK {r.fallback_reason}"[:50] if r.fallback else (
-                "" if r.ok else f"FAILED rc={r.measured.rc}")
-            times = f"{fmt(factor, '.0f')}x" if factor else "-"
-            lines.append(f"{s['backend']:<32}{chosen or '-':<13}{fmt(ec, ','):>14}"
-                         f"{est.get('within_budget', '-')!s:>8}{r.ran or '-':>11}"
-                         f"{fmt(r.circuits_used, ','):>10}{times:>10}"
-                         f"{r.measured.wall:>8.1f}{fmt(cost.get('memory_mib'), ',.0f'):>8}"
-                         f"{mib(r.quantum_peak):>7}{fmt(r.auc_q, '.4f'):>8}"
-                         f"{fmt(r.auc_c, '.4f'):>8}  {note}")
-        lines.append(f"exact Gram + test kernel: {EXACT_BUILTIN_CIRCUITS:,} circuits. est. "
-                     "circuits: the estimate (and the budget) before the run; recorded: the "
-                     "sum over the run's jobs in calibration.json")
->>>>>>> bench-scale
 
     # ---- targets
     def runs_at(rows: int, prefix: str = "auto") -> list[RunResult]:
@@ -1038,52 +1021,38 @@ def main(argv: list[str] | None = None) -> int:
     for s in shot_rows:
         r = s["run"]
         est = s["estimate"] or {}
-<<<<<<< HEAD
+        # >= 10x on both counts: the estimate's (what the budget reserved) and the job records'
+        factors = [f for f in (s["factor"], s["est_factor"]) if f is not None]
         ok = (
             r.ok
             and not r.fallback
-            and r.circuits_used is not None
-            and s["factor"] is not None
-            and s["factor"] >= T_CIRCUIT_FACTOR
+            and len(factors) == 2
+            and min(factors) >= T_CIRCUIT_FACTOR
             and bool(est.get("within_budget"))
             and s["estimate_rc"] == 0
             and est.get("chosen") == r.ran
-            and s["est_circuits"] == r.circuits_used
         )
         checks.append(
             (
                 ok,
-                f"{s['backend']} (built-in, 4 qubits): ran {r.ran or '-'}"
-                f"{' FALLBACK ' + r.fallback_reason if r.fallback else ''} with "
-                f"{fmt(r.circuits_used, ',')} circuits = "
-                f"{fmt(s['factor'], '.0f')}x fewer than {EXACT_BUILTIN_CIRCUITS:,} "
-                f"(target >= {T_CIRCUIT_FACTOR:.0f}x) within the default budget; the "
-                f"estimate said {s['chosen']}, {fmt(s['est_circuits'], ',')} circuits, "
-                f"within_budget={est.get('within_budget')}",
+                f"{s['backend']} (built-in, 4 qubits): the estimate said "
+                f"{s['chosen']}, {fmt(s['est_circuits'], ',')} circuits "
+                f"({fmt(s['est_factor'], '.0f')}x fewer than "
+                f"{EXACT_BUILTIN_CIRCUITS:,}), within_budget="
+                f"{est.get('within_budget')}; the run ran {r.ran or '-'}"
+                f"{' FALLBACK ' + r.fallback_reason if r.fallback else ''} within the "
+                f"default budget, {fmt(r.circuits_used, ',')} circuits recorded "
+                f"({fmt(s['factor'], '.0f')}x fewer; target >= "
+                f"{T_CIRCUIT_FACTOR:.0f}x)",
             )
         )
-=======
-        # >= 10x on both counts: the estimate's (what the budget reserved) and the job records'
-        factors = [f for f in (s["factor"], s["est_factor"]) if f is not None]
-        ok = (r.ok and not r.fallback and len(factors) == 2
-              and min(factors) >= T_CIRCUIT_FACTOR
-              and bool(est.get("within_budget")) and s["estimate_rc"] == 0
-              and est.get("chosen") == r.ran)
-        checks.append((ok, f"{s['backend']} (built-in, 4 qubits): the estimate said "
-                           f"{s['chosen']}, {fmt(s['est_circuits'], ',')} circuits "
-                           f"({fmt(s['est_factor'], '.0f')}x fewer than "
-                           f"{EXACT_BUILTIN_CIRCUITS:,}), within_budget="
-                           f"{est.get('within_budget')}; the run ran {r.ran or '-'}"
-                           f"{' FALLBACK ' + r.fallback_reason if r.fallback else ''} within the "
-                           f"default budget, {fmt(r.circuits_used, ',')} circuits recorded "
-                           f"({fmt(s['factor'], '.0f')}x fewer; target >= "
-                           f"{T_CIRCUIT_FACTOR:.0f}x)"))
         if s["est_circuits"] and r.circuits_used and s["est_circuits"] != r.circuits_used:
-            notes.append(f"{s['backend']}: recorded {r.circuits_used:,} circuits != estimated "
-                         f"{s['est_circuits']:,} ({r.circuits_used / s['est_circuits']:.0f}x): "
-                         "the job records count observables (3 x n_qubits per row), the "
-                         "estimate measurement bases (3 per row)")
->>>>>>> bench-scale
+            notes.append(
+                f"{s['backend']}: recorded {r.circuits_used:,} circuits != estimated "
+                f"{s['est_circuits']:,} ({r.circuits_used / s['est_circuits']:.0f}x): "
+                "the job records count observables (3 x n_qubits per row), the "
+                "estimate measurement bases (3 per row)"
+            )
     for rows in (20_000, 1_000_000):
         for r in runs_at(rows):
             if r.estimate is None:
