@@ -335,12 +335,13 @@ def _auto_reason(
                 f"auto: {shape.n_train} train rows <= exact_max_rows={exact_max_rows}: "
                 "exact fidelity Gram"
             )
-        if shape.n_train > exact_max_rows:
+        if shape.n_train > exact_max_rows and c.method == "nystroem":
             return (
                 f"auto: {shape.n_train} train rows > exact_max_rows={exact_max_rows}: "
                 f"Nystroem with {c.landmarks} landmarks (O(N·m), never N×N)"
             )
-        return f"auto: the exact Gram does not fit quantum_max_memory_mb; {c.method}"
+        over = ", ".join(x.method for x in considered[:-1])
+        return f"auto: {c.method}, the first that fits the budget (over it: {over})"
     skipped = ", ".join(
         f"{x.method}{f'(m={x.landmarks})' if x.landmarks else ''} {x.work.circuits:,} circuits"
         for x in considered[:-1]
