@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipelines.config import PipelineConfig
 from pipelines.image_build import BASE_DOCKERFILE, BOOTSTRAP_REF, QUANTUM_DOCKERFILE, ROOT, plan
 
 DOCKERFILE_PATHS = [ROOT / BASE_DOCKERFILE, ROOT / QUANTUM_DOCKERFILE]
@@ -206,19 +207,17 @@ def test_base_image_builds_and_runs_a_component(tmp_path, breast_cancer):
     )
     container = ir["deploymentSpec"]["executors"]["exec-prepare-data"]["container"]
     assert container["image"] == image
-    params = {
+    overrides = {
         "dataset": "/work/tiny.csv",
-        "label_column": "target",
         "n_qubits": 3,
-        "feature_map": "zz",
         "reps": 1,
-        "entanglement": "linear",
-        "bandwidth": 0.1,
-        "test_size": 0.25,
         "min_samples_per_class": 5,
-        "impute": "none",
         "seed": 3,
     }
+    # Every input the compiled component declares gets a value: the override above or
+    # the pipeline's own default, so a new step parameter cannot silently break this test.
+    declared = ir["components"]["comp-prepare-data"]["inputDefinitions"]["parameters"]
+    params = {name: overrides.get(name, getattr(PipelineConfig(), name)) for name in declared}
     executor_input = json.dumps(_executor_input(ir, "prepare-data", params, "/work/out"))
     argv = [
         *container["command"],

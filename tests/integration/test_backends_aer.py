@@ -46,6 +46,10 @@ def test_ideal_shot_simulator_estimates_the_same_kernel_within_shot_noise():
     circuits = [j["circuits"] for j in backend.jobs[:2]]
     assert circuits == [45, 50]
     assert backend.estimate(fmap, 10) == WorkEstimate(45, shots, 1)
+    # The projected features measure one basis (X, Y or Z on every qubit) per circuit:
+    # 3 circuits per row, as the estimate says, not one per observable.
+    assert backend.jobs[2]["circuits"] == 3 * len(y)
+    assert backend.estimate_features(fmap, len(y)).circuits == 3 * len(y)
 
 
 def test_circuits_are_grouped_into_as_few_jobs_as_the_per_job_limit_allows():

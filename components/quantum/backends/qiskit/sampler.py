@@ -329,7 +329,12 @@ class SamplerKernelBackend:
                 f"{what}: submit job",
             )
             result = wait_for_job(job, self.ctx, what)
-            self.jobs.append(job_record(job, len(values) * 3 * n, self.shots))
+            # The estimator measures qubit-wise commuting observables together: the 3n
+            # single-qubit Paulis need one circuit per basis (X, Y, Z) per row, not 3n.
+            bases = len(
+                SparsePauliOp.sum([o[0] for o in observables]).group_commuting(qubit_wise=True)
+            )
+            self.jobs.append(job_record(job, len(values) * bases, self.shots))
         evs = np.asarray(result[0].data.evs)  # (3n, N)
         return np.ascontiguousarray(evs.reshape(3 * n, len(values)).T)
 
