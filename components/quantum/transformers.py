@@ -257,6 +257,12 @@ class NystroemQuantumFeatures(TransformerMixin, _FeatureMapParams):
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any = None) -> NystroemQuantumFeatures:
+        self.fit_landmarks(X, y)
+        return self
+
+    def fit_landmarks(self, X: Any, y: Any = None) -> np.ndarray:
+        """``fit``, returning the landmark kernel ``K_mm`` it was fitted from (on a
+        shot-based backend, the measured one: compared with the exact one for lineage)."""
         x = validate_data(self, X, dtype=np.float64, reset=True)
         fmap = self.feature_map_for(x.shape[1])
         index = nystroem.select_landmarks(
@@ -269,7 +275,7 @@ class NystroemQuantumFeatures(TransformerMixin, _FeatureMapParams):
         self.landmark_index_ = index
         k_mm = self.backend_instance().kernel(fmap, self.landmarks_, None)
         self.weights_, self.kept_trace_ = nystroem.normalization(k_mm)
-        return self
+        return k_mm
 
     def landmark_kernel(self, X: Any) -> np.ndarray:
         """``K(X, landmarks)`` (N × m), streamed on exact backends."""

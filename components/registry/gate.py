@@ -30,6 +30,8 @@ REJECT = "reject"
 SKIPPED = "skipped"
 #: Backend kinds whose calibration ages (exact and ideal shot simulators have none).
 CALIBRATED_KINDS = ("hardware", "hardware-emulation", "noisy-simulator")
+#: Backend kinds that train and serve with the same exact kernel.
+EXACT_KINDS = ("exact-simulator",)
 #: Where each required lineage item lives on the model version.
 LINEAGE_TAGS = {
     "dataset_digest": names.TAG_DATASET_SHA256,
@@ -65,6 +67,8 @@ class Evidence:
     backend_kind: str = ""
     calibration_time: str = ""
     lineage: dict[str, str] = field(default_factory=dict)
+    #: Shot-based quantum candidates: measured vs. exact kernel alignment (None: not recorded).
+    kernel_alignment: float | None = None
 
     @classmethod
     def from_tags(cls, version: str, tags: dict[str, str]) -> Evidence:
@@ -90,7 +94,15 @@ class Evidence:
             backend_kind=tags.get(names.TAG_QUANTUM_BACKEND_KIND, ""),
             calibration_time=tags.get(names.TAG_QUANTUM_CALIBRATION_TIME, ""),
             lineage={item: tags.get(tag, "") for item, tag in LINEAGE_TAGS.items()},
+            kernel_alignment=_float(tags.get(names.TAG_QUANTUM_KERNEL_ALIGNMENT)),
         )
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -321,7 +333,31 @@ def _quantum(policy: PromotionPolicy, ev: Evidence) -> list[RuleResult]:
             )
         return rules
     rules.append(_calibration_age(policy, ev))
+    rules.append(_kernel_agreement(policy, ev))
     return rules
+
+
+def _kernel_agreement(policy: PromotionPolicy, ev: Evidence) -> RuleResult:
+    """A shot-based model serves with the exact simulation: its measured kernel must align
+    with the exact one at least ``quantum.min_kernel_alignment`` (when the policy sets it)."""
+    need = policy.quantum.min_kernel_alignment
+    name, seen = "kernel_agreement", ev.kernel_alignment
+    if ev.backend_kind in EXACT_KINDS:
+        return RuleResult(name, None, need, True, "not applicable: served by the same exact kernel")
+    if need is None:
+        detail = "recorded, not judged (no min_kernel_alignment in the policy)"
+        return RuleResult(name, seen, None, True, f"alignment {_fmt(seen)}: {detail}")
+    if seen is None:
+        return RuleResult(name, None, need, False, "no measured-vs-exact kernel agreement recorded")
+    ok = seen >= need
+    return RuleResult(
+        name,
+        seen,
+        need,
+        ok,
+        f"measured kernel alignment with the exact simulation {seen:.4f} "
+        f"{'>=' if ok else '<'} {need}",
+    )
 
 
 def _calibration_age(policy: PromotionPolicy, ev: Evidence) -> RuleResult:

@@ -22,6 +22,7 @@ def quantum_tags(
     fallback: bool,
     fallback_reason: str | None,
     serving_backend: str | None = None,
+    agreement: dict[str, float] | None = None,
 ) -> dict[str, str]:
     """The ``quantum.*`` lineage tags from a calibration snapshot and the step's outcome."""
     tags = {names.TAG_QUANTUM_FALLBACK: str(bool(fallback)).lower()}
@@ -45,6 +46,9 @@ def quantum_tags(
         )
     if serving_backend:
         tags[names.TAG_QUANTUM_SERVING_BACKEND] = serving_backend
+    if agreement and "alignment" in agreement:
+        tags[names.TAG_QUANTUM_KERNEL_ALIGNMENT] = f"{agreement['alignment']:.6f}"
+        tags[names.TAG_QUANTUM_KERNEL_MAE] = f"{agreement['mean_abs_error']:.6f}"
     return tags
 
 

@@ -17,6 +17,11 @@ TAG_QUANTUM_METHOD_REASON = "quantum.method_reason"  # why (auto's choice, or se
 TAG_QUANTUM_LANDMARKS = (
     "quantum.landmarks"  # Nystroem landmark count  # what the registered model uses
 )
+#: A shot-based backend's measured kernel against the exact simulation the model serves
+#: with (components.quantum.agreement); the full set is logged as run metrics.
+TAG_QUANTUM_KERNEL_ALIGNMENT = "quantum.kernel_agreement.alignment"
+TAG_QUANTUM_KERNEL_MAE = "quantum.kernel_agreement.mean_abs_error"
+METRIC_KERNEL_AGREEMENT_PREFIX = "quantum.kernel_agreement."
 TAG_MODEL_KIND = "model.kind"  # quantum | classical
 TAG_DATASET_URI = "dataset.uri"
 TAG_DATASET_SHA256 = "dataset.sha256"

@@ -52,6 +52,10 @@ class QuantumRules(_Strict):
     when_baseline_wins: Literal["register_classical", "reject"] = "register_classical"
     max_calibration_age_hours: float | None = Field(default=24.0, gt=0.0)
     allow_fallback: bool = False
+    #: A model trained on a shot-based backend serves with the exact simulation of its map:
+    #: refuse it when the measured kernel's alignment with the exact one is below this.
+    #: None (the default): the agreement is recorded, not judged.
+    min_kernel_alignment: float | None = Field(default=None, ge=0.0, le=1.0)
 
 
 class LineageRules(_Strict):

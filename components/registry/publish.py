@@ -253,11 +253,8 @@ def publish(
 
 def _run_tags(req: PublishRequest, candidate: ModelBundle) -> dict[str, str]:
     """The run's lineage: quantum step, candidate kind, dataset, calibration, versions, KFP."""
-    serving = (
-        req.quantum.info.params.get("serving_backend")
-        if req.quantum is not None and candidate is req.quantum
-        else None
-    )
+    quantum_candidate = req.quantum is not None and candidate is req.quantum
+    serving = req.quantum.info.params.get("serving_backend") if quantum_candidate else None
     return {
         names.TAG_QUANTUM_ENABLED: str(req.quantum_enabled).lower(),
         names.TAG_QUANTUM_BACKEND: req.quantum_backend if req.quantum_enabled else "none",
@@ -269,6 +266,7 @@ def _run_tags(req: PublishRequest, candidate: ModelBundle) -> dict[str, str]:
             fallback=req.fallback,
             fallback_reason=req.fallback_reason,
             serving_backend=serving,
+            agreement=req.quantum.info.agreement if quantum_candidate else None,
         ),
         **{names.TAG_VERSIONS_PREFIX + k: v for k, v in lineage.package_versions().items()},
         **req.lineage_tags,
@@ -376,6 +374,12 @@ def _log_run(
     mlflow.log_metrics({"classical.train_seconds": req.baseline.info.train_seconds})
     if req.quantum is not None:
         mlflow.log_metrics({"quantum.train_seconds": req.quantum.info.train_seconds})
+        mlflow.log_metrics(
+            {
+                names.METRIC_KERNEL_AGREEMENT_PREFIX + k: v
+                for k, v in req.quantum.info.agreement.items()
+            }
+        )
     mlflow.log_input(
         _dataset_input(req.train, req.dataset, req.label_column, "train"), context="training"
     )

@@ -35,6 +35,8 @@ class BundleInfo:
     feature_columns: list[str]
     label_column: str
     quantum: dict[str, Any] = field(default_factory=dict)
+    #: Shot-based quantum models: measured vs. exact kernel (components.quantum.agreement).
+    agreement: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -91,6 +93,7 @@ def save_trained(
         feature_columns=split.feature_columns,
         label_column=split.label_column,
         quantum=quantum or {},
+        agreement=dict(trained.agreement),
     )
     bundle = save_bundle(out_dir, trained.model, info)
     pdir = bundle.path / PLOTS_DIR

@@ -70,6 +70,9 @@ class TrainedModel:
     train_seconds: float = 0.0
     gram: np.ndarray | None = None  # train Gram matrix (quantum only), for the heatmap
     y_train: np.ndarray | None = None
+    #: Shot-based backends only: the measured kernel (or features) against the exact
+    #: simulation the model serves with (``components.quantum.agreement``).
+    agreement: dict[str, float] = field(default_factory=dict)
 
 
 def _cv(seed: int) -> StratifiedKFold:
@@ -152,10 +155,18 @@ def fit_quantum_kernel_model(
         seconds,
     )
     kernel.bind_backend(None)
-    serving = backend
+    serving, agreement = backend, {}
     if backend_instance is not None and not backend_instance.exact:
+        from components.quantum.agreement import gram_agreement
+
         serving = serving_backend(angles.shape[1])
         kernel.set_params(backend=serving)
+        fmap = kernel.feature_map_for(angles.shape[1])
+        from components.quantum.backends import get_backend
+
+        exact = get_backend(serving)
+        agreement = gram_agreement(gram, angles, lambda r: exact.kernel(fmap, r), seed=seed)
+        log.info("device kernel vs. exact %s: %s", serving, _rounded(agreement))
     return TrainedModel(
         "quantum",
         model,
@@ -168,7 +179,12 @@ def fit_quantum_kernel_model(
         train_seconds=seconds,
         gram=gram,
         y_train=np.asarray(y_train),
+        agreement=agreement,
     )
+
+
+def _rounded(values: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 6) for k, v in values.items()}
 
 
 def fit_linear_head(features: np.ndarray, y: np.ndarray, *, seed: int) -> tuple[Any, dict]:
@@ -345,7 +361,12 @@ def _fit_feature_model(
         backend,
         f", {landmarks} landmarks" if method == "nystroem" else "",
     )
-    quantum.fit(angles, y_train)
+    shot_based = backend_instance is not None and not backend_instance.exact
+    k_mm = None
+    if method == "nystroem":
+        k_mm = quantum.fit_landmarks(angles, y_train)
+    else:
+        quantum.fit(angles, y_train)
 
     def featurize(rows: np.ndarray, block: np.ndarray | None) -> np.ndarray:
         if block is None:
@@ -381,9 +402,35 @@ def _fit_feature_model(
         seconds,
     )
     quantum.bind_backend(None)
-    serving = backend
-    if backend_instance is not None and not backend_instance.exact:
+    serving, agreement = backend, {}
+    if shot_based:
         serving = serving_backend(angles.shape[1])
         quantum.set_params(backend=serving)
+        agreement = _feature_agreement(quantum, serving, angles, phi, k_mm, seed=seed)
+        log.info("device %s vs. exact %s: %s", method, serving, _rounded(agreement))
     params["serving_backend"] = serving
-    return TrainedModel("quantum", model, evaluation, params=params, train_seconds=seconds)
+    return TrainedModel(
+        "quantum", model, evaluation, params=params, train_seconds=seconds, agreement=agreement
+    )
+
+
+def _feature_agreement(
+    quantum: Any,
+    serving: str,
+    angles: np.ndarray,
+    phi: np.ndarray,
+    k_mm: np.ndarray | None,
+    *,
+    seed: int,
+) -> dict[str, float]:
+    """Nyström: the measured landmark kernel against the exact one; projected: the measured
+    train features against the exact expectation values (no extra circuits either way)."""
+    from components.quantum.agreement import feature_agreement, gram_agreement
+
+    fmap = quantum.feature_map_for(angles.shape[1])
+    from components.quantum.backends import get_backend
+
+    exact = get_backend(serving)
+    if k_mm is not None:
+        return gram_agreement(k_mm, quantum.landmarks_, lambda r: exact.kernel(fmap, r), seed=seed)
+    return feature_agreement(phi, angles, lambda r: exact.expectations(fmap, r), seed=seed)

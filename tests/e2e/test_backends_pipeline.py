@@ -86,7 +86,19 @@ def test_each_backend_family_trains_and_registers_with_calibration(
         assert tags[names.TAG_QUANTUM_SERVING_BACKEND] == "statevector"
         jobs = cal["execution"]["jobs"]
         assert len(jobs) == 2 and sum(j["circuits"] for j in jobs) == 60 * 59 // 2 + 20 * 60
+        # Served by the exact simulation: how far the measured kernel was from it, on the
+        # version (what the gate reads) and as run metrics.
+        assert 0.5 < float(tags[names.TAG_QUANTUM_KERNEL_ALIGNMENT]) < 1.0
+        assert float(tags[names.TAG_QUANTUM_KERNEL_MAE]) > 0
     run = client.get_run(s["run_id"])
+    if kind != "exact-simulator":
+        prefix = names.METRIC_KERNEL_AGREEMENT_PREFIX
+        assert run.data.metrics[prefix + "rows"] == 60
+        assert run.data.metrics[prefix + "alignment"] == pytest.approx(
+            float(tags[names.TAG_QUANTUM_KERNEL_ALIGNMENT]), abs=1e-6
+        )
+    else:
+        assert names.TAG_QUANTUM_KERNEL_ALIGNMENT not in tags
     assert run.data.tags[names.TAG_QUANTUM_CALIBRATION_HASH] == cal["calibration_hash"]
 
 

@@ -107,6 +107,26 @@ def test_shot_based_model_serves_with_the_exact_simulator(prepared_tiny, tmp_pat
     assert model.predict(split.test.drop(columns=["target"]).head(3)).shape == (3,)
     cal = outcome.calibration
     assert cal["backend"]["kind"] == "noisy-simulator" and cal["execution"]["circuit_depth"] > 0
+    # The noisy Gram against the exact one it now serves with: recorded, close but not equal.
+    agreement = outcome.bundle.info.agreement
+    assert agreement["rows"] == len(split.train)
+    assert 0.9 < agreement["alignment"] < 1.0 and 0.0 < agreement["mean_abs_error"] < 0.2
+    assert agreement["max_abs_error"] >= agreement["mean_abs_error"]
+
+
+@pytest.mark.parametrize("method", ["nystroem", "projected"])
+def test_shot_based_feature_methods_record_their_agreement_with_the_exact_engine(
+    prepared_tiny, tmp_path, method
+):
+    outcome = _run(
+        prepared_tiny, tmp_path, "qiskit-aer?shots=512&seed=5", method=method, landmarks=12
+    )
+    assert outcome.status == "ok", outcome.reason
+    agreement = outcome.bundle.info.agreement
+    # Nyström: the measured 12x12 landmark kernel; projected: every train row's features.
+    split, _ = prepared_tiny
+    assert agreement["rows"] == (12 if method == "nystroem" else len(split.train))
+    assert agreement["alignment"] > 0.95 and 0 < agreement["mean_abs_error"] < 0.1
 
 
 def test_estimate_cli_prints_cost_and_exits_3_when_over_budget(capsys):

@@ -158,6 +158,7 @@ def test_a_good_first_candidate_passes_every_rule():
         "fallback",
         "quantum_lift.roc_auc",
         "calibration_age",
+        "kernel_agreement",
         "lineage.dataset_digest",
         "lineage.calibration_hash",
         "lineage.git_commit",
@@ -241,6 +242,26 @@ def test_calibration_age_applies_to_devices_and_noisy_simulators_only():
         "not applicable: exact-simulator"
         in rule(decide(calibrated=stale), "calibration_age").detail
     )
+
+
+def test_kernel_agreement_is_recorded_and_judged_only_when_the_policy_says():
+    fresh = (datetime.now(UTC) - timedelta(hours=2)).isoformat()
+    device = dict(backend_kind="hardware", calibrated=fresh)
+    aligned = {names.TAG_QUANTUM_KERNEL_ALIGNMENT: "0.970000"}
+    d = decide(**device, **aligned)
+    assert d.promoted and rule(d, "kernel_agreement").observed == pytest.approx(0.97)
+    assert "not judged" in rule(d, "kernel_agreement").detail
+    strict = parse_policy({"quantum": {"min_kernel_alignment": 0.98}})
+    d = decide(strict, **device, **aligned)
+    assert not d.promoted
+    assert "alignment with the exact simulation 0.9700 < 0.98" in d.reasons[0]
+    assert decide(parse_policy({"quantum": {"min_kernel_alignment": 0.9}}), **device, **aligned)
+    assert not decide(strict, **device).promoted  # nothing recorded: refused, not assumed
+    # Exact backends serve with the very kernel they trained on.
+    assert "not applicable" in rule(decide(strict), "kernel_agreement").detail
+    assert decide(strict).promoted
+    with pytest.raises(ConfigError, match="min_kernel_alignment"):
+        parse_policy({"quantum": {"min_kernel_alignment": 1.5}})
 
 
 @pytest.mark.parametrize(

@@ -199,3 +199,29 @@ def test_projected_features_feed_a_linear_model():
     pipe = Pipeline([("pqf", ProjectedQuantumFeatures()), ("lr", LogisticRegression())]).fit(x, y)
     assert pipe.named_steps["pqf"].transform(x).shape == (30, 9)
     assert list(pipe.named_steps["pqf"].get_feature_names_out()[:3]) == ["q0_X", "q0_Y", "q0_Z"]
+
+
+def test_kernel_agreement_measures_error_and_alignment_off_the_diagonal():
+    from components.quantum.agreement import agreement, gram_agreement, sample_rows
+
+    k = np.array([[1.0, 0.5, 0.2], [0.5, 1.0, 0.4], [0.2, 0.4, 1.0]])
+    same = agreement(k, k, symmetric=True)
+    assert same["mean_abs_error"] == 0 and same["alignment"] == pytest.approx(1.0)
+    noisy = k.copy()
+    noisy[0, 1] = noisy[1, 0] = 0.6  # one pair off by 0.1; the unit diagonal is not compared
+    got = agreement(noisy, k, symmetric=True)
+    assert got["mean_abs_error"] == pytest.approx(0.2 / 6) and got[
+        "max_abs_error"
+    ] == pytest.approx(0.1)
+    assert 0.9 < got["alignment"] < 1.0 and got["rows"] == 3
+    # Scale does not change alignment; a rectangular block compares every entry.
+    assert agreement(2 * k[:, :2], k[:, :2], symmetric=False)["alignment"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="differ in shape"):
+        agreement(k, k[:2], symmetric=True)
+    # Large sets are compared on a seeded sample of rows, the same block on both sides.
+    idx = sample_rows(1000, seed=3, limit=10)
+    assert len(idx) == 10 and list(idx) == sorted(idx) and list(sample_rows(5, 3)) == list(range(5))
+    rows = np.arange(1000.0)[:, None]
+    big = np.abs(rows - rows.T)
+    out = gram_agreement(big, rows, lambda r: np.abs(r - r.T), seed=3)
+    assert out["mean_abs_error"] == 0 and out["rows"] == 256
