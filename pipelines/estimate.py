@@ -82,7 +82,7 @@ def estimate_run(config: PipelineConfig) -> CostEstimate:
         backend.prepare(fmap)
     except QuantumStepFailure as failure:
         notes.append(f"device not reached ({failure.summary}); device time unknown")
-    rates = measure_rates(backend, fmap)
+    rates = measure_rates(backend, fmap, probe_circuits=True)
     m = min(config.nystroem_landmarks, n_train)
     methods = {
         name: method_cost(name, backend, fmap, shape, landmarks=m, rates=rates).to_dict()
@@ -105,8 +105,14 @@ def estimate_run(config: PipelineConfig) -> CostEstimate:
             f"{backend.state_bytes(fmap) / 1024:,.1f} KiB per state, "
             f"{backend.pair_macs(fmap):,} complex MAC per kernel entry"
         )
+    elif rates.circuit_seconds > 0:
+        notes.append(
+            f"simulator: time from two probe jobs here ({rates.circuit_seconds * 1e3:,.2f} ms "
+            f"per circuit at {getattr(backend, 'shots', 0):,} shots, "
+            f"{rates.job_seconds:,.2f} s per job); no device time"
+        )
     elif not backend.exact and per_shot is None and getattr(backend, "kind", "") != "hardware":
-        notes.append("simulator: no device time")
+        notes.append("simulator: no device time; wall time unknown (the probe did not run)")
     estimate = CostEstimate(
         config.quantum_backend, n_train, n_test, methods, None, "", per_shot, notes
     )

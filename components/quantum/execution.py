@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 #: How often a long wait on a job logs where it is.
 PROGRESS_EVERY_S = 10.0
+#: Job states before a device (or simulator) starts executing it.
+QUEUED_STATES = ("INITIALIZING", "QUEUED", "VALIDATING")
 
 
 @dataclass(frozen=True)
@@ -95,16 +97,16 @@ def wait_for_job(job: Any, ctx: ExecutionContext, what: str) -> Any:
     On timeout the job is cancelled (so it stops costing QPU time) and ``timeout`` raised.
     """
     started = last_report = time.monotonic()
+    running_since: float | None = None
     while not job.done():
         now = time.monotonic()
+        status = _status_name(job)  # every poll (done() asks the service anyway)
+        if status == "RUNNING" and running_since is None:
+            running_since = now
         if now - last_report >= PROGRESS_EVERY_S:
             last_report = now
             log.info(
-                "%s: waiting for job %s (%s), %.0f s",
-                what,
-                job.job_id(),
-                _status_name(job),
-                now - started,
+                "%s: job %s %s", what, job.job_id(), _wait_text(status, started, running_since, now)
             )
         left = ctx.clock.remaining()
         if left is not None and left <= 0:
@@ -116,6 +118,15 @@ def wait_for_job(job: Any, ctx: ExecutionContext, what: str) -> Any:
             ctx.clock.check_time(f"{what} (job {job.job_id()})")
         time.sleep(ctx.poll_s if left is None else max(0.01, min(ctx.poll_s, left)))
     return job.result()
+
+
+def _wait_text(status: str, started: float, running_since: float | None, now: float) -> str:
+    """``QUEUED, queued 30 s`` / ``RUNNING, queued 12 s, running 18 s`` (to within one poll)."""
+    if running_since is None:
+        return (
+            f"{status}, {'queued' if status in QUEUED_STATES else 'waiting'} {now - started:.0f} s"
+        )
+    return f"{status}, queued {running_since - started:.0f} s, running {now - running_since:.0f} s"
 
 
 def _status_name(job: Any) -> str:

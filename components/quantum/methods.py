@@ -13,9 +13,11 @@ Methods (the pipeline parameter ``quantum_method``):
   (``m`` landmarks, then fewer) that fits the circuit/shot budget.
 
 The cost model (:func:`method_cost`): circuits, shots and jobs from the backend's own
-estimate; peak memory of the quantum step from the arrays each method holds; for exact
-backends the wall time of the kernel work from rates measured on this machine
-(:func:`measure_rates`, a few hundred rows, well under a second).
+estimate; peak memory of the quantum step from the arrays each method holds; the wall time
+of the kernel work from rates measured on this machine (:func:`measure_rates`): for exact
+backends a few hundred rows, well under a second; for local shot-based simulators (``qubeflow
+estimate`` only) two small probe jobs, per-job overhead and per-circuit time at the
+backend's shot count. Real hardware is priced by device time instead (``seconds_per_shot``).
 """
 
 from __future__ import annotations
@@ -50,11 +52,14 @@ def chunk_rows(n_qubits: int, itemsize: int = 16) -> int:
 
 @dataclass(frozen=True)
 class Rates:
-    """Measured speed of an exact backend on this machine."""
+    """Measured speed of a backend on this machine (zeros: unknown)."""
 
     states_per_second: float
     #: complex multiply-adds per second in the kernel product
     macs_per_second: float
+    #: local shot-based simulators: seconds per circuit (at the backend's shots) and per job
+    circuit_seconds: float = 0.0
+    job_seconds: float = 0.0
 
     @classmethod
     def unknown(cls) -> Rates:
@@ -78,11 +83,22 @@ def backend_chunk_rows(backend: Any, fmap: FeatureMap) -> int:
     return int(own(fmap)) if own is not None else chunk_rows(fmap.n_qubits)
 
 
-def measure_rates(backend: Any, fmap: FeatureMap, rows: int = 256) -> Rates:
+def measure_rates(
+    backend: Any, fmap: FeatureMap, rows: int = 256, *, probe_circuits: bool = False
+) -> Rates:
     """States/s and kernel MAC/s of an exact backend, timed on at most ``rows`` random rows
     (fewer for wide registers: the sample's states stay within one chunk's memory). A
-    backend with its own ``measure_rates`` (``mps``: overlap MAC/s) times itself."""
+    backend with its own ``measure_rates`` (``mps``: overlap MAC/s) times itself.
+
+    ``probe_circuits``: a local shot-based simulator (one with ``measure_circuit_seconds``)
+    runs two small probe jobs for its per-job and per-circuit time (never on hardware)."""
     if not getattr(backend, "exact", False):
+        probe = getattr(backend, "measure_circuit_seconds", None)
+        if probe_circuits and probe is not None:
+            measured = probe(fmap)
+            if measured is not None:
+                job, circuit = measured
+                return Rates(0.0, 0.0, circuit_seconds=circuit, job_seconds=job)
         return Rates.unknown()
     own = getattr(backend, "measure_rates", None)
     if own is not None:
@@ -112,7 +128,7 @@ class MethodCost:
     landmarks: int
     work: WorkEstimate
     memory_bytes: int
-    #: Expected wall time of the kernel work (exact backends, measured rates); None: unknown.
+    #: Expected wall time of the kernel work (measured rates); None: unknown.
     seconds: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -236,6 +252,8 @@ def method_cost(
     seconds = None
     if exact and rates is not None and rates.states_per_second > 0:
         seconds = states / rates.states_per_second + macs / rates.macs_per_second
+    elif not exact and rates is not None and rates.circuit_seconds > 0:
+        seconds = work.jobs * rates.job_seconds + work.circuits * rates.circuit_seconds
     return MethodCost(method, landmarks if method == "nystroem" else 0, work, int(memory), seconds)
 
 

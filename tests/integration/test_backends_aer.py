@@ -52,6 +52,25 @@ def test_ideal_shot_simulator_estimates_the_same_kernel_within_shot_noise():
     assert backend.estimate_features(fmap, len(y)).circuits == 3 * len(y)
 
 
+def test_shot_jobs_log_progress_and_a_probe_measures_the_simulator_rate(caplog):
+    from components.quantum.methods import measure_rates
+
+    fmap = MAPS[0]
+    backend = get_backend("qiskit-aer?shots=64&seed=3")
+    backend.max_executions_per_job = lambda: 1280  # 20 circuits of 64 shots per job
+    with caplog.at_level("INFO"):
+        backend.kernel(fmap, _data(12, 3))  # 66 circuits in 4 jobs
+    progress = [r.getMessage() for r in caplog.records if "circuits (" in r.getMessage()]
+    assert len(progress) == 4 and progress[-1].startswith("qiskit-aer")
+    assert "20/66 circuits (30%)" in progress[0] and "66/66 circuits (100%)" in progress[-1]
+    assert all("circuits/s" in p and "ETA" in p for p in progress)
+    jobs = len(backend.jobs)
+    rates = measure_rates(backend, fmap, probe_circuits=True)
+    assert rates.circuit_seconds > 0 and rates.job_seconds >= 0
+    assert len(backend.jobs) == jobs  # probes are not the run's jobs
+    assert measure_rates(backend, fmap).circuit_seconds == 0  # only when asked
+
+
 def test_circuits_are_grouped_into_as_few_jobs_as_the_per_job_limit_allows():
     fmap = MAPS[0]
     backend = get_backend("qiskit-aer?shots=100&seed=1")

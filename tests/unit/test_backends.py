@@ -94,3 +94,47 @@ def test_feature_map_depth_without_qiskit_matches_qiskit(fmap):
     qc = feature_map_circuit(fmap).decompose()
     assert fmap.depth() == qc.depth()
     assert fmap.two_qubit_gates() == sum(1 for i in qc.data if i.operation.num_qubits == 2)
+
+
+class _ScriptedJob:
+    """A job whose status moves one state along the script at every ``done()`` poll."""
+
+    def __init__(self, states):
+        self.states = list(states)
+
+    def job_id(self):
+        return "job-7"
+
+    def status(self):
+        return self.states[0]
+
+    def done(self):
+        if len(self.states) > 1:
+            self.states.pop(0)
+            return False
+        return True
+
+    def result(self):
+        return "result"
+
+
+def test_job_waits_log_queue_then_running_time_on_a_steady_interval(monkeypatch, caplog):
+    from components.quantum import execution
+
+    now = [1000.0]
+
+    def advance(_s):  # the poll's sleep moves a fake clock 12 s: no real waiting
+        now[0] += 12.0
+
+    monkeypatch.setattr(execution.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(execution.time, "sleep", advance)
+    job = _ScriptedJob(["QUEUED", "QUEUED", "QUEUED", "RUNNING", "RUNNING", "DONE"])
+    with caplog.at_level("INFO", logger=execution.log.name):
+        assert execution.wait_for_job(job, execution.ExecutionContext(), "train Gram") == "result"
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "train Gram: job job-7 QUEUED, queued 12 s",
+        "train Gram: job job-7 RUNNING, queued 24 s, running 0 s",
+        "train Gram: job job-7 RUNNING, queued 24 s, running 12 s",
+        "train Gram: job job-7 DONE, queued 24 s, running 24 s",
+    ]

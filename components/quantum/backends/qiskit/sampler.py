@@ -46,6 +46,7 @@ from components.quantum.execution import (
     wait_for_job,
 )
 from components.quantum.failures import QuantumStepFailure, classify
+from components.quantum.statevector import ProgressLogger
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +192,36 @@ class SamplerKernelBackend:
             None if per_shot is None else circuits * self.shots * per_shot,
         )
 
+    #: Probe job sizes (circuits) for :meth:`measure_circuit_seconds`.
+    PROBE_CIRCUITS = (4, 24)
+
+    def measure_circuit_seconds(self, fmap: FeatureMap) -> tuple[float, float] | None:
+        """(seconds per job, seconds per circuit) of a local simulator at this backend's shot
+        count, from two probe jobs of random kernel circuits fitted to ``a + b·circuits``;
+        None on real hardware (its probe would queue and cost device time) or on failure.
+        Not recorded as jobs of the run."""
+        if self.kind == "hardware":
+            return None
+        try:
+            isa = self._transpiled(fmap, "kernel")
+            lo, hi = fmap.angle_range
+            rng = np.random.default_rng(0)
+            columns = parameter_columns(isa, fmap.n_qubits)
+            timings = []
+            with self._mode(self.device()) as mode:
+                sampler = self.sampler(mode)
+                for n in self.PROBE_CIRCUITS:
+                    values = rng.uniform(lo, hi, size=(n, 2 * fmap.n_qubits))[:, columns]
+                    t0 = time.perf_counter()
+                    sampler.run([(isa, values)], shots=self.shots).result()
+                    timings.append(time.perf_counter() - t0)
+        except Exception as exc:  # a probe that fails leaves the time unknown
+            log.info("%s: no simulator rate (%s)", self.name, exc)
+            return None
+        (n1, n2), (t1, t2) = self.PROBE_CIRCUITS, timings
+        per_circuit = max((t2 - t1) / (n2 - n1), t2 / n2 / 10, 1e-9)
+        return max(t1 - n1 * per_circuit, 0.0), per_circuit
+
     def seconds_per_shot(self, fmap: FeatureMap) -> float | None:
         """Device time of one shot of the compiled kernel circuit: the scheduled duration
         of its critical path from the device's gate and readout durations, plus the
@@ -247,7 +278,8 @@ class SamplerKernelBackend:
         log.info(
             "%s: %d circuits x %d shots in %d job(s)", what, len(values), self.shots, len(chunks)
         )
-        t0 = time.monotonic()
+        # done/total circuits, rate and ETA after every job (the wait logs queue/run time)
+        progress, finished = ProgressLogger(what, every_s=0.0, unit="circuits"), 0
         results: list[np.ndarray] = []
         device = self.device()
         with self._mode(device) as mode:
@@ -287,15 +319,9 @@ class SamplerKernelBackend:
                 self.jobs.append(job_record(done, len(chunk), self.shots))
                 pub = result[0]
                 results.append(zero_probabilities(getattr(pub.data, classical_register(isa))))
-                log.info(
-                    "%s: job %d/%d done (%s, %d circuits), %.1f s",
-                    what,
-                    k + 1,
-                    len(chunks),
-                    done.job_id(),
-                    len(chunk),
-                    time.monotonic() - t0,
-                )
+                finished += len(chunk)
+                log.info("%s: job %d/%d done (%s)", what, k + 1, len(chunks), done.job_id())
+                progress(finished, len(values))
         return np.concatenate(results)
 
     def _mode(self, device: Any) -> contextlib.AbstractContextManager[Any]:
