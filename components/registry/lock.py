@@ -7,6 +7,14 @@ contender succeeds; its owner and lease expiry are written in the same insert (a
 holder that died leaves a lock that others may break once its lease has expired. Release
 deletes it only if it is still ours.
 
+Nothing but a lock the gate created is ever deleted: a lock carries the gate's owner tag and
+no versions; a registered model that merely has the lock's name (``NAME.gate-lock`` registered
+by hand) is refused with a clear error, never broken, and names ending in the lock suffix are
+refused before anything is written (:func:`check_model_name`). Breaking an expired lock is
+atomic: a contender first creates a break token ``NAME.gate-lock.break-<owner>`` for that very
+lock (a unique insert, so one winner); only the winner runs ``on_break`` and deletes the lock,
+the others wait for the next round. A token whose breaker died expires with its own lease.
+
 Leases are unix seconds read from ``clock`` (``time.time`` by default: they are compared across
 hosts); tests pass a clock they can move forward instead of sleeping out a lease. The wait
 for a held lock (``timeout_s``) is measured with ``time.monotonic``.
@@ -26,7 +34,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from components.errors import RegistryError
+from components.errors import ConfigError, RegistryError
 from components.registry.client import delete_if_present, is_already_exists, or_none_if_not_found
 
 log = logging.getLogger(__name__)
@@ -34,10 +42,21 @@ LOCK_SUFFIX = ".gate-lock"
 TAG_OWNER = "qubeflow.lock.owner"
 TAG_EXPIRES = "qubeflow.lock.expires_at"  # unix seconds
 TAG_HOLDER = "qubeflow.lock.holder"  # JSON: who, host, pid, acquired_at
+BREAK_INFIX = ".break-"
 
 
 def lock_name(model_name: str) -> str:
     return model_name + LOCK_SUFFIX
+
+
+def check_model_name(name: str, field: str = "registered_model_name") -> None:
+    """Refuse names the gate reserves for its locks (``*.gate-lock``, ``*.gate-lock.break-*``)."""
+    if name.endswith(LOCK_SUFFIX) or LOCK_SUFFIX + BREAK_INFIX in name:
+        raise ConfigError(
+            f"{name!r} ends in {LOCK_SUFFIX!r}, which the promotion gate reserves for its lock "
+            "models; choose another name",
+            field=field,
+        )
 
 
 @dataclass
@@ -64,6 +83,7 @@ class RegistryLock:
         on_break: Callable[[dict[str, str]], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        check_model_name(model_name, field="model")
         self.client = client
         self.name = lock_name(model_name)
         self.model_name = model_name
@@ -78,7 +98,10 @@ class RegistryLock:
 
     # ---- inspection -----------------------------------------------------------------
     def current(self) -> LockHolder | None:
-        rm = or_none_if_not_found(self.client.get_registered_model, self.name)
+        return self._read(self.name)
+
+    def _read(self, name: str) -> LockHolder | None:
+        rm = or_none_if_not_found(self.client.get_registered_model, name)
         if rm is None:
             return None
         tags = rm.tags or {}
@@ -127,8 +150,9 @@ class RegistryLock:
                 if not is_already_exists(exc):
                     raise
             held = self.current()
-            if held is not None and held.expires_at < self.clock():
-                self._break(held)
+            if held is not None and not held.owner:
+                self._refuse_foreign_model()
+            if held is not None and held.expires_at < self.clock() and self._break(held):
                 continue
             if time.monotonic() > deadline:
                 who = held.holder if held else {}
@@ -143,15 +167,51 @@ class RegistryLock:
             time.sleep(delay + random.uniform(0, delay))
             delay = min(delay * 2, 1.0)
 
-    def _break(self, held: LockHolder) -> None:
-        """Delete an expired lock, if it is still the same expired one."""
-        again = self.current()
-        if again is None or again.owner != held.owner:
-            return
-        log.warning("breaking the expired gate lock of %s held by %s", self.model_name, held.holder)
-        if self.on_break is not None:
-            self.on_break(again.tags)
-        delete_if_present(self.client.delete_registered_model, self.name)
+    def _refuse_foreign_model(self) -> None:
+        """The lock's name is taken by a registered model the gate did not create."""
+        versions = self.client.search_model_versions(f"name='{self.name}'")
+        raise RegistryError(
+            f"a registered model named {self.name!r} exists ({len(versions)} version(s)) but is "
+            f"not a Qubeflow gate lock: the gate of {self.model_name!r} cannot lock until it "
+            "is renamed or removed by hand. Nothing was deleted.",
+            field="gate.lock",
+        )
+
+    def _break(self, held: LockHolder) -> bool:
+        """Delete an expired lock if this contender wins its break token (True: the lock is
+        gone or changed, try again at once; False: another contender is breaking it, wait)."""
+        from mlflow.exceptions import MlflowException
+
+        token = f"{self.name}{BREAK_INFIX}{held.owner}"
+        now = self.clock()
+        try:
+            self.client.create_registered_model(
+                token,
+                tags={TAG_OWNER: self.owner, TAG_EXPIRES: f"{now + self.lease_s}"},
+                description=f"Qubeflow: breaking the expired gate lock of {self.model_name}.",
+            )
+        except MlflowException as exc:
+            if not is_already_exists(exc):
+                raise
+            breaker = self._read(token)
+            if breaker is not None and breaker.expires_at < self.clock():
+                delete_if_present(self.client.delete_registered_model, token)  # breaker died
+            return False
+        try:
+            again = self.current()
+            if again is None or again.owner != held.owner:
+                return True
+            if self.client.search_model_versions(f"name='{self.name}'"):
+                self._refuse_foreign_model()
+            log.warning(
+                "breaking the expired gate lock of %s held by %s", self.model_name, held.holder
+            )
+            if self.on_break is not None:
+                self.on_break(again.tags)
+            delete_if_present(self.client.delete_registered_model, self.name)
+            return True
+        finally:
+            delete_if_present(self.client.delete_registered_model, token)
 
     def release(self) -> None:
         held = self.current()

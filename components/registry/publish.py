@@ -193,6 +193,9 @@ def publish(
     from mlflow.models import infer_signature
 
     # Everything that can fail without touching MLflow happens first.
+    from components.registry.lock import check_model_name
+
+    check_model_name(req.model_name)
     candidate, candidate_reason = choose_candidate(req.policy, req.quantum, req.baseline)
     model = candidate.load_model()
     x_example = req.test.drop(columns=[req.label_column]).head(5)

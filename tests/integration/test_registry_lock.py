@@ -35,3 +35,85 @@ def test_a_lock_is_held_for_its_lease_on_the_clock_then_broken(sqlite_tracking_u
     assert second.current().owner == second.owner
     second.release()
     assert client.search_registered_models(f"name='{lock_name('m')}'") == []
+
+
+def test_a_model_that_only_has_the_locks_name_is_refused_never_deleted(sqlite_tracking_uri):
+    """A registered model named like the lock (``m.gate-lock``, created by hand or by an old
+    version that let the name through) is someone's data: the gate refuses, deletes nothing."""
+    from tests.support import log_tiny_model
+
+    client = registry_client(sqlite_tracking_uri)
+    _, info = log_tiny_model(sqlite_tracking_uri, "exp")
+    import mlflow
+
+    mlflow.register_model(info.model_uri, lock_name("m"))
+    with pytest.raises(RegistryError, match="not a Qubeflow gate lock") as e:
+        RegistryLock(client, "m", timeout_s=60, lease_s=60).acquire()
+    assert "1 version(s)" in str(e.value) and "Nothing was deleted" in str(e.value)
+    assert len(client.search_model_versions(f"name='{lock_name('m')}'")) == 1
+
+
+@pytest.mark.parametrize("name", ["qf5.gate-lock", "qf5.gate-lock.break-abc"])
+def test_reserved_lock_names_are_refused_before_anything_is_written(name):
+    from components.errors import ConfigError
+    from components.registry.lock import check_model_name
+
+    with pytest.raises(ConfigError, match="reserves for its lock") as e:
+        check_model_name(name)
+    assert e.value.field == "registered_model_name"
+    check_model_name("qf5.gate-locks")  # only the exact suffix is reserved
+
+
+_CONTENDER = """
+import os, sys, time
+from components.registry.client import registry_client
+from components.registry.lock import RegistryLock
+
+uri, work, index = sys.argv[1], sys.argv[2], sys.argv[3]
+client = registry_client(uri)
+go = os.path.join(work, "go")
+while not os.path.exists(go):  # start together: the race is what is under test
+    time.sleep(0.01)
+
+def on_break(tags):
+    with open(os.path.join(work, "breaks"), "a") as fh:
+        fh.write(tags["qubeflow.lock.owner"] + "\\n")
+    time.sleep(0.3)  # widen the window between the check and the delete
+
+lock = RegistryLock(client, "m", actor=f"p{index}", timeout_s=240, lease_s=600, on_break=on_break)
+with lock:
+    # Exclusive while held: a second holder at the same time fails to create the marker.
+    fd = os.open(os.path.join(work, "held"), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    os.close(fd)
+    time.sleep(0.05)
+    os.unlink(os.path.join(work, "held"))
+print("ok")
+"""
+
+
+def test_many_processes_break_one_expired_lock_exactly_once(mlflow_server, tmp_path):
+    """Six processes find the same expired lock at once: one breaks it (``on_break`` runs
+    once), the others wait their turn; no two ever hold the lock together."""
+    import subprocess
+    import sys
+
+    from tests.support import MovableClock
+
+    client = registry_client(mlflow_server.uri)
+    past = MovableClock()
+    past.advance(-3600)  # a holder that died an hour ago: its lease is long over
+    dead = RegistryLock(client, "m", actor="dead", lease_s=60, clock=past).acquire()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CONTENDER, mlflow_server.uri, str(tmp_path), str(i)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(6)
+    ]
+    (tmp_path / "go").touch()
+    results = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, [err[-2000:] for _, err in results]
+    assert (tmp_path / "breaks").read_text().split() == [dead.owner]
+    assert client.search_registered_models("name LIKE 'm.gate-lock%'") == []
