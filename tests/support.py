@@ -67,13 +67,17 @@ def log_tiny_model(tracking_uri: str, experiment: str):
     differ only by their tags."""
     import mlflow
     import mlflow.sklearn
+    import pandas as pd
+    from mlflow.models import infer_signature
     from sklearn.linear_model import LogisticRegression
 
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_experiment(experiment)
+    x = pd.DataFrame({"x": [0.0, 1.0]})
+    model = LogisticRegression().fit(x, [0, 1])
     with mlflow.start_run() as run:
         info = mlflow.sklearn.log_model(
-            LogisticRegression().fit([[0.0], [1.0]], [0, 1]), name="model"
+            model, name="model", signature=infer_signature(x, model.predict(x))
         )
     return run.info.run_id, info
 

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from components.registry import mlflow_names as names
+from components.registry.compatibility import ModelInterface, differences
 from components.registry.policy import PromotionPolicy
 
 PROMOTE = "promote"
@@ -69,6 +70,8 @@ class Evidence:
     lineage: dict[str, str] = field(default_factory=dict)
     #: Shot-based quantum candidates: measured vs. exact kernel alignment (None: not recorded).
     kernel_alignment: float | None = None
+    #: Input columns, labels and task its clients depend on.
+    interface: ModelInterface = field(default_factory=ModelInterface)
 
     @classmethod
     def from_tags(cls, version: str, tags: dict[str, str]) -> Evidence:
@@ -95,6 +98,7 @@ class Evidence:
             calibration_time=tags.get(names.TAG_QUANTUM_CALIBRATION_TIME, ""),
             lineage={item: tags.get(tag, "") for item, tag in LINEAGE_TAGS.items()},
             kernel_alignment=_float(tags.get(names.TAG_QUANTUM_KERNEL_ALIGNMENT)),
+            interface=ModelInterface.from_tags(tags),
         )
 
 
@@ -233,6 +237,38 @@ def baseline_wins(
     if policy.quantum.when_baseline_wins != "register_classical":
         return []
     return [r.detail for r in quantum_lift(policy, quantum, classical) if not r.passed]
+
+
+def _compatibility(ev: Evidence, champion: str | None, theirs: ModelInterface | None) -> RuleResult:
+    """First and not optional: the candidate must take the champion's inputs (names, order,
+    types) and predict its label set and task; otherwise every client of ``@champion``
+    would break."""
+    name = "compatibility"
+    if champion is None or champion == ev.version:
+        what = "no current champion" if champion is None else "candidate is the champion"
+        return RuleResult(name, None, None, True, what)
+    if theirs is None or not theirs.known:
+        return RuleResult(
+            name, None, None, False, f"champion v{champion} has no recorded input schema"
+        )
+    if not ev.interface.known:
+        return RuleResult(name, None, None, False, "candidate has no recorded input schema")
+    diffs = differences(ev.interface, theirs)
+    if diffs:
+        return RuleResult(
+            name,
+            "incompatible",
+            f"v{champion}'s interface",
+            False,
+            f"incompatible with champion v{champion}: " + "; ".join(diffs),
+        )
+    cols = len(theirs.inputs or ())
+    what = f"same {cols} input columns" if cols else "same input schema"
+    if theirs.labels is not None and ev.interface.labels is not None:
+        what += ", labels and task"
+    return RuleResult(
+        name, "compatible", f"v{champion}'s interface", True, f"{what} as champion v{champion}"
+    )
 
 
 def _thresholds(policy: PromotionPolicy, ev: Evidence) -> list[RuleResult]:
@@ -426,6 +462,7 @@ def evaluate(
     model_name: str,
     champion_version: str | None,
     champion_metrics: dict[str, float] | None = None,
+    champion_interface: ModelInterface | None = None,
     actor: str = "",
     decided_at: str | None = None,
 ) -> GateDecision:
@@ -445,6 +482,7 @@ def evaluate(
             actor=actor,
         )
     rules = [
+        _compatibility(ev, champion_version, champion_interface),
         *_thresholds(policy, ev),
         *_champion(policy, ev, champion_version, champion_metrics or {}),
         *_quantum(policy, ev),

@@ -23,6 +23,10 @@ TAG_QUANTUM_KERNEL_ALIGNMENT = "quantum.kernel_agreement.alignment"
 TAG_QUANTUM_KERNEL_MAE = "quantum.kernel_agreement.mean_abs_error"
 METRIC_KERNEL_AGREEMENT_PREFIX = "quantum.kernel_agreement."
 TAG_MODEL_KIND = "model.kind"  # quantum | classical
+# What the version's clients depend on (components.registry.compatibility).
+TAG_MODEL_INPUTS = "model.inputs"  # JSON [[column, type], ...] in order (or sha256:<hex>)
+TAG_MODEL_LABELS = "model.labels"  # JSON list of class labels
+TAG_MODEL_TASK = "model.task"  # binary | multiclass
 TAG_DATASET_URI = "dataset.uri"
 TAG_DATASET_SHA256 = "dataset.sha256"
 TAG_GIT_COMMIT = "git.commit"

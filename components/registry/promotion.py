@@ -13,11 +13,14 @@ roll back, and read the champion history. All alias moves happen inside a
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import getpass
 import logging
+import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +28,7 @@ from typing import Any
 from components.errors import RegistryError
 from components.registry import mlflow_names as names
 from components.registry.client import alias_version, current_champion, version_tags
+from components.registry.compatibility import ModelInterface
 from components.registry.gate import Evidence, GateDecision, evaluate
 from components.registry.history import (
     PROMOTE,
@@ -84,14 +88,16 @@ def decide_and_apply(
     client, name = txn.client, txn.model_name
     champion = current_champion(client, name)
     challenger = alias_version(client, name, names.ALIAS_CHALLENGER)
-    ev = Evidence.from_tags(version, version_tags(client, name, version))
-    champ = (
-        Evidence.from_tags(champion, version_tags(client, name, champion)).metrics
-        if champion and champion != version
-        else {}
-    )
+    ev = evidence_of(client, name, version)
+    theirs = evidence_of(client, name, champion) if champion and champion != version else None
     decision = evaluate(
-        policy, ev, model_name=name, champion_version=champion, champion_metrics=champ, actor=actor
+        policy,
+        ev,
+        model_name=name,
+        champion_version=champion,
+        champion_metrics=theirs.metrics if theirs else {},
+        champion_interface=theirs.interface if theirs else None,
+        actor=actor,
     )
     enabled = policy.mode == "enabled"
     moves_champion = enabled and decision.promoted and champion != version
@@ -134,6 +140,44 @@ def decide_and_apply(
         decision.applied = "true"
         _write_decision(client, decision, run_id, artifact_path)
     return decision
+
+
+@contextlib.contextmanager
+def _mlflow_uris(uri: str) -> Iterator[None]:
+    """mlflow's global tracking and registry URIs (which ``models:/`` resolves on) pointed at
+    ``uri`` for the block, then restored exactly: module globals and environment."""
+    import mlflow.tracking._model_registry.utils as registry_utils
+    import mlflow.tracking._tracking_service.utils as tracking_utils
+
+    saved = tracking_utils._tracking_uri, registry_utils._registry_uri
+    env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    try:
+        tracking_utils.set_tracking_uri(uri)
+        registry_utils.set_registry_uri(uri)
+        yield
+    finally:
+        tracking_utils._tracking_uri, registry_utils._registry_uri = saved
+        for key, value in env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def evidence_of(client: Any, name: str, version: str) -> Evidence:
+    """A version's evidence from its tags; its interface from its MLflow signature when it
+    was registered before the interface tags existed."""
+    ev = Evidence.from_tags(version, version_tags(client, name, version))
+    if not ev.interface.known:
+        try:
+            from mlflow.models import get_model_info
+
+            with _mlflow_uris(client._tracking_client.tracking_uri):
+                signature = get_model_info(f"models:/{name}/{version}").signature
+            ev = dataclasses.replace(ev, interface=ModelInterface.from_signature(signature))
+        except Exception as exc:  # no signature, or unreadable: the rule says so
+            log.warning("no input schema for %s v%s: %s", name, version, exc)
+    return ev
 
 
 def _write_decision(

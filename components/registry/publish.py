@@ -32,6 +32,7 @@ from components.errors import RegistryError
 from components.registry import lineage
 from components.registry import mlflow_names as names
 from components.registry.client import registered_model_exists, registry_client
+from components.registry.compatibility import ModelInterface
 from components.registry.gate import GateDecision, baseline_wins
 from components.registry.policy import PromotionPolicy
 from components.registry.promotion import decide_and_apply, transaction
@@ -200,6 +201,8 @@ def publish(
     model = candidate.load_model()
     x_example = req.test.drop(columns=[req.label_column]).head(5)
     signature = infer_signature(x_example, model.predict(x_example))
+    labels = getattr(model, "classes_", None)
+    interface = ModelInterface.from_signature(signature, None if labels is None else list(labels))
     metrics = {"classical": req.baseline.info.evaluation.metrics}
     if req.quantum is not None:
         metrics["quantum"] = req.quantum.info.evaluation.metrics
@@ -227,9 +230,8 @@ def publish(
             field="mlflow",
         ) from exc
 
-    version, decision = _register_and_gate(
-        client, req, actor, run_id, info, _version_tags(req, candidate, run_tags), clock
-    )
+    version_tags = {**_version_tags(req, candidate, run_tags), **interface.to_tags()}
+    version, decision = _register_and_gate(client, req, actor, run_id, info, version_tags, clock)
     champion = version if decision.applied == "true" else decision.champion_version
     log.info(
         "registered %s v%s: %s (%s)",

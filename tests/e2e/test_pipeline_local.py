@@ -282,8 +282,18 @@ def test_dry_run_records_a_full_decision_and_leaves_aliases_untouched(mlflow_ser
     client = MlflowClient(mlflow_server.uri)
     run_id, info = log_tiny_model(mlflow_server.uri, "e2e-dry-run-seed")
     client.create_registered_model(name)
+    # The seeded champion takes the same inputs as the candidate (else `compatibility` rejects).
+    from sklearn.datasets import load_breast_cancer
+
+    from components.registry.compatibility import ModelInterface
+
+    same = ModelInterface.of([(c, "double") for c in load_breast_cancer().feature_names], [0, 1])
     client.create_model_version(
-        name, info.model_uri, run_id=run_id, tags={"metric.roc_auc": "0.5"}, model_id=info.model_id
+        name,
+        info.model_uri,
+        run_id=run_id,
+        tags={"metric.roc_auc": "0.5", **same.to_tags()},
+        model_id=info.model_id,
     )
     client.set_registered_model_alias(name, names.ALIAS_CHAMPION, "1")
 

@@ -204,3 +204,64 @@ def test_promotions_append_to_the_history(bundles, sqlite_tracking_uri):
     assert history[1].run_id == third.run_id and history[1].actor == "pipeline:local"
     assert client.get_model_version(NAME, "3").tags[names.TAG_GATE_APPLIED] == "true"
     assert _aliases(client) == {"champion": "3"}  # v2's challenger alias cleared
+
+
+def _iris_request(tmp_path):
+    """A classical iris model (4 inputs, 3 classes) offered as a version of the same name."""
+    import math
+
+    from components.data.preprocessing import fit_preprocessor, stratified_split
+    from components.data.sources import load_table
+    from components.steps.train_classical.step import train_classical
+    from tests.step_options import baseline_options
+
+    frame, source = load_table("sklearn:iris")
+    split = stratified_split(frame, "target", 0.25, 7)
+    pre = fit_preprocessor(split, 4, (0.0, math.pi * 0.1), seed=7)
+    classical = train_classical(split, pre, tmp_path / "c", seed=7, **baseline_options())
+    return split, source, classical
+
+
+def test_an_incompatible_candidate_is_rejected_with_its_differences(
+    bundles, sqlite_tracking_uri, tmp_path
+):
+    import dataclasses
+
+    publish(_request(bundles), sqlite_tracking_uri)  # breast cancer: 30 inputs, 2 classes
+    split, source, classical = _iris_request(tmp_path)
+    loose = {"thresholds": {}, "champion": {}, "lineage": {"required": []}}
+    req = dataclasses.replace(
+        _request(bundles, policy=loose),
+        baseline=classical,
+        quantum=None,
+        quantum_enabled=False,
+        dataset=source,
+        train=split.train,
+        test=split.test,
+        calibration=None,
+    )
+    result = publish(req, sqlite_tracking_uri)
+    assert not result.decision.promoted  # even with every metric rule switched off
+    compat = result.decision.rules[0]
+    assert compat.rule == "compatibility" and not compat.passed
+    assert "30 input column(s) missing: mean radius" in compat.detail
+    assert "4 input column(s) added: sepal length (cm)" in compat.detail
+    assert "labels ['0', '1', '2'] instead of the champion's ['0', '1']" in compat.detail
+    client = MlflowClient(sqlite_tracking_uri)
+    assert str(client.get_model_version_by_alias(NAME, "champion").version) == "1"
+    mv = client.get_model_version(NAME, result.version)
+    assert mv.tags[names.TAG_MODEL_TASK] == "multiclass"
+    assert "incompatible with champion v1" in mv.tags[names.TAG_GATE_REASONS]
+
+
+def test_a_champion_registered_before_interface_tags_is_read_from_its_signature(
+    bundles, sqlite_tracking_uri
+):
+    publish(_request(bundles), sqlite_tracking_uri)
+    client = MlflowClient(sqlite_tracking_uri)
+    for tag in (names.TAG_MODEL_INPUTS, names.TAG_MODEL_LABELS, names.TAG_MODEL_TASK):
+        client.delete_model_version_tag(NAME, "1", tag)
+    result = publish(_request(bundles), sqlite_tracking_uri)
+    compat = result.decision.rules[0]
+    # read from v1's signature: its columns, not its labels (the signature has none)
+    assert compat.passed and compat.detail == "same 30 input columns as champion v1"

@@ -9,6 +9,7 @@ import pytest
 
 from components.errors import ConfigError, RegistryError
 from components.registry import mlflow_names as names
+from components.registry.compatibility import ModelInterface
 from components.registry.gate import PROMOTE, REJECT, SKIPPED, Evidence, baseline_wins, evaluate
 from components.registry.history import (
     HistoryEntry,
@@ -19,6 +20,8 @@ from components.registry.history import (
 from components.registry.policy import DEFAULT_POLICY, load_policy, parse_policy
 
 GOOD = {"roc_auc": 0.95, "accuracy": 0.9, "balanced_accuracy": 0.9, "f1": 0.9}
+#: The interface of a two-class model on two numeric columns (candidate and champion alike).
+INTERFACE = ModelInterface.of([("mean radius", "double"), ("mean texture", "double")], [0, 1])
 LINEAGE = {
     names.TAG_DATASET_SHA256: "ab" * 32,
     names.TAG_GIT_COMMIT: "deadbeef",
@@ -45,6 +48,7 @@ def tags(
         names.TAG_QUANTUM_FALLBACK: str(fallback).lower(),
         names.TAG_QUANTUM_BACKEND_KIND: backend_kind,
         **LINEAGE,
+        **INTERFACE.to_tags(),
     }
     out.update({f"metric.{k}": f"{v:.6f}" for k, v in metrics.items()})
     out.update({f"baseline.metric.{k}": f"{v:.6f}" for k, v in (baseline or metrics).items()})
@@ -57,7 +61,15 @@ def tags(
     return out
 
 
-def decide(policy=None, *, champion=None, champion_metrics=None, version="2", **kw):
+def decide(
+    policy=None,
+    *,
+    champion=None,
+    champion_metrics=None,
+    champion_interface=INTERFACE,
+    version="2",
+    **kw,
+):
     policy = policy or parse_policy({})
     return evaluate(
         policy,
@@ -65,6 +77,7 @@ def decide(policy=None, *, champion=None, champion_metrics=None, version="2", **
         model_name="m",
         champion_version=champion,
         champion_metrics=champion_metrics,
+        champion_interface=champion_interface,
     )
 
 
@@ -151,6 +164,7 @@ def test_a_good_first_candidate_passes_every_rule():
     d = decide()
     assert d.outcome == PROMOTE and all(r.passed for r in d.rules)
     assert [r.rule for r in d.rules] == [
+        "compatibility",
         "threshold.roc_auc",
         "threshold.balanced_accuracy",
         "champion.roc_auc",
@@ -166,6 +180,36 @@ def test_a_good_first_candidate_passes_every_rule():
     ]
     assert parse_policy({}) == load_policy(DEFAULT_POLICY)  # code defaults = documented file
     assert rule(d, "champion.roc_auc").detail == "no current champion"
+
+
+def test_an_incompatible_candidate_is_rejected_first_with_its_differences():
+    iris = ModelInterface.of(
+        [("sepal length (cm)", "double"), ("mean texture", "long")], ["0", "1", "2"]
+    )
+    d = decide(champion="1", champion_metrics=GOOD, champion_interface=iris)
+    assert not d.promoted and d.rules[0].rule == "compatibility"
+    detail = d.reasons[0]
+    assert detail.startswith("incompatible with champion v1: ")
+    assert "1 input column(s) missing: sepal length (cm)" in detail
+    assert "1 input column(s) added: mean radius" in detail
+    assert "1 column type(s) changed: mean texture long->double" in detail
+    assert "labels ['0', '1'] instead of the champion's ['0', '1', '2']" in detail
+    assert "task binary instead of multiclass" in detail
+    # The same columns in another order break positional clients too.
+    swapped = ModelInterface.of(list(reversed(INTERFACE.inputs)), [0, 1])
+    d = decide(champion="1", champion_metrics=GOOD, champion_interface=swapped)
+    assert "input columns in a different order" in d.reasons[0]
+    ok = decide(champion="1", champion_metrics=GOOD)
+    assert ok.promoted and "same 2 input columns" in rule(ok, "compatibility").detail
+    # Unknown on either side is a refusal, not a pass; no champion: nothing to break.
+    unknown = decide(champion="1", champion_metrics=GOOD, champion_interface=ModelInterface())
+    assert not unknown.promoted and "no recorded input schema" in unknown.reasons[0]
+    assert rule(decide(), "compatibility").detail == "no current champion"
+    # Wide schemas are recorded by hash and still compared.
+    wide = ModelInterface.of([(f"c{i}", "double") for i in range(400)], [0, 1])
+    tags_ = wide.to_tags()
+    assert tags_[names.TAG_MODEL_INPUTS].startswith("sha256:")
+    assert ModelInterface.from_tags(tags_).digest == wide.digest
 
 
 def test_threshold_fails_below_and_when_the_metric_is_missing():
