@@ -4,7 +4,7 @@
     qubeflow compile [--out DIR]                                  write retraining.yaml
     qubeflow backends [--json]                                    list quantum backends
     qubeflow estimate [--config FILE] [--set key=value ...] [--json]  quantum step's cost
-    qubeflow params                                               list pipeline parameters
+    qubeflow params [--json]                                      list pipeline parameters
     qubeflow submit --host URL [--experiment NAME] [--recurring CRON] [--set k=v ...] [--dry-run]
     qubeflow history  --model NAME [--at TIME] [--json]           champion history
     qubeflow promote  --model NAME --version V [--policy FILE] [--mode M]  gate a version by hand
@@ -193,11 +193,48 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_params(args: argparse.Namespace) -> int:
-    from pipelines.config import PipelineConfig
+    """Every pipeline parameter: type, default, allowed values, unit and description (the
+    same text the compiled pipeline carries)."""
+    import textwrap
+
+    from pipelines.config import PipelineConfig, parameter_docs
 
     defaults = PipelineConfig()
-    for name, typ in PipelineConfig.types().items():
-        print(f"{name:<24}{typ.__name__:<7}{getattr(defaults, name)!r}")
+    types = PipelineConfig.types()
+    rows = [
+        {
+            "name": name,
+            "type": types[name].__name__,
+            "default": getattr(defaults, name),
+            "choices": list(doc.choices),
+            "unit": doc.unit,
+            "description": doc.description,
+        }
+        for name, doc in parameter_docs().items()
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        print(f"{row['name']:<26}{row['type']:<7}{row['default']!r}")
+        extra = []
+        if row["choices"]:
+            extra.append("allowed: " + " | ".join(repr(c) for c in row["choices"]))
+        if row["unit"]:
+            extra.append(f"unit: {row['unit']}")
+        if extra:
+            print(f"{'':<4}{'; '.join(extra)}")
+        print(
+            textwrap.fill(
+                row["description"],
+                width=96,
+                initial_indent=" " * 4,
+                subsequent_indent=" " * 4,
+                break_on_hyphens=False,
+                break_long_words=False,
+            )
+        )
+    print("\nSet with --set name=value, a --config YAML file, or the params ConfigMap.")
     return 0
 
 
@@ -366,7 +403,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subm.set_defaults(func=cmd_submit)
 
-    params = sub.add_parser("params", help="list pipeline parameters, types and defaults")
+    params = sub.add_parser(
+        "params",
+        help="list pipeline parameters: type, default, allowed values, unit, description",
+    )
+    params.add_argument("--json", action="store_true")
     params.set_defaults(func=cmd_params)
 
     from components.registry.policy import DEFAULT_POLICY, MODES

@@ -106,7 +106,7 @@ def run_locally(
     """Validate ``config``, then run the whole pipeline locally and return its summary."""
     import kfp.local
 
-    from pipelines.retraining import retraining_pipeline
+    from pipelines.retraining import local_pipeline
 
     config.validate()
     # Known, harmless notices of the local runner: display names and container images are
@@ -149,7 +149,7 @@ def run_locally(
         os.environ[ERROR_FILE_ENV] = str(error_file)
         try:
             with contextlib.redirect_stdout(console):
-                task = retraining_pipeline(**run_config.pipeline_arguments())
+                task = local_pipeline()(**run_config.pipeline_arguments())
         except Exception as exc:
             raise _explain_failure(exc, error_file, log_path) from exc
         finally:

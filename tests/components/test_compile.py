@@ -3,6 +3,7 @@ image settings, and never a secret."""
 
 from __future__ import annotations
 
+import pytest
 import yaml
 from kfp.components import load_component_from_file
 
@@ -124,3 +125,174 @@ def test_no_secret_reaches_the_compiled_yaml(tmp_path, monkeypatch):
     text = compile_pipeline(tmp_path).read_text()
     for value in secrets.values():
         assert value not in text
+
+
+# ---- task settings, parameter descriptions, integer defaults --------------------------
+
+
+def _tasks(ir):
+    """(task name, task spec, TASK_SETTINGS key) of every container task in every DAG."""
+    import re
+
+    for comp in (ir["root"], *ir["components"].values()):
+        for name, task in comp.get("dag", {}).get("tasks", {}).items():
+            ref = task["componentRef"]["name"]
+            if "executorLabel" in ir["components"][ref]:
+                yield name, task, re.sub(r"-\d+$", "", ref.removeprefix("comp-"))
+
+
+def test_every_task_has_its_retry_policy(tmp_path):
+    from pipelines.config import TASK_SETTINGS
+
+    tasks = list(_tasks(_ir(tmp_path)))
+    assert {key for _, _, key in tasks} == set(TASK_SETTINGS)  # every entry is used
+    for name, task, key in tasks:
+        settings = TASK_SETTINGS[key]
+        assert task["retryPolicy"] == {
+            "maxRetryCount": settings.retries,
+            "backoffDuration": settings.backoff,
+            "backoffFactor": settings.backoff_factor,
+            "backoffMaxDuration": settings.backoff_max,
+        }, name
+    by_name = {name: task for name, task, _ in tasks}
+    # the quantum task re-runs a crashed pod once (its backend faults are handled inside)
+    assert by_name["train-quantum-model"]["retryPolicy"]["maxRetryCount"] == 1
+    assert by_name["train-quantum-model-2"]["retryPolicy"]["backoffDuration"] == "60s"
+
+
+def test_the_local_pipeline_has_no_retry_policies():
+    from google.protobuf import json_format
+
+    from pipelines.retraining import local_pipeline
+
+    ir = json_format.MessageToDict(local_pipeline().pipeline_spec)
+    tasks = list(_tasks(ir))
+    assert tasks and not [name for name, task, _ in tasks if "retryPolicy" in task]
+
+
+def test_every_task_has_cpu_and_memory_requests_and_limits(tmp_path):
+    from pipelines.config import RESOURCE_KINDS, TASK_SETTINGS, Resources
+
+    ir = _ir(tmp_path)
+    executors = ir["deploymentSpec"]["executors"]
+    fields = (
+        "resourceCpuRequest",
+        "resourceCpuLimit",
+        "resourceMemoryRequest",
+        "resourceMemoryLimit",
+    )
+    for name, task, key in _tasks(ir):
+        label = ir["components"][task["componentRef"]["name"]]["executorLabel"]
+        resources = executors[label]["container"]["resources"]
+        wanted = TASK_SETTINGS[key].resources
+        if isinstance(wanted, Resources):
+            assert [resources[f] for f in fields] == [
+                wanted.cpu_request,
+                wanted.cpu_limit,
+                wanted.memory_request,
+                wanted.memory_limit,
+            ], name
+            assert resources["cpuLimit"] > 0 and resources["memoryLimit"] > 0  # old backends too
+        else:  # the pipeline parameters of its group, resolved by the backend at run time
+            assert [resources[f] for f in fields] == [
+                f"{{{{$.inputs.parameters['pipelinechannel--{wanted}_{kind}']}}}}"
+                for kind in RESOURCE_KINDS
+            ], name
+    groups = {key: TASK_SETTINGS[key].resources for key in TASK_SETTINGS}
+    assert groups["train-quantum-model"] == groups["compute-kernel-tile"] == "quantum"
+    assert {groups[k] for k in ("prepare-data", "train-classical-model", "register-model")} == {
+        "step"
+    }
+    # the resource parameters are pipeline parameters with defaults
+    root = ir["root"]["inputDefinitions"]["parameters"]
+    defaults = PipelineConfig()
+    for group in ("quantum", "step"):
+        for kind in RESOURCE_KINDS:
+            assert root[f"{group}_{kind}"]["defaultValue"] == getattr(defaults, f"{group}_{kind}")
+
+
+def test_the_quantum_memory_limit_covers_the_quantum_steps_budget():
+    from pipelines.config import QUANTUM_MEMORY_MARGIN, memory_bytes
+
+    defaults = PipelineConfig()
+    limit = memory_bytes(defaults.quantum_memory_limit, "quantum_memory_limit")
+    assert limit == defaults.quantum_max_memory_mb * QUANTUM_MEMORY_MARGIN * 2**20
+    defaults.validate()
+
+
+def test_every_parameter_has_its_description_in_the_ir(tmp_path):
+    from pipelines.config import parameter_docs
+
+    docs = parameter_docs()
+    root = _ir(tmp_path)["root"]["inputDefinitions"]["parameters"]
+    assert set(root) == set(docs) == set(PipelineConfig.names())
+    for name, spec in root.items():
+        assert spec["description"] == docs[name].text(), name
+    assert "Allowed: 'none', 'mean', 'median', 'most_frequent'." in root["impute"]["description"]
+    assert "Allowed: 'zz', 'angle'." in root["feature_map"]["description"]
+    assert "Allowed: '', 'disabled', 'dry_run', 'enabled'." in root["promotion_mode"]["description"]
+    assert "'auto', 'fidelity', 'nystroem', 'projected'" in root["quantum_method"]["description"]
+    assert root["quantum_max_memory_mb"]["description"].endswith("Unit: MiB.")
+    assert root["quantum_max_seconds"]["description"].endswith("Unit: seconds.")
+
+
+def test_qubeflow_params_shows_the_same_descriptions_allowed_values_and_units(capsys):
+    import json
+
+    from components.data.validation import IMPUTE_STRATEGIES
+    from components.quantum.methods import METHODS
+    from components.registry.policy import MODES
+    from pipelines.cli import main
+    from pipelines.config import parameter_docs
+
+    assert main(["params", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert list(rows) == PipelineConfig.names()
+    for name, doc in parameter_docs().items():
+        assert rows[name]["description"] == doc.description and rows[name]["unit"] == doc.unit
+        assert rows[name]["default"] == getattr(PipelineConfig(), name)
+    assert rows["impute"]["choices"] == list(IMPUTE_STRATEGIES)
+    assert rows["feature_map"]["choices"] == ["zz", "angle"]
+    assert rows["promotion_mode"]["choices"] == ["", *MODES]
+    assert rows["quantum_method"]["choices"] == list(METHODS)
+    assert rows["quantum_max_memory_mb"]["unit"] == "MiB"
+    assert rows["quantum_memory_limit"]["unit"].startswith("bytes")
+    assert main(["params"]) == 0
+    text = capsys.readouterr().out
+    assert "allowed: 'none' | 'mean' | 'median' | 'most_frequent'" in text
+    assert "unit: MiB" in text and "qiskit-aer?noise=FakeManilaV2" in text
+
+
+def test_integer_defaults_compile_as_integers(tmp_path):
+    path = compile_pipeline(tmp_path)
+    text = path.read_text()
+    ir = next(yaml.safe_load_all(text))
+    ints = {
+        name: spec["defaultValue"]
+        for name, spec in ir["root"]["inputDefinitions"]["parameters"].items()
+        if spec["parameterType"] == "NUMBER_INTEGER"
+    }
+    assert ints["n_qubits"] == 8 and len(ints) == sum(
+        t is int for t in PipelineConfig.types().values()
+    )
+    assert all(type(v) is int for v in ints.values()), ints
+    assert "#    n_qubits: int [Default: 8]\n" in text  # KFP's header comment agrees
+    assert "defaultValue: 8.0" not in text
+    # floats stay floats; the file still loads back as a component
+    assert ir["root"]["inputDefinitions"]["parameters"]["quantum_max_memory_mb"][
+        "defaultValue"
+    ] == pytest.approx(8192.0)
+    assert load_component_from_file(str(path)).component_spec.inputs["n_qubits"].default == 8
+
+
+def test_every_input_a_task_takes_from_its_dag_is_declared_by_that_dag(tmp_path):
+    """What the backend (and kfp.local) resolve: a task's componentInputParameter must be an
+    input of the DAG it is in (the resource parameters reach tasks nested in dsl.If and
+    ParallelFor groups too)."""
+    ir = _ir(tmp_path)
+    for comp_name, comp in (("root", ir["root"]), *ir["components"].items()):
+        declared = set(comp.get("inputDefinitions", {}).get("parameters", {}))
+        for name, task in comp.get("dag", {}).get("tasks", {}).items():
+            for arg in task.get("inputs", {}).get("parameters", {}).values():
+                ref = arg.get("componentInputParameter")
+                assert ref is None or ref in declared, (comp_name, name, ref)

@@ -138,12 +138,33 @@ def test_bad_submissions_name_the_option(kwargs, field, tmp_path):
         ({"quantum_secret_name": "Bad_Name"}, "quantum_secret_name"),
         ({"quantum_node_selector": {"pool": 3}}, "quantum_node_selector"),
         ({"quantum_tolerations": [{"keyy": "x"}]}, "quantum_tolerations"),
+        ({"quantum_cpu_request": "two"}, "quantum_cpu_request"),
+        ({"step_memory_limit": "6 GB"}, "step_memory_limit"),
+        ({"step_cpu_request": "3", "step_cpu_limit": "2"}, "step_cpu_request"),
+        ({"quantum_memory_request": "12Gi"}, "quantum_memory_request"),  # above its limit
+        # below the quantum step's own memory budget: the pod would die before it refuses
+        ({"quantum_memory_limit": "4Gi"}, "quantum_memory_limit"),
+        ({"quantum_max_memory_mb": 16384.0}, "quantum_memory_limit"),
     ],
 )
 def test_cluster_parameters_are_validated(changes, field):
     with pytest.raises(ConfigError) as e:
         PipelineConfig().replace(**changes).validate()
     assert e.value.field == field
+
+
+def test_pod_resources_accept_kubernetes_quantities():
+    cfg = PipelineConfig(
+        quantum_cpu_request="250m",
+        quantum_cpu_limit="1.5",
+        quantum_memory_request="1G",
+        quantum_memory_limit="9000Mi",
+        quantum_max_memory_mb=9000.0,
+        step_memory_limit="0.5Ti",
+    )
+    assert cfg.validate() is cfg
+    # no budget (0): no lower bound on the pod's memory
+    PipelineConfig(quantum_max_memory_mb=0.0, quantum_memory_limit="2Gi").validate()
 
 
 def test_cron_normalisation():
