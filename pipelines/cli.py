@@ -6,6 +6,7 @@
     qubeflow estimate [--config FILE] [--set key=value ...] [--json]  quantum step's cost
     qubeflow params [--json]                                      list pipeline parameters
     qubeflow submit --host URL [--experiment NAME] [--recurring CRON] [--set k=v ...] [--dry-run]
+                    [--allow-local-tracking]
     qubeflow history  --model NAME [--at TIME] [--json]           champion history
     qubeflow promote  --model NAME --version V [--policy FILE] [--mode M]  gate a version by hand
     qubeflow rollback --model NAME [--reason TEXT]                champion back to the previous
@@ -175,7 +176,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from pipelines.submit import describe, prepare, submit
 
     config = PipelineConfig.load(args.config, args.set)
-    sub = prepare(
+    with prepare(
         config,
         host=args.host or os.environ.get("KFP_HOST", ""),
         experiment=args.experiment,
@@ -183,11 +184,12 @@ def cmd_submit(args: argparse.Namespace) -> int:
         recurring=args.recurring,
         namespace=args.namespace,
         package=args.package,
-    )
-    if args.dry_run:
-        print(describe(sub))
-        return 0
-    ids = submit(sub)
+        allow_local_tracking=args.allow_local_tracking,
+    ) as sub:
+        if args.dry_run:
+            print(describe(sub))
+            return 0
+        ids = submit(sub)
     print(json.dumps({**ids, "host": sub.host, "experiment": sub.experiment}, sort_keys=True))
     return 0
 
@@ -399,7 +401,15 @@ def build_parser() -> argparse.ArgumentParser:
     subm.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     subm.add_argument("--package", help="submit this compiled YAML instead of compiling")
     subm.add_argument(
-        "--dry-run", action="store_true", help="validate, compile and print what would be submitted"
+        "--dry-run",
+        action="store_true",
+        help="validate, compile and print the exact run request (no secrets); send nothing",
+    )
+    subm.add_argument(
+        "--allow-local-tracking",
+        action="store_true",
+        help="accept an empty or loopback mlflow_tracking_uri (or a local file/SQLite store), "
+        "which the cluster's pods normally cannot reach",
     )
     subm.set_defaults(func=cmd_submit)
 
