@@ -99,6 +99,11 @@ def human_summary(result: Any) -> str:
             f"  browse         {s['tracking_uri']}/#/experiments/{s['experiment_id']}"
             f"/runs/{s['run_id']}"
         )
+    if result.extra.get("pipeline_failure"):
+        lines.append(
+            "  KFP run        FAILED (the quantum task died); the classical baseline was "
+            "registered instead"
+        )
     lines.append(f"  KFP outputs    {result.pipeline_root}")
     if result.extra.get("log"):
         lines.append(f"  full log       {result.extra['log']}")

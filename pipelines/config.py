@@ -437,6 +437,7 @@ TASK_SETTINGS: dict[str, TaskSettings] = {
     # A crashed registry pod leaves its transaction journaled on the gate lock; the re-run
     # rolls it back once the lock's lease expires, then publishes (nothing half-written).
     "register-model": TaskSettings(2, "step", backoff="60s"),
+    "register-after-quantum-crash": TaskSettings(2, "step", backoff="60s"),
 }
 
 

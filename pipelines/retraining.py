@@ -6,6 +6,8 @@
               [single]   train-quantum-model ──────────────► register-model (policy picks)
               [fanout]   ParallelFor(tiles) ─► assemble ─► train-quantum-model ─► register-model
               [classical]                                    register-model (classical)
+              [single, fanout] also: train-quantum-model ─(ended, any outcome)─►
+                                     register-after-quantum-crash (acts if it failed)
 
 plan-kernel-tiles picks the run's route once the data's size is known: "single" (the quantum
 step does its own work), "fanout" (the method's estimated kernel time reaches
@@ -15,8 +17,12 @@ shipping rows x m features, never N x N blocks, then the quantum step trains on 
 quantum step runs in the container image given by the ``quantum_image`` parameter, within the ``quantum_max_*`` budget.
 When its backend fails it falls back inside the step (``quantum_fallback=classical``): the
 quantum branch's registry step then registers the classical baseline, tagged
-``quantum.fallback=true`` with the reason. The pipeline's output is the registry step's JSON
-summary.
+``quantum.fallback=true`` with the reason. When the quantum *task* dies (pod OOM-killed,
+evicted, node lost; after its retry), register-after-quantum-crash, which runs after it
+whatever its outcome (``ignore_upstream_failure`` + ``PipelineTaskFinalStatus``), registers
+the classical baseline tagged ``quantum.fallback=true``, reason ``task_crashed: ...``; KFP
+still marks the run failed (one of its tasks did). The pipeline's output is the registry
+step's JSON summary.
 
 Every task gets its retry policy and pod resources from ``TASK_SETTINGS``
 (pipelines/config.py); every parameter's description, allowed values and unit come from
@@ -40,7 +46,10 @@ from components.steps.kernel_tiles.component import (
     plan_kernel_tiles,
 )
 from components.steps.prepare_data.component import prepare_data
-from components.steps.register_model.component import register_model
+from components.steps.register_model.component import (
+    register_after_quantum_crash,
+    register_model,
+)
 from components.steps.train_classical.component import train_classical_model
 from components.steps.train_quantum.component import train_quantum_model
 from components.steps.train_quantum.step import OPTION_PARAMETERS
@@ -256,7 +265,21 @@ def build_pipeline(*, retries: bool = True) -> base_component.BaseComponent:
             )
             task.set_display_name(f"register and gate ({candidate} candidate)")
             task.set_caching_options(False)
+            if quantum_task is not None:
+                register_if_crashed(quantum_task)
             return task
+
+        def register_if_crashed(quantum_task) -> None:
+            # Runs when the quantum task has finished, whatever its outcome (KFP compiles it
+            # as an exit hook of that one task): if the task failed (OOM-killed, evicted,
+            # node lost), register_model is skipped and this registers the classical
+            # baseline, tagged with the reason. A leaf: nothing may consume its output.
+            task = register_after_quantum_crash(
+                **registry_args, quantum_fallback=quantum_fallback
+            ).after(quantum_task)
+            task.ignore_upstream_failure()
+            task.set_display_name("register classical baseline if the quantum task crashed")
+            task.set_caching_options(False)
 
         with dsl.If(plan.outputs["route"] == "single", name="quantum"):
             register_quantum = register("quantum", quantum_step())

@@ -1,7 +1,10 @@
 """The compiled KFP IR YAML: loads back, has the expected tasks and parameters, carries the
-image settings, and never a secret."""
+image settings, every task's retry policy and resources, each parameter's description,
+integer defaults as integers, the crash fallback of the quantum task, and never a secret."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 import yaml
@@ -32,7 +35,7 @@ def test_compiled_pipeline_has_the_quantum_branch_and_swappable_image(tmp_path):
         if "dag" in comp
         for t in comp["dag"]["tasks"].values()
     ]
-    conditions = [t["triggerPolicy"]["condition"] for t in nested if "triggerPolicy" in t]
+    conditions = [t["triggerPolicy"].get("condition", "") for t in nested if "triggerPolicy" in t]
     # one route per run, decided by plan-kernel-tiles: single | fanout | classical (else)
     assert any("route" in c and "'single'" in c for c in conditions)
     assert any("route" in c and "'fanout'" in c for c in conditions)
@@ -296,3 +299,65 @@ def test_every_input_a_task_takes_from_its_dag_is_declared_by_that_dag(tmp_path)
             for arg in task.get("inputs", {}).get("parameters", {}).values():
                 ref = arg.get("componentInputParameter")
                 assert ref is None or ref in declared, (comp_name, name, ref)
+
+
+def test_a_crashed_quantum_task_has_a_classical_registration_that_compiles_for_the_cluster(
+    tmp_path,
+):
+    """register-after-quantum-crash runs after its quantum task whatever the outcome: what
+    the KFP backend compiles into an Argo exit hook of that one task (so it may depend on
+    nothing else and nothing may depend on it), and kfp.local runs after the task too."""
+    ir = _ir(tmp_path)
+    found = {}
+    for comp_name, comp in ir["components"].items():
+        tasks = comp.get("dag", {}).get("tasks", {})
+        for name, task in tasks.items():
+            if name.startswith("register-after-quantum-crash"):
+                found[name] = (comp_name, task, tasks)
+    assert set(found) == {"register-after-quantum-crash", "register-after-quantum-crash-2"}
+    for name, (comp_name, task, siblings) in found.items():
+        quantum = "train-quantum-model" + name.removeprefix("register-after-quantum-crash")
+        assert quantum in siblings, comp_name  # in the same route as its quantum task
+        assert task["triggerPolicy"] == {"strategy": "ALL_UPSTREAM_TASKS_COMPLETED"}
+        assert task["dependentTasks"] == [quantum]
+        params = task["inputs"]["parameters"]
+        assert params["quantum_task"] == {"taskFinalStatus": {"producerTask": quantum}}
+        assert params["quantum_fallback"]["componentInputParameter"].endswith("quantum_fallback")
+        artifacts = task["inputs"]["artifacts"]
+        assert "classical_model" in artifacts and "quantum_model" not in artifacts
+        # a leaf: no other task depends on it or reads its outputs
+        for other_name, other in siblings.items():
+            assert name not in other.get("dependentTasks", []), other_name
+            assert name not in json.dumps(other.get("inputs", {})), other_name
+        # the quantum task's own registry step is skipped when it fails: it reads its model
+        register = "register-model" + name.removeprefix("register-after-quantum-crash")
+        assert (
+            siblings[register]["inputs"]["artifacts"]["quantum_model"]["taskOutputArtifact"][
+                "producerTask"
+            ]
+            == quantum
+        )
+    assert "register-after-quantum-crash" not in json.dumps(ir["root"]["dag"].get("outputs", {}))
+    spec = ir["components"]["comp-register-after-quantum-crash"]["inputDefinitions"]
+    assert spec["parameters"]["quantum_task"]["parameterType"] == "TASK_FINAL_STATUS"
+    # KFP requires every upstream-produced input of such a task to be optional
+    assert all(a.get("isOptional") for a in spec["artifacts"].values())
+    # and it is the classical side's step: the base image, the step resources
+    executors = ir["deploymentSpec"]["executors"]
+    crash = executors["exec-register-after-quantum-crash"]["container"]
+    assert crash["image"] == executors["exec-register-model"]["container"]["image"]
+    assert "step_memory_limit" in crash["resources"]["resourceMemoryLimit"]
+
+
+def test_the_crash_registration_registers_only_after_a_failed_quantum_task():
+    from components.steps.register_model.step import TASK_CRASHED, quantum_crash_reason
+
+    reason = quantum_crash_reason(
+        "FAILED", "train-quantum-model-2", "pod OOMKilled", fallback="classical"
+    )
+    assert reason.startswith(f"{TASK_CRASHED}: quantum task train-quantum-model-2 ended FAILED")
+    assert reason.endswith("KFP: pod OOMKilled")
+    for state in ("SUCCEEDED", "CANCELED", "SKIPPED"):
+        assert quantum_crash_reason(state, "q", "", fallback="classical") is None
+    # quantum_fallback=fail: the run fails with its quantum task, nothing is registered
+    assert quantum_crash_reason("FAILED", "q", "", fallback="fail") is None
