@@ -4,8 +4,9 @@
     qubeflow compile [--out DIR]                                  write retraining.yaml
     qubeflow backends [--json]                                    list quantum backends
     qubeflow estimate [--config FILE] [--set key=value ...] [--json]  quantum step's cost
-    qubeflow params                                               list pipeline parameters
+    qubeflow params [--json]                                      list pipeline parameters
     qubeflow submit --host URL [--experiment NAME] [--recurring CRON] [--set k=v ...] [--dry-run]
+                    [--allow-local-tracking]
     qubeflow history  --model NAME [--at TIME] [--json]           champion history
     qubeflow promote  --model NAME --version V [--policy FILE] [--mode M]  gate a version by hand
     qubeflow rollback --model NAME [--reason TEXT]                champion back to the previous
@@ -98,6 +99,11 @@ def human_summary(result: Any) -> str:
             f"  browse         {s['tracking_uri']}/#/experiments/{s['experiment_id']}"
             f"/runs/{s['run_id']}"
         )
+    if result.extra.get("pipeline_failure"):
+        lines.append(
+            "  KFP run        FAILED (the quantum task died); the classical baseline was "
+            "registered instead"
+        )
     lines.append(f"  KFP outputs    {result.pipeline_root}")
     if result.extra.get("log"):
         lines.append(f"  full log       {result.extra['log']}")
@@ -175,7 +181,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from pipelines.submit import describe, prepare, submit
 
     config = PipelineConfig.load(args.config, args.set)
-    sub = prepare(
+    with prepare(
         config,
         host=args.host or os.environ.get("KFP_HOST", ""),
         experiment=args.experiment,
@@ -183,21 +189,59 @@ def cmd_submit(args: argparse.Namespace) -> int:
         recurring=args.recurring,
         namespace=args.namespace,
         package=args.package,
-    )
-    if args.dry_run:
-        print(describe(sub))
-        return 0
-    ids = submit(sub)
+        allow_local_tracking=args.allow_local_tracking,
+    ) as sub:
+        if args.dry_run:
+            print(describe(sub))
+            return 0
+        ids = submit(sub)
     print(json.dumps({**ids, "host": sub.host, "experiment": sub.experiment}, sort_keys=True))
     return 0
 
 
 def cmd_params(args: argparse.Namespace) -> int:
-    from pipelines.config import PipelineConfig
+    """Every pipeline parameter: type, default, allowed values, unit and description (the
+    same text the compiled pipeline carries)."""
+    import textwrap
+
+    from pipelines.config import PipelineConfig, parameter_docs
 
     defaults = PipelineConfig()
-    for name, typ in PipelineConfig.types().items():
-        print(f"{name:<24}{typ.__name__:<7}{getattr(defaults, name)!r}")
+    types = PipelineConfig.types()
+    rows = [
+        {
+            "name": name,
+            "type": types[name].__name__,
+            "default": getattr(defaults, name),
+            "choices": list(doc.choices),
+            "unit": doc.unit,
+            "description": doc.description,
+        }
+        for name, doc in parameter_docs().items()
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        print(f"{row['name']:<26}{row['type']:<7}{row['default']!r}")
+        extra = []
+        if row["choices"]:
+            extra.append("allowed: " + " | ".join(repr(c) for c in row["choices"]))
+        if row["unit"]:
+            extra.append(f"unit: {row['unit']}")
+        if extra:
+            print(f"{'':<4}{'; '.join(extra)}")
+        print(
+            textwrap.fill(
+                row["description"],
+                width=96,
+                initial_indent=" " * 4,
+                subsequent_indent=" " * 4,
+                break_on_hyphens=False,
+                break_long_words=False,
+            )
+        )
+    print("\nSet with --set name=value, a --config YAML file, or the params ConfigMap.")
     return 0
 
 
@@ -362,11 +406,23 @@ def build_parser() -> argparse.ArgumentParser:
     subm.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     subm.add_argument("--package", help="submit this compiled YAML instead of compiling")
     subm.add_argument(
-        "--dry-run", action="store_true", help="validate, compile and print what would be submitted"
+        "--dry-run",
+        action="store_true",
+        help="validate, compile and print the exact run request (no secrets); send nothing",
+    )
+    subm.add_argument(
+        "--allow-local-tracking",
+        action="store_true",
+        help="accept an empty or loopback mlflow_tracking_uri (or a local file/SQLite store), "
+        "which the cluster's pods normally cannot reach",
     )
     subm.set_defaults(func=cmd_submit)
 
-    params = sub.add_parser("params", help="list pipeline parameters, types and defaults")
+    params = sub.add_parser(
+        "params",
+        help="list pipeline parameters: type, default, allowed values, unit, description",
+    )
+    params.add_argument("--json", action="store_true")
     params.set_defaults(func=cmd_params)
 
     from components.registry.policy import DEFAULT_POLICY, MODES

@@ -2,12 +2,17 @@
 
 :class:`PipelineConfig` is the single source of the parameters' names, types and defaults:
 the KFP pipeline signature takes its defaults from it, and the CLI validates a config once,
-at the edge, before anything runs.
+at the edge, before anything runs. :func:`parameter_docs` is the single source of their
+descriptions, allowed values and units: the compiled pipeline carries them (the pipeline
+function's docstring, :func:`pipeline_docstring`) and ``qubeflow params`` prints them.
+:data:`TASK_SETTINGS` holds each task's retry policy and the defaults of its pod resources.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 import re
 import typing
 from dataclasses import dataclass, fields
@@ -30,6 +35,23 @@ _K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _TOLERATION_KEYS = {"key", "operator", "value", "effect", "tolerationSeconds"}
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
+#: Kubernetes quantities the pod-resource parameters take (what the KFP SDK accepts for a
+#: constant, plus decimals, which Kubernetes accepts too).
+_CPU = re.compile(r"^([0-9]*\.)?[0-9]+m?$")
+_MEMORY = re.compile(r"^([0-9]*\.)?[0-9]+(Ei|Pi|Ti|Gi|Mi|Ki|E|P|T|G|M|K|k)?$")
+_MEMORY_UNITS = {
+    **{unit: 1024**i for i, unit in enumerate(("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))},
+    **{unit: 1000**i for i, unit in enumerate(("", "K", "M", "G", "T", "P", "E")) if unit},
+    "k": 1000,
+}
+#: The quantum step refuses work whose estimated peak memory exceeds quantum_max_memory_mb;
+#: the estimate is within 25 % of the measured peak (benchmarks/README.md), so the pod's
+#: memory limit defaults to the budget plus that margin.
+QUANTUM_MEMORY_MARGIN = 1.25
+_DEFAULT_QUANTUM_MAX_MEMORY_MB = 8192.0
+#: The pod-resource parameter groups: ``<group>_cpu_request`` ... ``<group>_memory_limit``.
+RESOURCE_GROUPS = ("quantum", "step")
+RESOURCE_KINDS = ("cpu_request", "cpu_limit", "memory_request", "memory_limit")
 
 
 @dataclass(frozen=True)
@@ -57,7 +79,7 @@ class PipelineConfig:
     quantum_max_shots: int = 100_000_000
     quantum_max_circuits: int = 100_000
     quantum_max_seconds: float = 3600.0
-    quantum_max_memory_mb: float = 8192.0
+    quantum_max_memory_mb: float = _DEFAULT_QUANTUM_MAX_MEMORY_MB
     # quantum method: auto | fidelity | nystroem | projected (components/quantum/methods.py);
     # both sides switch from exact kernels to Nystroem above exact_max_rows train rows
     quantum_method: str = "auto"
@@ -78,6 +100,19 @@ class PipelineConfig:
     data_secret_name: str = "qubeflow-s3"
     quantum_node_selector: dict = dataclasses.field(default_factory=dict)
     quantum_tolerations: list = dataclasses.field(default_factory=list)
+    # pod resources (Kubernetes quantities; the local runner ignores them): the quantum tasks
+    # (train-quantum-model, compute-kernel-tile) and the other data-sized steps (prepare-data,
+    # train-classical-model, assemble-kernel, register-model); see TASK_SETTINGS
+    quantum_cpu_request: str = "1"
+    quantum_cpu_limit: str = "4"
+    quantum_memory_request: str = "2Gi"
+    quantum_memory_limit: str = (
+        f"{math.ceil(_DEFAULT_QUANTUM_MAX_MEMORY_MB * QUANTUM_MEMORY_MARGIN)}Mi"
+    )
+    step_cpu_request: str = "500m"
+    step_cpu_limit: str = "2"
+    step_memory_request: str = "1Gi"
+    step_memory_limit: str = "6Gi"
     # registry and lineage
     mlflow_tracking_uri: str = ""
     registered_model_name: str = names.DEFAULT_MODEL_NAME
@@ -243,7 +278,39 @@ class PipelineConfig:
                     f"{sorted(_TOLERATION_KEYS)}, got {tol!r}",
                     field="quantum_tolerations",
                 )
+        self._validate_resources()
         return self
+
+    def _validate_resources(self) -> None:
+        for group in RESOURCE_GROUPS:
+            cpu = {
+                k: cpu_cores(getattr(self, f"{group}_cpu_{k}"), f"{group}_cpu_{k}")
+                for k in ("request", "limit")
+            }
+            mem = {
+                k: memory_bytes(getattr(self, f"{group}_memory_{k}"), f"{group}_memory_{k}")
+                for k in ("request", "limit")
+            }
+            for kind, values in (("cpu", cpu), ("memory", mem)):
+                if values["request"] > values["limit"]:
+                    raise ConfigError(
+                        f"{getattr(self, f'{group}_{kind}_request')!r} is more than "
+                        f"{group}_{kind}_limit={getattr(self, f'{group}_{kind}_limit')!r}",
+                        field=f"{group}_{kind}_request",
+                    )
+        if (
+            self.quantum_max_memory_mb
+            and memory_bytes(self.quantum_memory_limit, "quantum_memory_limit")
+            < self.quantum_max_memory_mb * 2**20
+        ):
+            need = math.ceil(self.quantum_max_memory_mb * QUANTUM_MEMORY_MARGIN)
+            raise ConfigError(
+                f"{self.quantum_memory_limit!r} is below quantum_max_memory_mb="
+                f"{self.quantum_max_memory_mb:g} MiB: the pod would be OOM-killed before the "
+                f"quantum step's own budget refuses; set it to at least {need}Mi (the budget "
+                "plus the 25 % margin of the memory estimate)",
+                field="quantum_memory_limit",
+            )
 
     def pipeline_arguments(self) -> dict[str, Any]:
         """The KFP run arguments: every parameter, floats as floats (KFP refuses an int for
@@ -252,6 +319,28 @@ class PipelineConfig:
         return {
             k: float(v) if types[k] is float else v for k, v in dataclasses.asdict(self).items()
         }
+
+
+def cpu_cores(value: str, name: str) -> float:
+    """A Kubernetes CPU quantity (``"500m"``, ``"2"``) in cores; ConfigError naming ``name``."""
+    text = str(value).strip()
+    if not _CPU.match(text):
+        raise ConfigError(
+            f"expected a CPU quantity such as '500m' or '2', got {value!r}", field=name
+        )
+    return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+
+
+def memory_bytes(value: str, name: str) -> float:
+    """A Kubernetes memory quantity (``"512Mi"``, ``"2Gi"``, ``"1G"``) in bytes."""
+    text = str(value).strip()
+    match = _MEMORY.match(text)
+    if not match:
+        raise ConfigError(
+            f"expected a memory quantity such as '512Mi' or '4Gi', got {value!r}", field=name
+        )
+    unit = match.group(2) or ""
+    return float(text[: len(text) - len(unit)]) * _MEMORY_UNITS[unit]
 
 
 def _coerce(name: str, value: Any, typ: type) -> Any:
@@ -296,3 +385,250 @@ def _coerce(name: str, value: Any, typ: type) -> Any:
     if not isinstance(value, str | int | float):
         raise ConfigError(f"expected a string, got {type(value).__name__}", field=name)
     return str(value)
+
+
+# ---- task settings: retry policy and pod resources, per component ------------------------
+
+
+@dataclass(frozen=True)
+class Resources:
+    """A pod's CPU and memory (Kubernetes quantities)."""
+
+    cpu_request: str
+    cpu_limit: str
+    memory_request: str
+    memory_limit: str
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    """How one component's tasks run on a cluster.
+
+    ``retries``: KFP re-runs a failed pod this often (``set_retry``), waiting ``backoff``,
+    then ``backoff_factor`` times longer each time, for at most ``backoff_max`` in all. The
+    steps handle their own faults (the quantum step retries transient backend errors and
+    falls back inside the step), so a retry re-runs a pod that crashed, was evicted or lost
+    its node. ``resources``: fixed, or the name of a parameter group in
+    :data:`RESOURCE_GROUPS` (``quantum`` -> the ``quantum_cpu_request`` ... parameters).
+    """
+
+    retries: int
+    resources: Resources | str
+    backoff: str = "30s"
+    backoff_factor: float = 2.0
+    backoff_max: str = "1800s"
+
+
+#: Every component of the pipeline (by component name); a task without an entry fails the
+#: compile. Sizes are from the measured peaks in benchmarks/README.md (1e3 to 1e6 rows):
+#: policy check 44 MiB, route planning 196 MiB, prepare-data <= 884 MiB, classical training
+#: <= 3.6 GiB, registry <= 900 MiB, quantum step <= 4.4 GiB (its own estimate, which the
+#: ``quantum_max_memory_mb`` budget bounds).
+TASK_SETTINGS: dict[str, TaskSettings] = {
+    "check-promotion-policy": TaskSettings(2, Resources("100m", "500m", "128Mi", "512Mi")),
+    "prepare-data": TaskSettings(2, "step"),
+    "train-classical-model": TaskSettings(2, "step"),
+    "plan-kernel-tiles": TaskSettings(2, Resources("250m", "1", "512Mi", "2Gi")),
+    "compute-kernel-tile": TaskSettings(2, "quantum"),
+    "assemble-kernel": TaskSettings(2, "step"),
+    # One re-run: enough for a lost node or an eviction; an out-of-memory kill would repeat,
+    # and then the run registers the classical baseline (register-after-quantum-crash).
+    "train-quantum-model": TaskSettings(1, "quantum", backoff="60s"),
+    # A crashed registry pod leaves its transaction journaled on the gate lock; the re-run
+    # rolls it back once the lock's lease expires, then publishes (nothing half-written).
+    "register-model": TaskSettings(2, "step", backoff="60s"),
+    "register-after-quantum-crash": TaskSettings(2, "step", backoff="60s"),
+}
+
+
+# ---- parameter descriptions, allowed values and units ----------------------------------
+
+
+@dataclass(frozen=True)
+class ParameterDoc:
+    description: str
+    unit: str = ""
+    #: The allowed values, when there is a fixed set.
+    choices: tuple[str, ...] = ()
+
+    def text(self) -> str:
+        """One line: the description, then the allowed values and the unit."""
+        parts = [self.description.rstrip(".") + "."]
+        if self.choices:
+            parts.append("Allowed: " + ", ".join(repr(c) for c in self.choices) + ".")
+        if self.unit:
+            parts.append(f"Unit: {self.unit}.")
+        return " ".join(parts)
+
+
+@functools.cache
+def parameter_docs() -> dict[str, ParameterDoc]:
+    """Every pipeline parameter's description, in :class:`PipelineConfig` order. The allowed
+    values come from the modules that check them."""
+    from components.data.sources import BUILTIN_DATASETS
+    from components.data.validation import IMPUTE_STRATEGIES
+    from components.feature_maps import ENTANGLEMENTS, FEATURE_MAP_KINDS
+    from components.quantum.methods import METHODS
+    from components.registry.policy import MODES
+    from components.steps.train_quantum.step import FALLBACK_MODES, MAX_RETRIES
+
+    resources = {
+        f"{group}_{kind}": ParameterDoc(
+            f"{kind.replace('_', ' ').capitalize().replace('Cpu', 'CPU')} of the pods of "
+            f"{tasks}: a Kubernetes quantity such as {example}. Cluster only (the KFP "
+            "backend fills it in; the local runner ignores it)",
+            unit="cores (m = 1/1000)" if kind.startswith("cpu") else "bytes (Ki, Mi, Gi, ...)",
+        )
+        for group, tasks in (
+            ("quantum", "the quantum tasks (train-quantum-model, compute-kernel-tile)"),
+            (
+                "step",
+                "the data-sized steps (prepare-data, train-classical-model, assemble-kernel, "
+                "register-model)",
+            ),
+        )
+        for kind, example in zip(RESOURCE_KINDS, ("'500m'", "'2'", "'1Gi'", "'4Gi'"), strict=True)
+    }
+    resources["quantum_memory_limit"] = dataclasses.replace(
+        resources["quantum_memory_limit"],
+        description=resources["quantum_memory_limit"].description
+        + "; at least quantum_max_memory_mb, else the pod is OOM-killed before the step's "
+        "own budget refuses (the default is that budget plus the memory estimate's 25 % "
+        "margin)",
+    )
+    docs = {
+        "dataset": ParameterDoc(
+            "Training table: a local .csv or .parquet path (or file://), an s3://bucket/key "
+            f"object, or a built-in dataset ({', '.join(sorted(BUILTIN_DATASETS))})"
+        ),
+        "label_column": ParameterDoc(
+            "Column holding the class label; every other column must be numeric"
+        ),
+        "test_size": ParameterDoc(
+            "Fraction of the rows held out for evaluation (stratified split), between 0 and 1",
+            unit="fraction",
+        ),
+        "min_samples_per_class": ParameterDoc(
+            "Fewest rows a class may have (at least 2); fewer is an error naming the class",
+            unit="rows",
+        ),
+        "impute": ParameterDoc(
+            "How missing values are filled before scaling; 'none' rejects NaN and inf",
+            choices=IMPUTE_STRATEGIES,
+        ),
+        "seed": ParameterDoc("Random seed of the split, the landmarks and the models (>= 0)"),
+        "n_qubits": ParameterDoc(
+            "Qubits of the feature map: the features are reduced (PCA) to this many angles; "
+            "at most the number of feature columns",
+            unit="qubits",
+        ),
+        "feature_map": ParameterDoc(
+            "Feature-map circuit: 'zz' (Qiskit's ZZFeatureMap) or 'angle' (angle embedding)",
+            choices=FEATURE_MAP_KINDS,
+        ),
+        "reps": ParameterDoc("Repetitions of the feature map's layers (>= 1)", unit="layers"),
+        "entanglement": ParameterDoc("Qubit pairs the zz map entangles", choices=ENTANGLEMENTS),
+        "bandwidth": ParameterDoc(
+            "Share of the feature map's angle range the scaled features use, in (0, 1]; "
+            "smaller gives a smoother kernel",
+            unit="fraction",
+        ),
+        "quantum_enabled": ParameterDoc(
+            "Run the quantum step; false trains and registers the classical baseline only"
+        ),
+        "quantum_backend": ParameterDoc(
+            "Backend of the quantum step, family[:target][?key=value&...], e.g. statevector, "
+            "mps, qiskit-aer?noise=FakeManilaV2, pennylane:default.qubit, ibm:<device> "
+            "('qubeflow backends' lists them and whether they are usable)"
+        ),
+        "quantum_image": ParameterDoc(
+            "Container image of the quantum tasks (the backend family's image)"
+        ),
+        "quantum_fallback": ParameterDoc(
+            "When the quantum step cannot run (backend error, timeout, over budget, or its "
+            "pod crashed): 'classical' registers the classical baseline tagged with the "
+            "reason, 'fail' fails the run",
+            choices=FALLBACK_MODES,
+        ),
+        "quantum_max_retries": ParameterDoc(
+            f"Retries of transient backend errors inside the quantum step (0 to {MAX_RETRIES})",
+            unit="retries",
+        ),
+        "quantum_max_shots": ParameterDoc(
+            "Budget: most shots the quantum step may run (0 = no limit)", unit="shots"
+        ),
+        "quantum_max_circuits": ParameterDoc(
+            "Budget: most circuits the quantum step may run (0 = no limit)", unit="circuits"
+        ),
+        "quantum_max_seconds": ParameterDoc(
+            "Budget: wall time of the quantum step (0 = no limit)", unit="seconds"
+        ),
+        "quantum_max_memory_mb": ParameterDoc(
+            "Budget: estimated peak memory of the quantum step (0 = no limit); keep "
+            "quantum_memory_limit above it",
+            unit="MiB",
+        ),
+        "quantum_method": ParameterDoc(
+            "Quantum model: fidelity-kernel SVC, Nystroem features or projected features "
+            "with a linear head; 'auto' picks by data size, backend and budget",
+            choices=METHODS,
+        ),
+        "nystroem_landmarks": ParameterDoc(
+            "Landmark rows of the Nystroem approximation (both models, above exact_max_rows)",
+            unit="rows",
+        ),
+        "exact_max_rows": ParameterDoc(
+            "Largest train set that gets exact N x N kernels; above it both sides use Nystroem",
+            unit="rows",
+        ),
+        "kernel_fanout_min_seconds": ParameterDoc(
+            "Estimated kernel time from which the kernel is computed in parallel row tiles "
+            "(exact backends; 0 always fans out)",
+            unit="seconds",
+        ),
+        "kernel_tile_rows": ParameterDoc("Rows per kernel tile of the fan-out", unit="rows"),
+        "promotion_policy": ParameterDoc(
+            "Promotion policy YAML file (repository path or absolute path)"
+        ),
+        "promotion_mode": ParameterDoc(
+            "Override of the policy's mode; empty keeps the policy file's mode",
+            choices=("", *MODES),
+        ),
+        "quantum_secret_name": ParameterDoc(
+            "Kubernetes Secret whose QISKIT_IBM_TOKEN / QISKIT_IBM_INSTANCE reach the quantum "
+            "step only, as env (optional; cluster only)"
+        ),
+        "data_secret_name": ParameterDoc(
+            "Kubernetes Secret with the S3 keys for the data step (optional; cluster only)"
+        ),
+        "quantum_node_selector": ParameterDoc(
+            'Node selector of the quantum step, a JSON mapping such as {"pool": '
+            '"quantum"} (cluster only)'
+        ),
+        "quantum_tolerations": ParameterDoc(
+            "Tolerations of the quantum step, a JSON list of toleration mappings (cluster only)"
+        ),
+        **resources,
+        "mlflow_tracking_uri": ParameterDoc(
+            "MLflow tracking server the registry step publishes to, without credentials (the "
+            "pods get MLFLOW_TRACKING_USERNAME/PASSWORD from a Secret); on a cluster its "
+            "in-cluster URL, e.g. http://qubeflow-mlflow:5000"
+        ),
+        "registered_model_name": ParameterDoc("MLflow registered model the candidate joins"),
+        "experiment_name": ParameterDoc("MLflow experiment of the run"),
+        "git_commit": ParameterDoc(
+            "Commit recorded in the lineage (qubeflow run/submit fill it from the checkout)"
+        ),
+    }
+    missing = set(PipelineConfig.names()) ^ set(docs)
+    if missing:  # pragma: no cover - a new parameter without a description
+        raise AssertionError(f"parameters without a description (or unknown): {sorted(missing)}")
+    return {name: docs[name] for name in PipelineConfig.names()}
+
+
+def pipeline_docstring(summary: str) -> str:
+    """The pipeline function's docstring: ``summary``, then an ``Args:`` section (Google
+    style, which KFP compiles into each parameter's description in the IR)."""
+    lines = [summary, "", "Args:"]
+    lines += [f"    {name}: {doc.text()}" for name, doc in parameter_docs().items()]
+    return "\n".join(lines) + "\n"

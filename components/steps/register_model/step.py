@@ -1,5 +1,10 @@
 """The registry step: read the prepared data and the trained bundles, publish to MLflow,
-and return the summary the CLI prints (and ``--json`` emits)."""
+and return the summary the CLI prints (and ``--json`` emits).
+
+:func:`quantum_crash_reason` and ``crash_reason`` cover the run whose quantum *task* died
+(pod OOM-killed, evicted, node lost) rather than its backend: the classical baseline is
+registered, tagged ``quantum.fallback=true`` with reason ``task_crashed: ...``.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,11 @@ from components.registry.policy import PromotionPolicy, parse_policy
 from components.registry.publish import PublishRequest, PublishResult, publish
 from components.training.bundle import load_bundle
 from components.training.quantum_outcome import load_outcome
+
+#: The reason code of a fallback because the quantum task itself did not finish.
+TASK_CRASHED = "task_crashed"
+#: Final states of the quantum task that mean it did not finish (KFP's task states).
+FAILED_STATES = ("FAILED", "ERROR")
 
 
 @dataclass(frozen=True)
@@ -57,9 +67,12 @@ def register_model(
     baseline_dir: str,
     quantum_dir: str | None,
     params: dict[str, Any],
+    crash_reason: str | None = None,
 ) -> PublishResult:
     """Publish the run; the candidate is chosen by the policy from the quantum model (when the
-    step ran and did not fall back) and the classical baseline."""
+    step ran and did not fall back) and the classical baseline. ``crash_reason``: the quantum
+    task died (no ``quantum_dir``): the baseline is registered as a fallback with that
+    reason."""
     if not options.registered_model_name.strip():
         raise ConfigError("is empty", field="registered_model_name")
     policy = options.policy()
@@ -99,8 +112,48 @@ def register_model(
         lineage_tags=lineage_tags,
         profile_markdown=profile.to_markdown(),
         experiment=options.experiment_name or names.DEFAULT_EXPERIMENT,
-        fallback=bool(outcome and outcome.fallback),
-        fallback_reason=outcome.reason if outcome is not None else None,
+        fallback=bool(outcome and outcome.fallback) or crash_reason is not None,
+        fallback_reason=outcome.reason if outcome is not None else crash_reason,
         calibration=outcome.calibration if outcome is not None else None,
     )
     return publish(req, tracking_uri)
+
+
+def registry_params(
+    lineage_path: str,
+    options: RegisterOptions,
+    *,
+    quantum_image: str,
+) -> dict[str, Any]:
+    """The run's MLflow params: the data step's options and the registry step's settings."""
+    import json
+    from pathlib import Path
+
+    policy = options.policy()
+    return {
+        **json.loads(Path(lineage_path).read_text())["options"],
+        "quantum_enabled": options.quantum_enabled,
+        "quantum_backend": options.quantum_backend,
+        "quantum_image": quantum_image,
+        "registered_model_name": options.registered_model_name,
+        "experiment_name": options.experiment_name,
+        "promotion_policy_hash": policy.hash,
+        "promotion_mode": policy.mode,
+    }
+
+
+def quantum_crash_reason(
+    state: str, task_name: str, error_message: str | None, *, fallback: str
+) -> str | None:
+    """The fallback reason when the quantum task ended without a result (its final
+    ``state`` is FAILED: the pod was OOM-killed, evicted or lost its node, or the process
+    died), else None: it succeeded (its own registry step ran), was cancelled or skipped,
+    or ``quantum_fallback`` is ``fail`` (then the run fails with it)."""
+    if state.upper() not in FAILED_STATES or fallback != "classical":
+        return None
+    detail = f"; KFP: {error_message.strip()}" if error_message and error_message.strip() else ""
+    return (
+        f"{TASK_CRASHED}: quantum task {task_name or 'train-quantum-model'} ended {state} "
+        "without a result (pod OOM-killed, evicted or node lost, or its process died; after "
+        f"its retries){detail}"
+    )
