@@ -20,7 +20,7 @@ ENV ?= dev
 IMAGES_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: bench-fixed help venv run test test-fast compile images deploy lint format bench bench-mps bench-scale mlflow-ui serve clean
+.PHONY: bench-fixed help venv serving-venv run test test-fast compile images deploy lint format bench bench-mps bench-scale mlflow-ui serve clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -34,11 +34,28 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## Create .venv with the pinned versions from pyproject.toml (if missing or stale)
 
+# MLServer (the runtime KServe serves MLflow models with) in its own venv, as KServe runs it in
+# its own image: the `serving` extra plus the core pins of SERVING_CORE, read from pyproject.toml;
+# never the project itself (the served model brings its code in code/).
+SERVING_VENV ?= .venv/serving
+SERVING_STAMP := $(SERVING_VENV)/.qubeflow-serving-installed
+SERVING_CORE ?= mlflow scikit-learn numpy pandas scipy pyarrow tenacity
+$(SERVING_STAMP): pyproject.toml
+	@test -x $(SERVING_VENV)/bin/python || $(PYTHON) -m venv $(SERVING_VENV)
+	$(SERVING_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SERVING_VENV)/bin/python -m pip install --quiet $$($(PYTHON) -c 'import re, sys, tomllib; \
+	  p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
+	  core = [d for d in p["dependencies"] if re.split("[=<>!~ ;\[]", d)[0] in sys.argv[1:]]; \
+	  print(" ".join(core + p["optional-dependencies"]["serving"]))' $(SERVING_CORE))
+	@touch $(SERVING_STAMP)
+
+serving-venv: $(SERVING_STAMP) ## Create .venv/serving: MLServer + mlserver-mlflow (the KServe runtime) for the serving tests
+
 run: $(STAMP) ## Run the whole retraining pipeline locally (KFP local runner + local MLflow); ARGS="--set k=v"
 	$(BIN)/qubeflow run $(ARGS)
 
-test: $(STAMP) ## Run the full test suite (unit, component, end-to-end against real servers)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: $(STAMP) $(SERVING_STAMP) ## Run the full test suite (unit, component, end-to-end against real servers)
+	QUBEFLOW_SERVING_VENV=$(abspath $(SERVING_VENV)) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## Run the unit and component tests only (no servers, no pipeline runs; under a minute)
 	$(BIN)/python -m pytest tests/unit tests/components $(PYTEST_ARGS)
@@ -87,5 +104,5 @@ serve: $(STAMP) ## Serve MODEL@champion on http://127.0.0.1:$(PORT)/invocations 
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/mlflow models serve -m "models:/$(MODEL)@champion" \
 	  --env-manager local -h 127.0.0.1 -p $(PORT)
 
-clean: ## Remove local run state and build output (keeps .venv)
+clean: ## Remove local run state and build output (keeps .venv, incl. .venv/serving)
 	rm -rf .qubeflow build .pytest_cache .ruff_cache

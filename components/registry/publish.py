@@ -2,8 +2,10 @@
 version, the gate's decision on it, and alias moves, with nothing half-done on failure.
 
 1. The run: params, tags, both models' metrics, ``mlflow.data`` inputs, plots, profile,
-   calibration, and the candidate as one sklearn-flavour model (raw rows -> label) with
-   signature and input example. A failure here marks the run FAILED and deletes it.
+   calibration, and the candidate as one sklearn-flavour model (skops; raw rows -> label, or
+   probabilities and class names with the ``output`` param, see
+   ``components.registry.serving``) with signature and input example. A failure here marks
+   the run FAILED and deletes it.
 2. Under the gate lock, as one :class:`~components.registry.transaction.GateTransaction`:
    the model version is created (``gate.applied=pending``), the champion is re-read, the
    policy decides, the decision is written (version tags, ``gate/decision.json``), then the
@@ -36,20 +38,15 @@ from components.registry.compatibility import ModelInterface
 from components.registry.gate import GateDecision, baseline_wins
 from components.registry.policy import PromotionPolicy
 from components.registry.promotion import decide_and_apply, transaction
+from components.registry.serving import PARAMS_EXAMPLE, SKOPS_TRUSTED_TYPES, serving_metadata
 from components.registry.transaction import rollback_journal
 from components.training.bundle import ModelBundle
 from components.versions import installed_versions
 
 log = logging.getLogger(__name__)
 
-#: Custom classes skops may load from a registered model (everything else is sklearn/numpy).
-SKOPS_TRUSTED_TYPES = [
-    "components.quantum.transformers.QuantumKernelTransformer",
-    "components.quantum.transformers.ProjectedQuantumFeatures",
-    "components.quantum.transformers.NystroemQuantumFeatures",
-]
 #: Packages the served model needs (versions are read from the environment that logged it).
-SERVING_REQUIREMENTS = ("scikit-learn", "numpy", "pandas", "scipy", "skops")
+SERVING_REQUIREMENTS = ("scikit-learn", "numpy", "pandas", "scipy", "skops", "tenacity")
 
 
 @dataclass
@@ -199,8 +196,10 @@ def publish(
     check_model_name(req.model_name)
     candidate, candidate_reason = choose_candidate(req.policy, req.quantum, req.baseline)
     model = candidate.load_model()
-    x_example = req.test.drop(columns=[req.label_column]).head(5)
-    signature = infer_signature(x_example, model.predict(x_example))
+    x_test = req.test.drop(columns=[req.label_column])
+    x_example = x_test.head(5)
+    signature = infer_signature(x_example, model.predict(x_example), params=PARAMS_EXAMPLE)
+    served = serving_metadata(model, x_test, req.test[req.label_column])
     labels = getattr(model, "classes_", None)
     interface = ModelInterface.from_signature(signature, None if labels is None else list(labels))
     metrics = {"classical": req.baseline.info.evaluation.metrics}
@@ -222,7 +221,7 @@ def publish(
     run_name = req.lineage_tags.get(names.TAG_KFP_JOB_NAME) or f"retrain-{int(time.time())}"
     run_id = mlflow.start_run(run_name=run_name, tags=run_tags).info.run_id
     try:
-        info = _log_run(req, candidate, model, signature, x_example, metrics)
+        info = _log_run(req, candidate, model, signature, x_example, metrics, served)
     except BaseException as exc:
         undone = _discard_run(client, run_id)
         raise RegistryError(
@@ -365,11 +364,12 @@ def _log_run(
     signature: Any,
     x_example: pd.DataFrame,
     metrics: dict[str, dict[str, float]],
+    served: dict[str, Any],
 ) -> Any:
     """Step 1: everything the run holds; returns the logged model's info."""
     import mlflow
-    import mlflow.sklearn
 
+    from components.registry import serving
     from components.training.plots import roc_png
 
     mlflow.log_params({k: str(v) for k, v in req.params.items()})
@@ -405,7 +405,7 @@ def _log_run(
         mlflow.log_text(req.profile_markdown, names.ARTIFACT_PROFILE)
     if req.calibration is not None:
         mlflow.log_dict(req.calibration, names.ARTIFACT_CALIBRATION)
-    info = mlflow.sklearn.log_model(
+    info = serving.log_model(
         model,
         name=names.ARTIFACT_MODEL,
         signature=signature,
@@ -414,6 +414,7 @@ def _log_run(
         skops_trusted_types=SKOPS_TRUSTED_TYPES,
         pip_requirements=_serving_requirements(),
         code_paths=[str(Path(__file__).resolve().parents[1])],
+        metadata={serving.METADATA_KEY: served},
     )
     mlflow.log_metrics(candidate.info.evaluation.metrics, model_id=info.model_id)
     return info

@@ -1,7 +1,9 @@
 """The Kustomize manifests, offline: every overlay renders, every object validates against
-the Kubernetes schemas (strict), and the rendered objects follow the deployment policy
-(pinned images, limits, Pod Security "restricted", no secret values, ConfigMap keys that are
-pipeline parameters)."""
+the Kubernetes schemas (strict; KServe's custom resources, which have no schema there, field by
+field against the Pod and Container schemas they embed), and the rendered objects follow the
+deployment policy (pinned images, limits, Pod Security "restricted", no secret values,
+ConfigMap keys that are pipeline parameters, the InferenceService serving the overlay's
+champion.env)."""
 
 from __future__ import annotations
 
@@ -13,14 +15,27 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.image_refs import BASE_IMAGE
+from components.image_refs import BASE_IMAGE, image
+from components.registry import kserve
 from pipelines.config import PipelineConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"
 OVERLAYS = sorted(p.name for p in (MANIFESTS / "overlays").iterdir() if p.is_dir())
 K8S_VERSION = "1.32.0"  # the kubectl/Kustomize this is checked with; see manifests/README.md
-SECRET_NAMES = {"qubeflow-ibm-quantum", "qubeflow-s3", "qubeflow-mlflow-db", "qubeflow-minio"}
+SECRET_NAMES = {
+    "qubeflow-ibm-quantum",
+    "qubeflow-s3",
+    "qubeflow-mlflow-db",
+    "qubeflow-minio",
+    "qubeflow-models-s3",
+}
+#: KServe's custom resources (no schema in kubernetes-validate): checked by the tests below.
+KSERVE_API = "serving.kserve.io/"
+#: InferenceService fields of KServe's (not a Pod's): the predictor's and its model's.
+PREDICTOR_FIELDS = {"model", "minReplicas", "maxReplicas", "scaleTarget", "scaleMetric"}
+MODEL_FIELDS = {"modelFormat", "protocolVersion", "runtime", "storageUri"}
+SERVING_IMAGE = image("qubeflow-serving")
 
 pytestmark = pytest.mark.skipif(
     shutil.which("kubectl") is None, reason="kubectl (for `kubectl kustomize`) is not installed"
@@ -50,7 +65,30 @@ def pod_specs(objs: list[dict]) -> list[tuple[str, dict]]:
             out.append((o["metadata"]["name"], spec["template"]["spec"]))
         elif o["kind"] == "CronJob":
             out.append((o["metadata"]["name"], spec["jobTemplate"]["spec"]["template"]["spec"]))
+        elif o["kind"] == "InferenceService":
+            out.append((o["metadata"]["name"] + "-predictor", predictor_pod(o, objs)))
     return out
+
+
+def predictor_pod(isvc: dict, objs: list[dict]) -> dict:
+    """The predictor's Pod as KServe builds it: the predictor's Pod fields, and one container,
+    the ServingRuntime's ``kserve-container`` with the model's Container fields over it (the
+    storage initializer KServe injects is configured cluster-wide; see docs/serving.md)."""
+    predictor = isvc["spec"]["predictor"]
+    model = predictor["model"]
+    [runtime] = [
+        o
+        for o in objs
+        if o["kind"] == "ServingRuntime" and o["metadata"]["name"] == model["runtime"]
+    ]
+    [base] = runtime["spec"]["containers"]
+    container = {**base, **{k: v for k, v in model.items() if k not in MODEL_FIELDS}}
+    container["securityContext"] = {
+        **base.get("securityContext", {}),
+        **model.get("securityContext", {}),
+    }
+    pod = {k: v for k, v in predictor.items() if k not in PREDICTOR_FIELDS}
+    return {**pod, "containers": [container]}
 
 
 def containers(pod: dict) -> list[dict]:
@@ -65,8 +103,11 @@ def test_every_object_validates_strictly(rendered):
     import kubernetes_validate
 
     assert len(rendered) > 10
+    custom = [o for o in rendered if o["apiVersion"].startswith(KSERVE_API)]
+    assert sorted(o["kind"] for o in custom) == ["InferenceService", "ServingRuntime"]
     for obj in rendered:
-        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+        if obj not in custom:
+            kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
     broken = {**rendered[0], "spek": {}}  # the validator does catch unknown fields
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(broken, K8S_VERSION, strict=True)
@@ -80,6 +121,8 @@ def test_images_are_pinned_and_ours_match_make_images(rendered):
             assert not image.endswith(":latest"), f"{name}: {image}"
             if "qubeflow-base" in image:
                 assert image == BASE_IMAGE  # REGISTRY/TAG of make images/compile
+            if "qubeflow-serving" in image:
+                assert image == SERVING_IMAGE  # the same REGISTRY/TAG
 
 
 def test_every_container_has_requests_and_limits(rendered):
@@ -138,6 +181,9 @@ def test_no_secret_values_anywhere(rendered):
                 if ref:
                     assert ref["key"] in templates[ref["name"]], ref
                     referenced.add(ref["name"])
+    for account in (o for o in rendered if o["kind"] == "ServiceAccount"):
+        referenced |= {s["name"] for s in account.get("secrets", [])}
+    assert "qubeflow-models-s3" in referenced  # the storage initializer's S3 keys
     assert referenced <= set(templates)
     defaults = PipelineConfig()
     assert {defaults.quantum_secret_name, defaults.data_secret_name} <= set(templates)
@@ -214,6 +260,139 @@ def test_network_policies_isolate_the_stores(rendered):
         assert rule["from"] == [
             {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "qubeflow-mlflow"}}}
         ]
+
+
+def test_only_the_predictor_reaches_minio_besides_mlflow(rendered):
+    predictor = {"serving.kserve.io/inferenceservice": "qubeflow-champion"}
+    policies = [o for o in rendered if o["kind"] == "NetworkPolicy"]
+    minio = [
+        p
+        for p in policies
+        if p["spec"]["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "qubeflow-minio"}}
+    ]
+    sources = [peer for p in minio for rule in p["spec"]["ingress"] for peer in rule["from"]]
+    assert sorted(sources, key=str) == sorted(
+        [
+            {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "qubeflow-mlflow"}}},
+            {"podSelector": {"matchLabels": predictor}},
+        ],
+        key=str,
+    )
+    [ingress] = [p for p in policies if p["spec"]["podSelector"] == {"matchLabels": predictor}]
+    assert {port["port"] for rule in ingress["spec"]["ingress"] for port in rule["ports"]} == {
+        8080,
+        9000,
+    }
+
+
+def _champion_env(overlay: str, root: Path = MANIFESTS) -> dict[str, str]:
+    return kserve.read_champion_env(root / "overlays" / overlay / "champion.env")
+
+
+def _one(objs: list[dict], kind: str) -> dict:
+    [obj] = [o for o in objs if o["kind"] == kind]
+    return obj
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_inferenceservice_serves_the_overlays_champion_with_mlserver(overlay):
+    """The InferenceService: models:/<registered_model_name>@champion (the overlay's pipeline
+    parameter) on the V2 protocol, its storageUri and version from champion.env, served by a
+    ServingRuntime that supports its model format with MLServer's MLflow runtime; and the
+    Pod and Container fields both carry validate against the Kubernetes schemas."""
+    import kubernetes_validate
+
+    objs = render(overlay)
+    isvc, runtime = _one(objs, "InferenceService"), _one(objs, "ServingRuntime")
+    env = _champion_env(overlay)
+    assert set(env) == set(kserve.ENV_KEYS)
+    assert isvc["apiVersion"] == "serving.kserve.io/v1beta1"
+    assert runtime["apiVersion"] == "serving.kserve.io/v1alpha1"
+    assert set(isvc["spec"]) == {"predictor"}
+    predictor = isvc["spec"]["predictor"]
+    model = predictor["model"]
+    assert model["modelFormat"]["name"] == "mlflow" and model["protocolVersion"] == "v2"
+    assert model["storageUri"] == env["storage_uri"]
+    assert model["storageUri"].startswith(kserve.KSERVE_SCHEMES)
+    params = _one(
+        [o for o in objs if o["metadata"]["name"].startswith("qubeflow-pipeline-params")],
+        "ConfigMap",
+    )
+    annotations = isvc["metadata"]["annotations"]
+    assert annotations["qubeflow.io/registered-model"] == env["model_name"]
+    assert env["model_name"] == params["data"]["registered_model_name"]  # what the gate promotes
+    assert annotations["qubeflow.io/model-version"] == env["model_version"]
+    assert annotations["serving.kserve.io/deploymentMode"] == "RawDeployment"
+    # the local-config ConfigMap champion.env becomes is read by kustomize, never applied
+    assert not [
+        o
+        for o in objs
+        if o["metadata"]["name"].startswith("qubeflow-champion") and o["kind"] == "ConfigMap"
+    ]
+
+    assert model["runtime"] == runtime["metadata"]["name"]
+    assert {"name": "mlflow", "version": model["modelFormat"]["version"]}.items() <= next(
+        f for f in runtime["spec"]["supportedModelFormats"] if f["name"] == "mlflow"
+    ).items()
+    assert "v2" in runtime["spec"]["protocolVersions"]
+    [container] = runtime["spec"]["containers"]
+    assert container["name"] == "kserve-container"
+    runtime_env = {e["name"]: e["value"] for e in container["env"]}
+    assert runtime_env["MLSERVER_MODEL_IMPLEMENTATION"] == "mlserver_mlflow.MLflowRuntime"
+    assert runtime_env["MLSERVER_MODEL_URI"] == "/mnt/models"  # where KServe puts storageUri
+    assert runtime_env["MLSERVER_HTTP_PORT"] == "8080"
+    assert container["image"] == SERVING_IMAGE
+
+    account = next(
+        o
+        for o in objs
+        if o["kind"] == "ServiceAccount"
+        and o["metadata"]["name"] == predictor["serviceAccountName"]
+    )
+    assert account["automountServiceAccountToken"] is False
+    # no schema for KServe's kinds, but what they embed has one: a Pod of the predictor's Pod
+    # fields and the merged container, and the runtime's container, validate strictly
+    pod_spec = predictor_pod(isvc, objs)
+    for spec in (pod_spec, {"containers": runtime["spec"]["containers"]}):
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": spec}
+        kubernetes_validate.validate(pod, K8S_VERSION, strict=True)
+    with pytest.raises(kubernetes_validate.ValidationError):  # a typo would be caught
+        bad = {**pod_spec, "containers": [{**pod_spec["containers"][0], "resourcez": {}}]}
+        kubernetes_validate.validate(
+            {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": bad},
+            K8S_VERSION,
+            strict=True,
+        )
+
+
+def test_a_new_champion_env_in_git_changes_what_kserve_serves(tmp_path):
+    """What write_champion_env commits is what the rendered InferenceService serves."""
+    copy = tmp_path / "manifests"
+    shutil.copytree(MANIFESTS, copy)
+    champion = kserve.ServedChampion(
+        "qubeflow-classifier",
+        "7",
+        "m-0123abcd",
+        "s3://mlflow-artifacts/1/models/m-0123abcd/artifacts",
+    )
+    (copy / "overlays" / "prod" / "champion.env").write_text(kserve.champion_env_text(champion))
+
+    def served(root: Path, overlay: str) -> tuple[str, str]:
+        out = subprocess.run(
+            ["kubectl", "kustomize", str(root / "overlays" / overlay)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        isvc = _one([d for d in yaml.safe_load_all(out) if d], "InferenceService")
+        return (
+            isvc["spec"]["predictor"]["model"]["storageUri"],
+            isvc["metadata"]["annotations"]["qubeflow.io/model-version"],
+        )
+
+    assert served(copy, "prod") == (champion.storage_uri, "7")
+    assert served(copy, "dev") == served(MANIFESTS, "dev")  # the other overlay is untouched
+    assert served(MANIFESTS, "prod") != served(copy, "prod")
 
 
 def test_argocd_applications_point_at_overlays():
