@@ -225,6 +225,7 @@ class PipelineConfig:
         from components.feature_maps import FeatureMap
         from components.quantum.backends import check_width, get_backend, parse_backend_name
         from components.quantum.tiles import check_fanout_settings
+        from components.registry.lock import check_model_name
         from components.registry.policy import load_policy
 
         self.prepare_options()
@@ -252,6 +253,7 @@ class PipelineConfig:
                 "(letters, digits, '.', '_', '-'; starts with a letter or digit)",
                 field="registered_model_name",
             )
+        check_model_name(self.registered_model_name)  # the gate's lock names are reserved
         if not self.experiment_name.strip():
             raise ConfigError("is empty", field="experiment_name")
         if "@" in self.mlflow_tracking_uri.split("://", 1)[-1].split("/", 1)[0]:

@@ -56,6 +56,7 @@ def test_bad_overrides_name_the_field(items, field, message):
         ({"promotion_policy": "no/such/policy.yaml"}, "promotion_policy"),
         ({"promotion_mode": "sometimes"}, "promotion_mode"),
         ({"registered_model_name": "bad/name"}, "registered_model_name"),
+        ({"registered_model_name": "qf5.gate-lock"}, "registered_model_name"),
         ({"quantum_backend": "warp"}, "quantum_backend"),
         ({"quantum_backend": "qiskit-aer?noise=FakeNowhereV2"}, "quantum_backend"),
         ({"quantum_fallback": "retry"}, "quantum_fallback"),
