@@ -31,7 +31,13 @@ PULL_SECRETS = [
 ]
 
 
+#: The pip extra of the KServe serving image (MLServer + mlserver-mlflow; manifests/base/serving.yaml).
+SERVING_EXTRA = "serving"
+
+
 def extra_image(extra: str) -> str:
     """The image of a backend family's pip extra (``BackendFamily.extra``); "base" or "" is
     the base image."""
+    if extra == SERVING_EXTRA:
+        return image("qubeflow-serving")
     return BASE_IMAGE if extra in ("", "base") else image(f"qubeflow-quantum-{extra}")

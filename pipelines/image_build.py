@@ -37,11 +37,12 @@ class BuildPlan:
 
 
 def image_families() -> list[str]:
-    """ "base" then the pip extra of every registered backend family (built in this order:
-    the quantum images start from base)."""
+    """ "base", the pip extra of every registered backend family, then the KServe serving
+    image (built in this order: the others start from base)."""
+    from components.image_refs import SERVING_EXTRA
     from components.quantum.backends import image_extras
 
-    return ["base", *image_extras()]
+    return ["base", *image_extras(), SERVING_EXTRA]
 
 
 def dockerfile(family: str) -> str:

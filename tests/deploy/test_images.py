@@ -89,7 +89,7 @@ def test_make_images_tags_match_the_compiled_pipeline(tmp_path):
     built = set(re.findall(r"-t (\S+)", out))
     assert built == {
         f"registry.example/team/qubeflow-{n}:1.2.3"
-        for n in ("base", "quantum-qiskit", "quantum-pennylane")
+        for n in ("base", "quantum-qiskit", "quantum-pennylane", "serving")
     }
     compiled = _compiled_images(env, tmp_path)
     assert compiled <= built  # every image the pipeline runs is one make images builds
