@@ -62,6 +62,31 @@ def test_gram_tiles_and_n_by_m_agree_across_tile_boundaries():
     assert np.abs(k_nm - sv.fidelity_kernel(sx, sv.statevectors(fmap, lm))).max() <= 1e-10
 
 
+@pytest.mark.parametrize("q, reps", [(2, 2), (3, 1), (7, 3), (12, 2)])
+def test_compact_contraction_equals_the_generic_one_for_any_tiling_and_threads(q, reps):
+    """The compact path (y row the contiguous axis, tiles, threads) against the generic
+    batched contraction of the same states with every bond stored."""
+    fmap = FeatureMap("zz", q, reps, "linear")
+    mx, my = engine.build(fmap, _rows(23, q, 7)), engine.build(fmap, _rows(17, q, 8))
+    assert mx.compact and not mx.generic().compact
+    ref_ov = engine.overlaps(mx.generic(), my.generic())
+    assert np.abs(engine.overlaps(mx, my) - ref_ov).max() <= 1e-12
+    ref, ref_gram = engine.kernel(mx.generic(), my.generic()), engine.kernel(mx.generic())
+    tiny = 16 * 12 * 4 * 8 * 5  # 5 x rows by 8 y rows at h = 2
+    for tile_bytes, threads in [(engine.TILE_BYTES, 1), (tiny, 1), (tiny, 3), (1, 2)]:
+        k = engine.kernel(mx, my, tile_bytes=tile_bytes, threads=threads)
+        assert np.abs(k - ref).max() <= 1e-12
+        gram = engine.kernel(mx, tile_bytes=tile_bytes, threads=threads)
+        assert np.abs(gram - ref_gram).max() <= 1e-12
+        assert np.array_equal(gram, gram.T) and np.all(np.diag(gram) == 1.0)
+
+
+def test_threads_option():
+    assert get_backend("mps?threads=2").threads == 2 and get_backend("mps").threads is None
+    with pytest.raises(BackendError, match="threads"):
+        get_backend("mps?threads=0")
+
+
 def test_transformers_use_the_backends_own_kernel_hook():
     fmap_kw = dict(feature_map="zz", reps=2, entanglement="circular")
     x = _rows(40, 6, 5)

@@ -8,7 +8,8 @@ qubits) are refused, naming the pattern, width and bond dimension.
 
 Options: ``?max_bond=N`` and/or ``?cutoff=eps`` truncate the states (SVD; the discarded
 weight is reported in the snapshot and ``truncation_error``); ``?tile_mb=N`` sets the
-kernel tiles' working memory (default 2 MiB: cache-sized tiles are fastest).
+kernel tiles' working memory (default 2 MiB: cache-sized tiles are fastest); ``?threads=N``
+the threads the kernel's tiles run on (default: every CPU the process may use).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class MPSBackend:
         max_bond: int | None = None,
         cutoff: float = 0.0,
         tile_bytes: int = engine.TILE_BYTES,
+        threads: int | None = None,
         name: str = "mps",
     ) -> None:
         self.name = name
@@ -56,6 +58,7 @@ class MPSBackend:
         self.max_bond = max_bond
         self.cutoff = cutoff
         self.tile_bytes = tile_bytes
+        self.threads = threads
         #: Largest discarded weight of any state built so far (0 when exact).
         self.truncation_error = 0.0
         truncating = max_bond is not None or cutoff > 0
@@ -107,7 +110,10 @@ class MPSBackend:
             stop = min(len(x), start + step)
             self.ctx.clock.check_time(what)
             out[start:stop] = engine.kernel(
-                self.states(fmap, x[start:stop]), reference, tile_bytes=self.tile_bytes
+                self.states(fmap, x[start:stop]),
+                reference,
+                tile_bytes=self.tile_bytes,
+                threads=self.threads,
             )
             logger(stop, len(x))
         return out
@@ -126,7 +132,12 @@ class MPSBackend:
             logger(done, total)
             self.ctx.clock.check_time(what)
 
-        return engine.kernel(self.states(fmap, x), tile_bytes=self.tile_bytes, progress=progress)
+        return engine.kernel(
+            self.states(fmap, x),
+            tile_bytes=self.tile_bytes,
+            progress=progress,
+            threads=self.threads,
+        )
 
     def expectations(self, fmap: FeatureMap, x: np.ndarray) -> np.ndarray:
         out = np.empty((len(x), 3 * fmap.n_qubits), dtype=np.float64)
@@ -155,7 +166,9 @@ class MPSBackend:
         t0 = time.perf_counter()
         states = self.states(fmap, x)
         t1 = time.perf_counter()
-        engine.kernel(states.take(0, rows // 2), states, tile_bytes=self.tile_bytes)
+        engine.kernel(
+            states.take(0, rows // 2), states, tile_bytes=self.tile_bytes, threads=self.threads
+        )
         t2 = time.perf_counter()
         macs = (rows // 2) * rows * engine.overlap_macs(fmap)
         return rows / max(t1 - t0, 1e-9), macs / max(t2 - t1, 1e-9)
@@ -174,10 +187,11 @@ class MPSBackend:
 
 
 def create(parsed: BackendName, ctx: ExecutionContext) -> QuantumBackend:
-    extra = set(parsed.options) - {"max_bond", "cutoff", "tile_mb"}
+    extra = set(parsed.options) - {"max_bond", "cutoff", "tile_mb", "threads"}
     if parsed.target or extra:
         raise BackendError(
-            f"'mps' takes only ?max_bond=N, ?cutoff=eps and ?tile_mb=N, got {str(parsed)!r}",
+            "'mps' takes only ?max_bond=N, ?cutoff=eps, ?tile_mb=N and ?threads=N, got "
+            f"{str(parsed)!r}",
             field="quantum_backend",
         )
     opts = parsed.options
@@ -203,8 +217,18 @@ def create(parsed: BackendName, ctx: ExecutionContext) -> QuantumBackend:
         raise BackendError(
             f"tile_mb={tile_mb!r} must be a positive integer (MiB)", field="quantum_backend"
         )
+    threads = opts.get("threads")
+    if threads is not None and (not threads.isdigit() or int(threads) < 1):
+        raise BackendError(
+            f"threads={threads!r} must be a positive integer", field="quantum_backend"
+        )
     return MPSBackend(
-        ctx, max_bond=max_bond, cutoff=cutoff, tile_bytes=int(tile_mb) * 2**20, name=str(parsed)
+        ctx,
+        max_bond=max_bond,
+        cutoff=cutoff,
+        tile_bytes=int(tile_mb) * 2**20,
+        threads=int(threads) if threads is not None else None,
+        name=str(parsed),
     )
 
 
