@@ -42,6 +42,8 @@ class MPSBackend:
 
     exact = True
     family = "mps"
+    #: A kernel call lays its column states out once more (the contraction's layout).
+    column_copies = 1
 
     def __init__(
         self,

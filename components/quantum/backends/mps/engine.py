@@ -455,9 +455,10 @@ def _overlap_compact_sites(xr: list[np.ndarray], yc: list[np.ndarray]) -> np.nda
     na, nb = xr[0].shape[0], yc[0].shape[-1]
     env = xr[0][:, :, :, None, None] * yc[0][None, :, None, :, :]  # (a, t, l0, l0', b)
     sizes = [na * 4 * y.shape[1] * y.shape[3] * nb for y in yc[1:]]
-    fbuf = np.empty(max(sizes), dtype=np.complex128)
-    tbuf = np.empty(max(sizes), dtype=np.complex128) if max(y.shape[1] for y in yc) > 1 else fbuf
-    ebuf = np.empty(max(na * 2 * y.shape[3] ** 2 * nb for y in yc[1:]), dtype=np.complex128)
+    dtype = np.result_type(xr[0], yc[0])
+    fbuf = np.empty(max(sizes), dtype=dtype)
+    tbuf = np.empty(max(sizes), dtype=dtype) if max(y.shape[1] for y in yc) > 1 else fbuf
+    ebuf = np.empty(max(na * 2 * y.shape[3] ** 2 * nb for y in yc[1:]), dtype=dtype)
     last = len(yc) - 1
     for k in range(1, last + 1):
         y, x = yc[k], xr[k]
