@@ -590,8 +590,10 @@ def _kernel_compact(
         stop = min(n_x, start + rows)
         xr = _compact_rows(x.take(start, stop).tensors)
         for c0, c1, yc in blocks:
-            if not symmetric or c1 > start:  # the Gram: blocks reaching the upper triangle
-                out[start:stop, c0:c1] = np.abs(_overlap_compact(xr, yc)) ** 2
+            lo = max(c0, start) if symmetric else c0  # the Gram: its upper triangle only
+            if lo < c1:
+                part = yc if lo == c0 else [a[..., lo - c0 :] for a in yc]
+                out[start:stop, lo:c1] = np.abs(_overlap_compact(xr, part)) ** 2
         return stop
 
     workers = min(len(starts), threads or kernel_threads())
