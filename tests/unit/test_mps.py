@@ -63,9 +63,12 @@ def test_gram_tiles_and_n_by_m_agree_across_tile_boundaries():
 
 
 @pytest.mark.parametrize("q, reps", [(2, 2), (3, 1), (7, 3), (12, 2)])
-def test_compact_contraction_equals_the_generic_one_for_any_tiling_and_threads(q, reps):
+def test_compact_contraction_equals_the_generic_one_for_any_tiling_and_threads(
+    q, reps, monkeypatch
+):
     """The compact path (y row the contiguous axis, tiles, threads) against the generic
     batched contraction of the same states with every bond stored."""
+    monkeypatch.setattr(engine, "COLUMN_BLOCK", 8)  # 17 y rows: blocks of 8, 8 and 1
     fmap = FeatureMap("zz", q, reps, "linear")
     mx, my = engine.build(fmap, _rows(23, q, 7)), engine.build(fmap, _rows(17, q, 8))
     assert mx.compact and not mx.generic().compact

@@ -8,7 +8,7 @@ qubits) are refused, naming the pattern, width and bond dimension.
 
 Options: ``?max_bond=N`` and/or ``?cutoff=eps`` truncate the states (SVD; the discarded
 weight is reported in the snapshot and ``truncation_error``); ``?tile_mb=N`` sets the
-kernel tiles' working memory (default 2 MiB: cache-sized tiles are fastest); ``?threads=N``
+kernel tiles' working memory (default 1 MiB: cache-sized tiles are fastest); ``?threads=N``
 the threads the kernel's tiles run on (default: every CPU the process may use).
 """
 
@@ -214,7 +214,7 @@ def create(parsed: BackendName, ctx: ExecutionContext) -> QuantumBackend:
             f"cutoff={opts['cutoff']!r} must be a number in [0, 1) (discarded weight per cut)",
             field="quantum_backend",
         )
-    tile_mb = opts.get("tile_mb", "2")
+    tile_mb = opts.get("tile_mb", str(engine.TILE_BYTES // 2**20))
     if not tile_mb.isdigit() or int(tile_mb) < 1:
         raise BackendError(
             f"tile_mb={tile_mb!r} must be a positive integer (MiB)", field="quantum_backend"

@@ -37,6 +37,7 @@ whose large dimension is the tile's rows (:func:`_overlap_generic`).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Callable
@@ -51,8 +52,9 @@ from components.feature_maps import FeatureMap
 #: Largest bond dimension the exact engine builds (a state is q·χ²·2 complex numbers and
 #: an overlap costs ~q·χ³ per pair); above it the map is refused, naming what it would need.
 EXACT_MAX_BOND = 256
-#: Working memory of one kernel tile's intermediates (bytes).
-TILE_BYTES = 2 * 2**20
+#: Working memory of one kernel tile's intermediates (bytes): about half a core's L2 here
+#: (2 MiB); a compact tile is then 5 x rows by 256 y rows at bond 4 (:func:`compact_tile`).
+TILE_BYTES = 2**20
 #: Widest block of y rows in a compact-overlap tile (the contiguous axis of its products).
 COLUMN_BLOCK = 256
 #: NumPy ufunc buffer size (elements) inside the compact overlap.
@@ -454,28 +456,41 @@ def _overlap_compact(xr: list[np.ndarray], yc: list[np.ndarray]) -> np.ndarray:
 def _overlap_compact_sites(xr: list[np.ndarray], yc: list[np.ndarray]) -> np.ndarray:
     na, nb = xr[0].shape[0], yc[0].shape[-1]
     env = xr[0][:, :, :, None, None] * yc[0][None, :, None, :, :]  # (a, t, l0, l0', b)
-    sizes = [na * 4 * y.shape[1] * y.shape[3] * nb for y in yc[1:]]
     dtype = np.result_type(xr[0], yc[0])
-    fbuf = np.empty(max(sizes), dtype=dtype)
-    tbuf = np.empty(max(sizes), dtype=dtype) if max(y.shape[1] for y in yc) > 1 else fbuf
+    size = max(na * 4 * y.shape[1] * y.shape[3] * nb for y in yc[1:])
+    fbuf, tbuf = np.empty(size, dtype=dtype), np.empty(size, dtype=dtype)
     ebuf = np.empty(max(na * 2 * y.shape[3] ** 2 * nb for y in yc[1:]), dtype=dtype)
+    views: dict[tuple[int, int], tuple] = {}  # the buffers' views, by (h, r)
+
+    def buffers(h: int, r: int) -> tuple:
+        if (h, r) not in views:
+            n = na * 4 * h * r * nb
+            f = fbuf[:n].reshape(na, 2, h, 2, r, nb)
+            e = ebuf[: na * 2 * r * r * nb].reshape(na, 2, r, r * nb)
+            after = e.reshape(na, 2, r, r, nb)  # the next site's environment
+            views[h, r] = (
+                f,
+                tbuf[:n].reshape(f.shape),
+                f.reshape(na, 2 * h, 2, r * nb).transpose(0, 2, 1, 3),  # (a, s, (t, l0), ..)
+                e,
+                [after[:, :, :, j, None, None, :] for j in range(r)],
+            )
+        return views[h, r]
+
+    env_j = [env[:, :, :, j, None, None, :] for j in range(env.shape[3])]
     last = len(yc) - 1
     for k in range(1, last + 1):
         y, x = yc[k], xr[k]
         h, r = y.shape[1], y.shape[3]
-        shape = (na, 2, h, 2, r, nb)
-        f = fbuf[: sizes[k - 1]].reshape(shape)
-        np.multiply(env[:, :, :, 0, None, None, :], y[None, :, 0, None], out=f)
-        if h > 1:
-            tmp = tbuf[: sizes[k - 1]].reshape(shape)
-            for j in range(1, h):
-                np.multiply(env[:, :, :, j, None, None, :], y[None, :, j, None], out=tmp)
-                f += tmp
+        f, tmp, fv, e, after_j = buffers(h, r)
+        np.multiply(env_j[0], y[None, :, 0, None], out=f)
+        for j in range(1, h):
+            np.multiply(env_j[j], y[None, :, j, None], out=tmp)
+            np.add(f, tmp, out=f)
         if k == last:  # right bond 1: sum over t, l0, s
             return np.matmul(x, f.reshape(na, 4 * h, nb))[:, 0]
-        e = ebuf[: na * 2 * r * r * nb].reshape(na, 2, r, r * nb)
-        np.matmul(x, f.reshape(na, 2 * h, 2, r * nb).transpose(0, 2, 1, 3), out=e)
-        env = e.reshape(na, 2, r, r, nb)
+        np.matmul(x, fv, out=e)
+        env_j = after_j
     raise AssertionError("unreachable: compact states have at least two sites")
 
 
@@ -511,8 +526,27 @@ def compact_tile(x: MPS, y: MPS, tile_bytes: int = TILE_BYTES) -> tuple[int, int
     contiguous axis of every product), as many x rows as then fit."""
     h = max(max(x.bonds, default=2), max(y.bonds, default=2)) // 2
     per_pair = 16 * 12 * h * h
-    cols = max(1, min(y.rows, COLUMN_BLOCK, tile_bytes // (8 * per_pair)))
+    cols = max(1, min(y.rows, COLUMN_BLOCK, tile_bytes // per_pair))
     return max(1, tile_bytes // (per_pair * cols)), cols
+
+
+_BLAS: list = []  # the threadpoolctl controller, found once (empty: not looked up yet)
+
+
+def _one_blas_thread() -> contextlib.AbstractContextManager:
+    """BLAS limited to one thread while the compact kernel runs: its matrix products are
+    small (2 x 4 by 4 x 2·256), and OpenBLAS's own threads would spin against the tiles'."""
+    if not _BLAS:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS.append(ThreadpoolController())
+        except ImportError:  # optional: without it BLAS keeps its threads
+            _BLAS.append(None)
+    controller = _BLAS[0]
+    if controller is None:
+        return contextlib.nullcontext()
+    return controller.limit(limits=1, user_api="blas")
 
 
 def kernel_threads() -> int:
@@ -597,19 +631,20 @@ def _kernel_compact(
         return stop
 
     workers = min(len(starts), threads or kernel_threads())
-    if workers <= 1:
-        for start in starts:
-            stop = tile(start)
-            if progress is not None:
-                progress(stop, n_x)
-    else:
-        pool = ThreadPoolExecutor(max_workers=workers)
-        try:
-            for done in pool.map(tile, starts):
+    with _one_blas_thread():
+        if workers <= 1:
+            for start in starts:
+                stop = tile(start)
                 if progress is not None:
-                    progress(done, n_x)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+                    progress(stop, n_x)
+        else:
+            pool = ThreadPoolExecutor(max_workers=workers)
+            try:
+                for done in pool.map(tile, starts):
+                    if progress is not None:
+                        progress(done, n_x)
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
     if symmetric:
         for start in starts:
             stop = min(n_x, start + rows)
