@@ -158,7 +158,7 @@ def nystroem(n: int = 100_000, m: int = 512, q: int = 100, slice_rows: int = 200
     assert k.shape == (slice_rows, m)
     print(
         f"    {1e6 * wall / (slice_rows * m):.2f} us/pair wall, {1e6 * cpu / (slice_rows * m):.2f} "
-        f"us/pair CPU, {engine.kernel_threads()} kernel threads"
+        f"us/pair CPU of this process, {engine.kernel_workers()} kernel workers"
     )
     row(
         f"Nystroem N x m, N={n:,}, m={m}, q={q} ({slice_rows:,} rows, extrapolated)",
