@@ -13,7 +13,8 @@ Rows (all seeded, angles uniform in [0, π]):
 - serving one row at q=100 through a fitted Nyström pipeline (m=512), median of 20 calls;
 - quimb's circuit MPS, when ``/tmp/quimb-venv`` exists (not installed here by default).
 
-Run: ``PYTHONPATH=. python benchmarks/mps_bench.py [--nm-rows 2000] [--aer-pairs 6]``.
+Run: ``PYTHONPATH=. python benchmarks/mps_bench.py [--nm-rows 2000] [--aer-pairs 6]
+[--only nystroem,...]``.
 """
 
 from __future__ import annotations
@@ -150,10 +151,15 @@ def nystroem(n: int = 100_000, m: int = 512, q: int = 100, slice_rows: int = 200
     backend = MPSBackend()
     landmarks = backend.reference_states(fmap, rows(m, q, 5))
     x = rows(slice_rows, q, 6)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     k = backend.kernel_against(fmap, x, landmarks, dtype=np.float32)
-    seconds = (time.perf_counter() - t0) * n / slice_rows
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    seconds = wall * n / slice_rows
     assert k.shape == (slice_rows, m)
+    print(
+        f"    {1e6 * wall / (slice_rows * m):.2f} us/pair wall, {1e6 * cpu / (slice_rows * m):.2f} "
+        f"us/pair CPU of this process, {engine.kernel_workers()} kernel workers"
+    )
     row(
         f"Nystroem N x m, N={n:,}, m={m}, q={q} ({slice_rows:,} rows, extrapolated)",
         f"{seconds:.0f} s",
@@ -200,14 +206,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--nm-rows", type=int, default=2000, help="rows of the N x m slice")
     parser.add_argument("--aer-pairs", type=int, default=6, help="pairs timed with Aer")
+    # Aer last: it leaves an executor thread running, and with another thread alive the
+    # MPS kernel does not fork its workers (engine._may_fork)
+    steps = {
+        "agreement": agreement,
+        "gram": gram,
+        "nystroem": lambda: nystroem(slice_rows=args.nm_rows),
+        "serving": serving,
+        "aer": lambda: aer(pairs=args.aer_pairs),
+        "quimb": quimb,
+    }
+    parser.add_argument(
+        "--only", default=",".join(steps), help=f"comma-separated rows to run, of {list(steps)}"
+    )
     args = parser.parse_args()
+    unknown = set(args.only.split(",")) - set(steps)
+    if unknown:
+        parser.error(f"unknown --only rows {sorted(unknown)}; use {list(steps)}")
     print(f"  {'measurement':<58} {'value':>16}  {'target':<14} verdict")
-    agreement()
-    gram()
-    aer(pairs=args.aer_pairs)
-    nystroem(slice_rows=args.nm_rows)
-    serving()
-    quimb()
+    for name, step in steps.items():
+        if name in args.only.split(","):
+            step()
     failed = [r for r in RESULTS if r[3] == "FAIL"]
     print(f"\n  {len(RESULTS) - len(failed)} rows ok, {len(failed)} FAIL")
 

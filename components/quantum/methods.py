@@ -78,6 +78,12 @@ def pair_macs(backend: Any, fmap: FeatureMap) -> int:
     return int(own(fmap)) if own is not None else 2**fmap.n_qubits
 
 
+def column_copies(backend: Any) -> int:
+    """Extra copies of the kernel's column (reference) states a backend lays out while it
+    computes a kernel (``mps``: one, in the contraction's layout)."""
+    return int(getattr(backend, "column_copies", 0))
+
+
 def backend_chunk_rows(backend: Any, fmap: FeatureMap) -> int:
     own = getattr(backend, "chunk_rows", None)
     return int(own(fmap)) if own is not None else chunk_rows(fmap.n_qubits)
@@ -222,6 +228,7 @@ def method_cost(
         # Conservative: scale_bench measured ~12 B per Gram entry at 15 000 train rows
         # (3.4 GiB peak against 6.0 GiB priced here)
         memory = data + 24 * n * n + 8 * t * n + (one_state * shape.n_rows if exact else 0)
+        memory += one_state * n * column_copies(backend)  # the kernel's layout of the train rows
         macs = (n * n / 2 + t * n) * dim
         states = shape.n_rows
     elif method == "nystroem":
@@ -233,7 +240,7 @@ def method_cost(
         # copies; landmark states; one chunk of states plus its overlap and |.|² buffers
         # (~2.4 chunks). Fitted to the measured step peaks at 2·10⁴..10⁶ rows (scale_bench)
         memory = data + 14 * shape.n_rows * m + 8 * m * m
-        memory += (one_state * (m + 2.4 * chunk)) if exact else 0
+        memory += (one_state * (m * (1 + column_copies(backend)) + 2.4 * chunk)) if exact else 0
         macs = (shape.n_rows * m + m * m) * dim
         states = shape.n_rows + m
     elif method == "projected":

@@ -3,6 +3,7 @@ truncation with its error, registration, and a q = 64 model that trains, pickles
 
 from __future__ import annotations
 
+import os
 import pickle
 
 import numpy as np
@@ -60,6 +61,71 @@ def test_gram_tiles_and_n_by_m_agree_across_tile_boundaries():
     backend = MPSBackend(tile_bytes=tiny)
     k_nm = backend.kernel(fmap, x, lm)
     assert np.abs(k_nm - sv.fidelity_kernel(sx, sv.statevectors(fmap, lm))).max() <= 1e-10
+
+
+@pytest.mark.parametrize("q, reps", [(2, 2), (3, 1), (7, 3), (12, 2)])
+@pytest.mark.parametrize("parallel", ["processes", "threads"])
+def test_compact_contraction_equals_the_generic_one_for_any_tiling_and_workers(
+    q, reps, parallel, monkeypatch
+):
+    """The compact path (y row the contiguous axis, tiles, forked workers or threads)
+    against the generic batched contraction of the same states with every bond stored."""
+    monkeypatch.setattr(engine, "COLUMN_BLOCK", 8)  # 17 y rows: blocks of 8, 8 and 1
+    forks = []
+    if parallel == "processes":  # (other tests may leave threads behind: fork anyway)
+        monkeypatch.setattr(engine, "FORK_MIN_WORK", 0)
+        monkeypatch.setattr(engine.threading, "active_count", lambda: 1)
+        real_fork = os.fork
+        monkeypatch.setattr(engine.os, "fork", lambda: forks.append(1) or real_fork())
+    else:
+        monkeypatch.setattr(engine, "_may_fork", lambda enough_work: False)
+    fmap = FeatureMap("zz", q, reps, "linear")
+    mx, my = engine.build(fmap, _rows(23, q, 7)), engine.build(fmap, _rows(17, q, 8))
+    assert mx.compact and not mx.generic().compact
+    ref_ov = engine.overlaps(mx.generic(), my.generic())
+    assert np.abs(engine.overlaps(mx, my) - ref_ov).max() <= 1e-12
+    ref, ref_gram = engine.kernel(mx.generic(), my.generic()), engine.kernel(mx.generic())
+    tiny = 16 * 12 * 4 * 8 * 5  # 5 x rows by 8 y rows at h = 2
+    for tile_bytes, workers in [(engine.TILE_BYTES, 1), (tiny, 1), (tiny, 3), (1, 2)]:
+        k = engine.kernel(mx, my, tile_bytes=tile_bytes, workers=workers)
+        assert np.abs(k - ref).max() <= 1e-12
+        gram = engine.kernel(mx, tile_bytes=tile_bytes, workers=workers)
+        assert np.abs(gram - ref_gram).max() <= 1e-12
+        assert np.array_equal(gram, gram.T) and np.all(np.diag(gram) == 1.0)
+    assert bool(forks) == (parallel == "processes")
+
+
+def test_an_error_in_progress_stops_the_forked_workers(monkeypatch):
+    monkeypatch.setattr(engine, "FORK_MIN_WORK", 0)
+    monkeypatch.setattr(engine.threading, "active_count", lambda: 1)
+    children = []
+    real_fork = os.fork
+
+    def fork():
+        pid = real_fork()
+        if pid:
+            children.append(pid)
+        return pid
+
+    monkeypatch.setattr(engine.os, "fork", fork)
+    fmap = FeatureMap("zz", 12, 2, "linear")
+    mx, my = engine.build(fmap, _rows(40, 12, 9)), engine.build(fmap, _rows(30, 12, 10))
+
+    def progress(done, total):
+        raise TimeoutError("time limit")
+
+    with pytest.raises(TimeoutError):
+        engine.kernel(mx, my, tile_bytes=16 * 12 * 4 * 30, workers=2, progress=progress)
+    assert children
+    for pid in children:  # every child was killed and reaped
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+
+
+def test_workers_option():
+    assert get_backend("mps?workers=2").workers == 2 and get_backend("mps").workers is None
+    with pytest.raises(BackendError, match="workers"):
+        get_backend("mps?workers=0")
 
 
 def test_transformers_use_the_backends_own_kernel_hook():

@@ -8,7 +8,8 @@ qubits) are refused, naming the pattern, width and bond dimension.
 
 Options: ``?max_bond=N`` and/or ``?cutoff=eps`` truncate the states (SVD; the discarded
 weight is reported in the snapshot and ``truncation_error``); ``?tile_mb=N`` sets the
-kernel tiles' working memory (default 2 MiB: cache-sized tiles are fastest).
+kernel tiles' working memory (default 1 MiB: cache-sized tiles are fastest); ``?workers=N``
+the processes the kernel's tiles are shared by (default: one per CPU the process may use).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class MPSBackend:
 
     exact = True
     family = "mps"
+    #: A kernel call lays its column states out once more (the contraction's layout).
+    column_copies = 1
 
     def __init__(
         self,
@@ -49,6 +52,7 @@ class MPSBackend:
         max_bond: int | None = None,
         cutoff: float = 0.0,
         tile_bytes: int = engine.TILE_BYTES,
+        workers: int | None = None,
         name: str = "mps",
     ) -> None:
         self.name = name
@@ -56,6 +60,7 @@ class MPSBackend:
         self.max_bond = max_bond
         self.cutoff = cutoff
         self.tile_bytes = tile_bytes
+        self.workers = workers
         #: Largest discarded weight of any state built so far (0 when exact).
         self.truncation_error = 0.0
         truncating = max_bond is not None or cutoff > 0
@@ -107,7 +112,10 @@ class MPSBackend:
             stop = min(len(x), start + step)
             self.ctx.clock.check_time(what)
             out[start:stop] = engine.kernel(
-                self.states(fmap, x[start:stop]), reference, tile_bytes=self.tile_bytes
+                self.states(fmap, x[start:stop]),
+                reference,
+                tile_bytes=self.tile_bytes,
+                workers=self.workers,
             )
             logger(stop, len(x))
         return out
@@ -126,7 +134,12 @@ class MPSBackend:
             logger(done, total)
             self.ctx.clock.check_time(what)
 
-        return engine.kernel(self.states(fmap, x), tile_bytes=self.tile_bytes, progress=progress)
+        return engine.kernel(
+            self.states(fmap, x),
+            tile_bytes=self.tile_bytes,
+            progress=progress,
+            workers=self.workers,
+        )
 
     def expectations(self, fmap: FeatureMap, x: np.ndarray) -> np.ndarray:
         out = np.empty((len(x), 3 * fmap.n_qubits), dtype=np.float64)
@@ -147,17 +160,26 @@ class MPSBackend:
         """Refuse, before anything runs, a map whose exact bond dimension would explode."""
         engine.check_bond(fmap)
 
-    def measure_rates(self, fmap: FeatureMap, rows: int = 128) -> tuple[float, float]:
-        """(states/s, overlap complex MAC/s) timed here on ``rows`` random rows."""
+    def measure_rates(self, fmap: FeatureMap, rows: int = 256) -> tuple[float, float]:
+        """(states/s, overlap complex MAC/s) timed here on ``rows`` random rows: the kernel
+        of ``rows // 4`` of them against all ``rows`` (full-width column blocks, forked
+        workers as a large kernel runs; ~0.2 s at q = 100)."""
         lo, hi = fmap.angle_range
         x = np.random.default_rng(0).uniform(lo, hi, size=(rows, fmap.n_qubits))
         self.states(fmap, x[:4])
         t0 = time.perf_counter()
         states = self.states(fmap, x)
         t1 = time.perf_counter()
-        engine.kernel(states.take(0, rows // 2), states, tile_bytes=self.tile_bytes)
+        n_x = max(1, rows // 4)
+        engine.kernel(
+            states.take(0, n_x),
+            states,
+            tile_bytes=self.tile_bytes,
+            workers=self.workers,
+            fork_min_work=0,
+        )
         t2 = time.perf_counter()
-        macs = (rows // 2) * rows * engine.overlap_macs(fmap)
+        macs = n_x * rows * engine.overlap_macs(fmap)
         return rows / max(t1 - t0, 1e-9), macs / max(t2 - t1, 1e-9)
 
     def snapshot(self, fmap: FeatureMap) -> dict[str, Any]:
@@ -174,10 +196,11 @@ class MPSBackend:
 
 
 def create(parsed: BackendName, ctx: ExecutionContext) -> QuantumBackend:
-    extra = set(parsed.options) - {"max_bond", "cutoff", "tile_mb"}
+    extra = set(parsed.options) - {"max_bond", "cutoff", "tile_mb", "workers"}
     if parsed.target or extra:
         raise BackendError(
-            f"'mps' takes only ?max_bond=N, ?cutoff=eps and ?tile_mb=N, got {str(parsed)!r}",
+            "'mps' takes only ?max_bond=N, ?cutoff=eps, ?tile_mb=N and ?workers=N, got "
+            f"{str(parsed)!r}",
             field="quantum_backend",
         )
     opts = parsed.options
@@ -198,13 +221,23 @@ def create(parsed: BackendName, ctx: ExecutionContext) -> QuantumBackend:
             f"cutoff={opts['cutoff']!r} must be a number in [0, 1) (discarded weight per cut)",
             field="quantum_backend",
         )
-    tile_mb = opts.get("tile_mb", "2")
+    tile_mb = opts.get("tile_mb", str(engine.TILE_BYTES // 2**20))
     if not tile_mb.isdigit() or int(tile_mb) < 1:
         raise BackendError(
             f"tile_mb={tile_mb!r} must be a positive integer (MiB)", field="quantum_backend"
         )
+    workers = opts.get("workers")
+    if workers is not None and (not workers.isdigit() or int(workers) < 1):
+        raise BackendError(
+            f"workers={workers!r} must be a positive integer", field="quantum_backend"
+        )
     return MPSBackend(
-        ctx, max_bond=max_bond, cutoff=cutoff, tile_bytes=int(tile_mb) * 2**20, name=str(parsed)
+        ctx,
+        max_bond=max_bond,
+        cutoff=cutoff,
+        tile_bytes=int(tile_mb) * 2**20,
+        workers=int(workers) if workers is not None else None,
+        name=str(parsed),
     )
 
 

@@ -27,14 +27,27 @@ upper bound on ``1 - |<exact|truncated>|^2`` to first order) is reported per row
 states are renormalised.
 
 Kernels: ``K[i, j] = |<x_i|y_j>|^2`` by contracting the chain for a tile of (x rows) × (y rows)
-at once, one site at a time, as batched matrix products whose large dimension is the tile's
-rows; the Gram matrix computes only its upper block triangle.
+at once, one site at a time; the Gram matrix computes only its upper block triangle. Compact
+states (:func:`_overlap_compact`) keep the tile's environment with the y row as its last,
+contiguous axis: the y side of each site is elementwise products along it, the x side one
+matrix product per x row, no transposes; tiles are sized to stay in cache and are shared by
+one forked process per usable core. Other states use batched matrix products
+whose large dimension is the tile's rows (:func:`_overlap_generic`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import mmap
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,8 +58,15 @@ from components.feature_maps import FeatureMap
 #: Largest bond dimension the exact engine builds (a state is q·χ²·2 complex numbers and
 #: an overlap costs ~q·χ³ per pair); above it the map is refused, naming what it would need.
 EXACT_MAX_BOND = 256
-#: Working memory of one kernel tile's intermediates (bytes).
-TILE_BYTES = 2 * 2**20
+#: Working memory of one kernel tile's intermediates (bytes): about half a core's L2 here
+#: (2 MiB); a compact tile is then 5 x rows by 256 y rows at bond 4 (:func:`compact_tile`).
+TILE_BYTES = 2**20
+#: Widest block of y rows in a compact-overlap tile (the contiguous axis of its products).
+COLUMN_BLOCK = 256
+#: NumPy ufunc buffer size (elements) inside the compact overlap.
+UFUNC_BUFSIZE = 256
+#: Pair-sites (x rows · y rows · qubits) below which the compact kernel does not fork.
+FORK_MIN_WORK = 10_000_000
 _H = np.array([[1.0, 1.0], [1.0, -1.0]]) / math.sqrt(2.0)
 
 ProgressFn = Callable[[int, int], None]
@@ -394,29 +414,91 @@ def _overlap_generic(xs: list[np.ndarray], ys: list[np.ndarray]) -> np.ndarray:
     return env[:, :, 0, 0].T
 
 
-def _overlap_compact(xs: list[np.ndarray], ys: list[np.ndarray]) -> np.ndarray:
-    """``<x_a|y_b>`` for compact states: the environment is block diagonal in the carried bit,
-    stored as (b, t, a, h, h)."""
-    na, nb = xs[0].shape[0], ys[0].shape[0]
-    cx0, cy0 = xs[0][:, 0].conj(), ys[0][:, 0]  # (a, s, h), (b, s, h)
-    env = cx0.transpose(1, 0, 2)[None, :, :, :, None] * cy0[:, :, None, None, :]  # b,t,a,h,h
-    for k in range(1, len(xs)):
-        cx, cy = xs[k], ys[k]
-        h = env.shape[3]
-        last = k == len(xs) - 1
-        ry = cy.shape[3]
-        # cy[b, (l0', t), s, m'] -> (b, t, l0', s·m')
-        cyt = cy.reshape(nb, h, 2, 2 * ry).transpose(0, 2, 1, 3)
-        f = np.matmul(env.reshape(nb, 2, na * h, h), cyt)  # (b, t, a, l0, s, m')
-        f = f.reshape(nb, 2, na, h, 2, ry)
-        cxc = cx.conj().reshape(na, h, 2, 2, cx.shape[3])  # (a, l0, t, s, m)
-        if last:  # right bond 1: sum over t, l0, s
-            return np.einsum("btals,alts->ab", f[..., 0], cxc[..., 0])
-        # e[b, s, a, m, m'] = sum_{t, l0} conj(cx[a, l0, t, s, m]) f[b, t, a, l0, s, m']
-        fr = np.ascontiguousarray(f.transpose(2, 4, 1, 3, 0, 5)).reshape(na, 2, 2 * h, nb * ry)
-        lhs = cxc.transpose(0, 3, 4, 2, 1).reshape(na, 2, cx.shape[3], 2 * h)  # a,s,m,(t,l0)
-        e = np.matmul(lhs, fr).reshape(na, 2, cx.shape[3], nb, ry)  # a, s, m, b, m'
-        env = np.ascontiguousarray(e.transpose(3, 1, 0, 2, 4))
+def _compact_columns(ys: list[np.ndarray]) -> list[np.ndarray]:
+    """The y rows' compact tensors laid out once for :func:`_overlap_compact`, the y row
+    (``b``) the last, contiguous axis: site 0 as ``(t, l0', b)``, site ``k`` as
+    ``(t, l0', s, m', b)`` (``t`` the carried bit, left index ``2 l0' + t``)."""
+    nb = ys[0].shape[0]
+    out = [np.ascontiguousarray(ys[0][:, 0].transpose(1, 2, 0))]
+    for c in ys[1:]:
+        _, chl, _, r = c.shape
+        out.append(np.ascontiguousarray(c.reshape(nb, chl // 2, 2, 2, r).transpose(2, 1, 3, 4, 0)))
+    return out
+
+
+def _compact_rows(xs: list[np.ndarray]) -> list[np.ndarray]:
+    """The x rows' conjugated compact tensors as the left operand of the row-side matrix
+    product: site 0 as ``(a, t, l0)``, site ``k`` as ``(a, s, m, (t, l0))``, the last site
+    as ``(a, 1, (t, l0, s))``."""
+    na, q = xs[0].shape[0], len(xs)
+    out = [np.ascontiguousarray(xs[0][:, 0].conj())]
+    for k in range(1, q):
+        _, chl, _, r = xs[k].shape
+        h = chl // 2
+        c = xs[k].conj().reshape(na, h, 2, 2, r)  # a, l0, t, s, m
+        if k == q - 1:
+            out.append(np.ascontiguousarray(c[..., 0].transpose(0, 2, 1, 3)).reshape(na, 1, 4 * h))
+        else:
+            out.append(np.ascontiguousarray(c.transpose(0, 3, 4, 2, 1)).reshape(na, 2, r, 2 * h))
+    return out
+
+
+def _overlap_compact(xr: list[np.ndarray], yc: list[np.ndarray]) -> np.ndarray:
+    """``<x_a|y_b>`` for compact states, from :func:`_compact_rows` and
+    :func:`_compact_columns`.
+
+    The environment is block diagonal in the carried bit ``t``: ``(a, t, l0, l0', b)``, the
+    y row last. Each site is two passes: the y side, whose tensors differ along ``b``, as
+    elementwise products over the contiguous ``b`` axis, ``f[a, t, l0, s, m', b] = sum_l0'
+    env[a, t, l0, l0', b] cy[t, l0', s, m', b]``; then the x side, one tensor per ``a``
+    shared by every ``b``, as a matrix product ``env'[a, s, m, (m', b)] = sum_(t, l0)
+    conj(cx)[a, s, m, (t, l0)] f[a, s, (t, l0), (m', b)]``. No transposes of the tile, and
+    the buffers are reused: the tile's working set stays in cache."""
+    with np.errstate():
+        # NumPy's default ufunc buffer (8192) makes it copy strided and broadcast operands
+        # through buffers (~3x slower here); a small one iterates them in place.
+        np.setbufsize(UFUNC_BUFSIZE)
+        return _overlap_compact_sites(xr, yc)
+
+
+def _overlap_compact_sites(xr: list[np.ndarray], yc: list[np.ndarray]) -> np.ndarray:
+    na, nb = xr[0].shape[0], yc[0].shape[-1]
+    env = xr[0][:, :, :, None, None] * yc[0][None, :, None, :, :]  # (a, t, l0, l0', b)
+    dtype = np.result_type(xr[0], yc[0])
+    size = max(na * 4 * y.shape[1] * y.shape[3] * nb for y in yc[1:])
+    fbuf, tbuf = np.empty(size, dtype=dtype), np.empty(size, dtype=dtype)
+    ebuf = np.empty(max(na * 2 * y.shape[3] ** 2 * nb for y in yc[1:]), dtype=dtype)
+    views: dict[tuple[int, int], tuple] = {}  # the buffers' views, by (h, r)
+
+    def buffers(h: int, r: int) -> tuple:
+        if (h, r) not in views:
+            n = na * 4 * h * r * nb
+            f = fbuf[:n].reshape(na, 2, h, 2, r, nb)
+            e = ebuf[: na * 2 * r * r * nb].reshape(na, 2, r, r * nb)
+            after = e.reshape(na, 2, r, r, nb)  # the next site's environment
+            views[h, r] = (
+                f,
+                tbuf[:n].reshape(f.shape),
+                f.reshape(na, 2 * h, 2, r * nb).transpose(0, 2, 1, 3),  # (a, s, (t, l0), ..)
+                e,
+                [after[:, :, :, j, None, None, :] for j in range(r)],
+            )
+        return views[h, r]
+
+    env_j = [env[:, :, :, j, None, None, :] for j in range(env.shape[3])]
+    last = len(yc) - 1
+    for k in range(1, last + 1):
+        y, x = yc[k], xr[k]
+        h, r = y.shape[1], y.shape[3]
+        f, tmp, fv, e, after_j = buffers(h, r)
+        np.multiply(env_j[0], y[None, :, 0, None], out=f)
+        for j in range(1, h):
+            np.multiply(env_j[j], y[None, :, j, None], out=tmp)
+            np.add(f, tmp, out=f)
+        if k == last:  # right bond 1: sum over t, l0, s
+            return np.matmul(x, f.reshape(na, 4 * h, nb))[:, 0]
+        np.matmul(x, fv, out=e)
+        env_j = after_j
     raise AssertionError("unreachable: compact states have at least two sites")
 
 
@@ -434,7 +516,7 @@ def overlaps(x: MPS, y: MPS) -> np.ndarray:
     if all(a.shape[1] == a.shape[3] == 1 for a in x.tensors + y.tensors):
         return _overlap_product(x.tensors, y.tensors)
     if x.compact:
-        return _overlap_compact(x.tensors, y.tensors)
+        return _overlap_compact(_compact_rows(x.tensors), _compact_columns(y.tensors))
     return _overlap_generic(x.tensors, y.tensors)
 
 
@@ -445,6 +527,44 @@ def tile_rows(x: MPS, y: MPS, tile_bytes: int = TILE_BYTES) -> int:
     return max(8, int(math.sqrt(tile_bytes / per_pair)))
 
 
+def compact_tile(x: MPS, y: MPS, tile_bytes: int = TILE_BYTES) -> tuple[int, int]:
+    """(x rows, y rows) of a compact-overlap tile whose buffers (environment, the two
+    products and the next environment: 12 h² complex numbers a pair, ``h`` the largest
+    stored bond) stay within ``tile_bytes``: at most :data:`COLUMN_BLOCK` y rows (the
+    contiguous axis of every product), as many x rows as then fit."""
+    h = max(max(x.bonds, default=2), max(y.bonds, default=2)) // 2
+    per_pair = 16 * 12 * h * h
+    cols = max(1, min(y.rows, COLUMN_BLOCK, tile_bytes // per_pair))
+    return max(1, tile_bytes // (per_pair * cols)), cols
+
+
+_BLAS: list = []  # the threadpoolctl controller, found once (empty: not looked up yet)
+
+
+def _one_blas_thread() -> contextlib.AbstractContextManager:
+    """BLAS limited to one thread while the compact kernel runs: its matrix products are
+    small (2 x 4 by 4 x 2·256), and OpenBLAS's own threads would spin against the tiles'."""
+    if not _BLAS:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS.append(ThreadpoolController())
+        except ImportError:  # optional: without it BLAS keeps its threads
+            _BLAS.append(None)
+    controller = _BLAS[0]
+    if controller is None:
+        return contextlib.nullcontext()
+    return controller.limit(limits=1, user_api="blas")
+
+
+def kernel_workers() -> int:
+    """Workers of the compact kernel: the CPUs this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def kernel(
     x: MPS,
     y: MPS | None = None,
@@ -452,14 +572,23 @@ def kernel(
     tile_bytes: int = TILE_BYTES,
     progress: ProgressFn | None = None,
     dtype: type = np.float64,
+    workers: int | None = None,
+    fork_min_work: int | None = None,
 ) -> np.ndarray:
     """``K[i, j] = |<x_i|y_j>|^2`` in tiles; the Gram matrix (``y=None``) computes only its
-    upper block triangle, mirrors it and sets the unit diagonal."""
+    upper block triangle, mirrors it and sets the unit diagonal. Compact states' tiles are
+    shared by ``workers`` processes (default :func:`kernel_workers`) when the kernel has at
+    least ``fork_min_work`` pair-sites (default :data:`FORK_MIN_WORK`; see
+    :func:`_kernel_compact`)."""
     symmetric = y is None
     ys = x if symmetric else y
     n_x, n_y = x.rows, ys.rows
     out = np.empty((n_x, n_y), dtype=dtype)
     if n_x == 0 or n_y == 0:
+        return out
+    if x.compact and ys.compact:
+        min_work = FORK_MIN_WORK if fork_min_work is None else fork_min_work
+        _kernel_compact(x, ys, out, symmetric, tile_bytes, progress, workers, min_work)
         return out
     step = tile_rows(x, ys, tile_bytes)
     step_y = step if symmetric else min(n_y, step * 2)
@@ -481,6 +610,144 @@ def kernel(
     if symmetric:
         np.fill_diagonal(out, 1.0)
     return out
+
+
+def _kernel_compact(
+    x: MPS,
+    y: MPS,
+    out: np.ndarray,
+    symmetric: bool,
+    tile_bytes: int,
+    progress: ProgressFn | None,
+    workers: int | None,
+    fork_min_work: int,
+) -> None:
+    """:func:`kernel` for compact states: the y side laid out once per call in blocks of
+    columns, then tiles of x rows (each lays its x side out once and does every block of
+    columns it needs); the Gram's lower part is mirrored after all tiles are done.
+
+    With more than one worker the tiles are dealt round-robin to forked processes (Linux,
+    no other Python thread running, at least ``fork_min_work`` pair-sites): threads do
+    not scale here, their small BLAS products and ufunc calls contend inside one process
+    (measured 1.1x on 2 cores against 1.9x for 2 processes); otherwise to threads."""
+    n_x, n_y = x.rows, y.rows
+    rows, cols = compact_tile(x, y, tile_bytes)
+    blocks = [
+        (c0, min(n_y, c0 + cols), _compact_columns(y.take(c0, min(n_y, c0 + cols)).tensors))
+        for c0 in range(0, n_y, cols)
+    ]
+    starts = list(range(0, n_x, rows))
+
+    def tile(start: int, dest: np.ndarray) -> int:
+        stop = min(n_x, start + rows)
+        xr = _compact_rows(x.take(start, stop).tensors)
+        for c0, c1, yc in blocks:
+            lo = max(c0, start) if symmetric else c0  # the Gram: its upper triangle only
+            if lo < c1:
+                part = yc if lo == c0 else [a[..., lo - c0 :] for a in yc]
+                dest[start:stop, lo:c1] = np.abs(_overlap_compact(xr, part)) ** 2
+        return stop
+
+    n = min(len(starts), workers or kernel_workers())
+    with _one_blas_thread():
+        if n > 1 and _may_fork(n_x * n_y * x.n_qubits >= fork_min_work):
+            _tiles_forked(tile, starts, rows, n, out, progress)
+        elif n > 1:
+            pool = ThreadPoolExecutor(max_workers=n)
+            try:
+                for stop in pool.map(lambda start: tile(start, out), starts):
+                    if progress is not None:
+                        progress(stop, n_x)
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+        else:
+            for start in starts:
+                stop = tile(start, out)
+                if progress is not None:
+                    progress(stop, n_x)
+    if symmetric:
+        for start in starts:
+            stop = min(n_x, start + rows)
+            out[start:stop, :start] = out[:start, start:stop].T
+            diag = out[start:stop, start:stop]
+            diag[...] = np.triu(diag) + np.triu(diag, 1).T
+        np.fill_diagonal(out, 1.0)
+
+
+def _may_fork(enough_work: bool) -> bool:
+    """Whether the kernel may fork workers: Linux, enough work to pay for the fork (~10 ms),
+    and no other Python thread (a forked child gets only this one; locks others hold would
+    stay held)."""
+    return (
+        enough_work
+        and sys.platform.startswith("linux")
+        and hasattr(os, "fork")
+        and threading.active_count() == 1
+    )
+
+
+def _tiles_forked(
+    tile: Callable[[int, np.ndarray], int],
+    starts: list[int],
+    rows: int,
+    n: int,
+    out: np.ndarray,
+    progress: ProgressFn | None,
+) -> None:
+    """Tiles ``starts[w::n]`` in forked child ``w`` (``w >= 1``) into a shared anonymous
+    mapping, ``starts[0::n]`` here into ``out``; then the children's rows are copied into
+    ``out``. Rows done are counted in shared memory for ``progress``; an error here (the
+    time limit, via ``progress``) kills the children, a child that fails is an error."""
+    n_x = out.shape[0]
+    shared_map = mmap.mmap(-1, max(1, out.nbytes))
+    shared = np.frombuffer(shared_map, dtype=out.dtype).reshape(out.shape)
+    count_map = mmap.mmap(-1, 8 * n)
+    done = np.frombuffer(count_map, dtype=np.int64)
+    children: list[int] = []
+    try:
+        for w in range(1, n):
+            pid = os.fork()
+            if pid == 0:  # the child: its tiles, then leave without Python's shutdown
+                code = 1
+                try:
+                    for start in starts[w::n]:
+                        done[w] += tile(start, shared) - start
+                    code = 0
+                except BaseException:
+                    traceback.print_exc()
+                finally:
+                    os._exit(code)
+            children.append(pid)
+        for start in starts[0::n]:
+            done[0] += tile(start, out) - start
+            if progress is not None:
+                progress(int(done.sum()), n_x)
+        failed = []
+        while children:
+            for pid in list(children):
+                reaped, status = os.waitpid(pid, os.WNOHANG)
+                if reaped:
+                    children.remove(pid)
+                    if os.waitstatus_to_exitcode(status) != 0:
+                        failed.append(os.waitstatus_to_exitcode(status))
+            if children:
+                time.sleep(0.05)
+                if progress is not None:
+                    progress(int(done.sum()), n_x)
+        if failed:
+            raise RuntimeError(f"MPS kernel worker process(es) failed (exit codes {failed})")
+    except BaseException:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        raise
+    for w in range(1, n):
+        for start in starts[w::n]:
+            out[start : start + rows] = shared[start : start + rows]
+    del shared, done
+    shared_map.close()
+    count_map.close()
 
 
 # ---- projected features -------------------------------------------------------------------
