@@ -19,9 +19,10 @@ CRASH_PLUGIN = "tests.fakes.crashing_backend"
 
 
 @pytest.fixture
-def crashing_backend(monkeypatch: pytest.MonkeyPatch) -> str:
+def crashing_backend(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
     """Register ``crash:<signal>`` here and in every kfp.local task's process."""
     monkeypatch.setenv(PLUGINS_ENV, CRASH_PLUGIN)
+    monkeypatch.setenv("QUBEFLOW_CRASH_MARKER", str(tmp_path / "crashed.pid"))
     monkeypatch.setenv(
         "PYTHONPATH",
         os.pathsep.join(
@@ -57,7 +58,9 @@ def test_a_killed_quantum_task_still_registers_the_classical_baseline(
     # It really died: killed by the signal, before writing any output.
     log = Path(result.extra["log"]).read_text()
     assert "Task 'train-quantum-model' finished with status FAILURE" in log
-    assert "\n    Killed\n" in log  # what the shell running the task says of a SIGKILL
+    [pid] = (tmp_path / "crashed.pid").read_text().split()  # the step's process, killed
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pid), 0)
     quantum_out = next(Path(result.pipeline_root).glob("*/train-quantum-model"), None)
     assert quantum_out is None or not list(quantum_out.rglob("quantum_outcome.json"))
     assert "register-after-quantum-crash" in log
