@@ -151,8 +151,14 @@ class RegistryLock:
                     raise
             held = self.current()
             if held is not None and not held.owner:
-                self._refuse_foreign_model()
-            if held is not None and held.expires_at < self.clock() and self._break(held):
+                # No owner tag: a model the gate did not create (refused at once if it has
+                # versions), or a lock whose tags the server has not written yet (MLflow
+                # inserts a model's tags after the model): wait for them, never break it.
+                if time.monotonic() > deadline or self.client.search_model_versions(
+                    f"name='{self.name}'"
+                ):
+                    self._refuse_foreign_model()
+            elif held is not None and held.expires_at < self.clock() and self._break(held):
                 continue
             if time.monotonic() > deadline:
                 who = held.holder if held else {}
