@@ -45,6 +45,15 @@ TAG_HOLDER = "qubeflow.lock.holder"  # JSON: who, host, pid, acquired_at
 BREAK_INFIX = ".break-"
 
 
+def _taken(exc: Exception) -> bool:
+    """A create that lost to another holder: "already exists", or — when that holder deleted
+    it in between — "not found" (MLflow's SQL store reads the existing model back after the
+    unique-key violation, and the read can miss it). Either way: contended, try again."""
+    return is_already_exists(exc) or "RESOURCE_DOES_NOT_EXIST" in str(
+        getattr(exc, "error_code", "")
+    )
+
+
 def lock_name(model_name: str) -> str:
     return model_name + LOCK_SUFFIX
 
@@ -147,13 +156,13 @@ class RegistryLock:
                 log.debug("acquired %s", self.name)
                 return self
             except MlflowException as exc:
-                if not is_already_exists(exc):
+                if not _taken(exc):
                     raise
             held = self.current()
             if held is not None and not held.owner:
                 # No owner tag: a model the gate did not create (refused at once if it has
-                # versions), or a lock whose tags the server has not written yet (MLflow
-                # inserts a model's tags after the model): wait for them, never break it.
+                # versions), or a lock whose tags a store has not written yet: wait for
+                # them until the timeout, never break it.
                 if time.monotonic() > deadline or self.client.search_model_versions(
                     f"name='{self.name}'"
                 ):
@@ -197,7 +206,7 @@ class RegistryLock:
                 description=f"Qubeflow: breaking the expired gate lock of {self.model_name}.",
             )
         except MlflowException as exc:
-            if not is_already_exists(exc):
+            if not _taken(exc):
                 raise
             breaker = self._read(token)
             if breaker is not None and breaker.expires_at < self.clock():

@@ -114,6 +114,7 @@ def test_many_processes_break_one_expired_lock_exactly_once(mlflow_server, tmp_p
     ]
     (tmp_path / "go").touch()
     results = [p.communicate(timeout=300) for p in procs]
-    assert [p.returncode for p in procs] == [0] * 6, [err[-2000:] for _, err in results]
+    failed = [err[-3000:] for p, (_, err) in zip(procs, results, strict=True) if p.returncode]
+    assert not failed, "\n---\n".join(failed)
     assert (tmp_path / "breaks").read_text().split() == [dead.owner]
     assert client.search_registered_models("name LIKE 'm.gate-lock%'") == []
