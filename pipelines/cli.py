@@ -12,7 +12,7 @@
     qubeflow rollback --model NAME [--reason TEXT]                champion back to the previous
 
 The registry commands use --tracking-uri, else $MLFLOW_TRACKING_URI, else the local store that
-`qubeflow run` writes (a loopback mlflow server is started on it for the command).
+`qubeflow run` writes (read and written directly: no server is started).
 """
 
 from __future__ import annotations
@@ -63,6 +63,47 @@ def _fmt_method(summary: dict[str, Any]) -> list[str]:
     return [f"  method         {tags['quantum.method']} ({tags.get('quantum.method_reason', '')})"]
 
 
+def _fmt_why(s: dict[str, Any]) -> list[str]:
+    """The gate's reasons, one per line: the failing rules, or the choices the rules made."""
+    reasons = s.get("reasons") or []
+    return [f"  {'why' if i == 0 else '':<15}{r}" for i, r in enumerate(reasons)]
+
+
+def _fmt_gate_metrics(s: dict[str, Any]) -> list[str]:
+    """Candidate vs champion vs baseline per metric, with the thresholds and the verdict."""
+    from components.registry.gate import align
+
+    rows = s.get("gate_metrics") or []
+    if not rows:
+        return []
+    champ = s.get("champion_at_decision")
+
+    def fmt(v: Any) -> str:
+        return "—" if v is None else f"{v:.4f}"
+
+    table = [
+        [
+            "metric",
+            f"candidate v{s['model_version']}",
+            f"champion v{champ}" if champ else "champion",
+            "baseline",
+            "threshold",
+            "result",
+        ]
+    ] + [
+        [
+            r["metric"],
+            fmt(r["candidate"]),
+            fmt(r["champion"]),
+            fmt(r["baseline"]),
+            r["threshold"] or "—",
+            r["result"] or "—",
+        ]
+        for r in rows
+    ]
+    return align(table, indent=" " * 17)
+
+
 def human_summary(result: Any) -> str:
     s = result.summary
     cfg = result.config
@@ -83,8 +124,8 @@ def human_summary(result: Any) -> str:
         *([f"                 {s['candidate_reason']}"] if s.get("candidate_reason") else []),
         f"  gate           {s.get('gate_headline', s['decision'])} (mode {s.get('gate_mode')}, "
         f"policy {s.get('policy_hash')})",
-        "  why            "
-        + ("every rule passed" if s["decision"] == "promote" else "; ".join(s.get("reasons", []))),
+        *_fmt_why(s),
+        *_fmt_gate_metrics(s),
         f"  champion       {s['model_name']}@champion -> "
         + (f"version {s['champion_version']}" if s.get("champion_version") else "none yet"),
         f"  MLflow run     {s['run_id']} (experiment {s['experiment_id']})",
@@ -249,7 +290,7 @@ def cmd_params(args: argparse.Namespace) -> int:
 def registry(args: argparse.Namespace) -> Iterator[Any]:
     """An MLflow client for the registry commands (see the module docstring)."""
     from components.registry.client import registry_client
-    from pipelines.mlflow_server import LocalMlflowServer
+    from pipelines.mlflow_server import direct_local_store
 
     uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
     if uri:
@@ -262,8 +303,8 @@ def registry(args: argparse.Namespace) -> Iterator[Any]:
             "pass --tracking-uri or set MLFLOW_TRACKING_URI",
             field="--tracking-uri",
         )
-    with LocalMlflowServer(state) as server:
-        yield registry_client(server.uri)
+    with direct_local_store(state) as uri:  # no server start: the store itself
+        yield registry_client(uri)
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -305,7 +346,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(decision.to_dict(), sort_keys=True))
     else:
-        print(decision.to_markdown())
+        print(decision.to_text())
     return 4 if decision.outcome == "reject" else 0
 
 

@@ -18,8 +18,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
+from urllib.parse import urlparse
 
 log = logging.getLogger(__name__)
 
@@ -137,3 +139,30 @@ class LocalMlflowServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def direct_local_store(state_dir: str | Path) -> Iterator[str]:
+    """The local store without starting its server (registry commands in ~2 s instead of
+    ~20): yields its ``sqlite:`` URI, and for the block resolves the ``mlflow-artifacts:``
+    URIs the server hands out to the folder it serves them from."""
+    from mlflow.store.artifact import artifact_repository_registry as registry
+    from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
+
+    root = Path(state_dir).resolve() / "mlartifacts"
+
+    def local(
+        artifact_uri: str, tracking_uri: str | None = None, registry_uri: str | None = None
+    ) -> LocalArtifactRepository:
+        path = urlparse(artifact_uri).path.lstrip("/")
+        return LocalArtifactRepository(str(root / path), tracking_uri, registry_uri)
+
+    # The registry's own plug-in point (what the `mlflow.artifact_repository` entry points
+    # call), restored after the block.
+    repos = registry._artifact_repository_registry
+    saved = repos.get_registered_artifact_repositories().get("mlflow-artifacts")
+    repos.register("mlflow-artifacts", local)
+    try:
+        yield f"sqlite:///{Path(state_dir).resolve() / 'mlflow.db'}"
+    finally:
+        repos.register("mlflow-artifacts", saved)

@@ -18,6 +18,8 @@ with the observed value, the threshold and pass/fail:
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +27,7 @@ from typing import Any
 from components.registry import mlflow_names as names
 from components.registry.compatibility import ModelInterface, differences
 from components.registry.policy import PromotionPolicy
+from components.training.metrics import METRIC_NAMES
 
 PROMOTE = "promote"
 REJECT = "reject"
@@ -43,13 +46,29 @@ LINEAGE_TAGS = {
 _MISSING = {"", "unknown", "none"}
 
 
+CHECK = "check"
+CHOICE = "choice"
+
+
 @dataclass(frozen=True)
 class RuleResult:
+    """One rule's outcome. A ``check`` passes or fails; a ``choice`` (quantum lift, churn)
+    records what it chose, e.g. ``classical baseline`` or ``keep champion v3`` — a choice
+    that keeps the champion blocks the promotion without being a failure of the candidate."""
+
     rule: str
     observed: float | str | None
     threshold: float | str | None
     passed: bool
     detail: str
+    kind: str = CHECK
+    choice: str = ""
+
+    @property
+    def verdict(self) -> str:
+        if self.kind == CHOICE:
+            return self.choice
+        return "pass" if self.passed else "FAIL"
 
 
 @dataclass(frozen=True)
@@ -101,6 +120,39 @@ class Evidence:
             interface=ModelInterface.from_tags(tags),
         )
 
+    @classmethod
+    def from_run(
+        cls,
+        version: str,
+        version_tags: dict[str, str],
+        run_tags: dict[str, str],
+        run_metrics: dict[str, float],
+    ) -> Evidence:
+        """The evidence of a version whose tags are trimmed to what a reader scans: the
+        rest is its source run's tags and metrics (``classical.<m>``, ``quantum.<m>``)."""
+        tags = {**run_tags, **version_tags}
+        kind = tags.get(names.TAG_MODEL_KIND, "classical")
+
+        def of(prefix: str) -> dict[str, float]:
+            return {
+                m: float(run_metrics[f"{prefix}.{m}"])
+                for m in METRIC_NAMES
+                if f"{prefix}.{m}" in run_metrics
+            }
+
+        base = cls.from_tags(version, tags)
+        return dataclasses.replace(
+            base,
+            metrics=of(kind),
+            baseline_metrics=of("classical"),
+            quantum_metrics=of("quantum") if kind == "classical" else {},
+        )
+
+    @staticmethod
+    def legacy(version_tags: dict[str, str]) -> bool:
+        """Registered before the version tags were trimmed: the metrics are on the version."""
+        return any(k.startswith(names.TAG_METRIC_PREFIX) for k in version_tags)
+
 
 def _float(value: str | None) -> float | None:
     try:
@@ -124,18 +176,73 @@ class GateDecision:
     applied: str = "false"
     actor: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Metric -> value, side by side in the verdict: the candidate's, the champion's at
+    #: decision time and the same run's classical baseline.
+    candidate_metrics: dict[str, float] = field(default_factory=dict)
+    champion_metrics: dict[str, float] = field(default_factory=dict)
+    baseline_metrics: dict[str, float] = field(default_factory=dict)
 
     @property
     def promoted(self) -> bool:
         return self.outcome == PROMOTE
 
     @property
+    def kept_champion(self) -> bool:
+        """Rejected only because the churn rule kept the champion."""
+        failing = [r for r in self.rules if not r.passed]
+        return bool(failing) and all(r.rule == "churn" for r in failing)
+
+    @property
     def reasons(self) -> list[str]:
-        """The failing rules' details when rejected, else every rule's."""
+        """Rejected: the failing rules' details. Promoted: the choices the rules made (every
+        check passed)."""
         if self.outcome == SKIPPED:
             return ["gate disabled: no rule evaluated, no alias moved"]
         failing = [r.detail for r in self.rules if not r.passed]
-        return failing if failing else [r.detail for r in self.rules]
+        if failing:
+            return failing
+        choices = [f"{r.rule}: {r.detail}" for r in self.rules if r.kind == CHOICE]
+        return ["every check passed", *choices]
+
+    def metric_rows(self) -> list[dict[str, Any]]:
+        """Per metric: candidate, champion, baseline, the thresholds that apply, and the
+        verdict of the rules about it (pass / FAIL)."""
+        metrics = list(
+            dict.fromkeys(
+                [
+                    *self.policy.thresholds,
+                    *self.policy.champion,
+                    *self.candidate_metrics,
+                    *self.champion_metrics,
+                ]
+            )
+        )
+        rows = []
+        for m in metrics:
+            related = [r for r in self.rules if r.rule in (f"threshold.{m}", f"champion.{m}")]
+            need = []
+            if m in self.policy.thresholds:
+                need.append(f">= {self.policy.thresholds[m]}")
+            rule = self.policy.champion.get(m)
+            if rule is not None and self.champion_version not in (None, self.candidate_version):
+                need.append(
+                    f">= champion + {rule.min_delta}"
+                    if rule.min_delta is not None
+                    else f">= champion - {rule.max_regression}"
+                )
+            rows.append(
+                {
+                    "metric": m,
+                    "candidate": self.candidate_metrics.get(m),
+                    "champion": self.champion_metrics.get(m),
+                    "baseline": self.baseline_metrics.get(m),
+                    "threshold": ", ".join(need),
+                    "result": (
+                        ("pass" if all(r.passed for r in related) else "FAIL") if related else ""
+                    ),
+                }
+            )
+        return rows
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -150,7 +257,8 @@ class GateDecision:
             "actor": self.actor,
             "policy_hash": self.policy.hash,
             "policy": self.policy.to_dict(),
-            "rules": [asdict(r) for r in self.rules],
+            "rules": [asdict(r) | {"verdict": r.verdict} for r in self.rules],
+            "metrics": self.metric_rows(),
             "reasons": self.reasons,
             **self.extra,
         }
@@ -161,11 +269,52 @@ class GateDecision:
         verdict = "PROMOTE" if self.promoted else "REJECT"
         if self.mode == "dry_run":
             return f"DRY RUN: would {verdict.lower()}; aliases untouched"
+        if self.mode == "dry_run" and self.kept_champion:
+            return f"DRY RUN: would keep champion v{self.champion_version}; aliases untouched"
         if self.promoted and self.applied == "true":
             return "PROMOTED to champion"
         if self.promoted:
             return f"PROMOTE (alias move: {self.applied})"
+        if self.kept_champion:
+            return f"KEPT champion v{self.champion_version}: candidate not better by the margin"
         return "REJECTED: champion unchanged"
+
+    def to_text(self) -> str:
+        """The verdict as aligned plain text (the CLI and the pipeline log)."""
+        champ = f"champion v{self.champion_version}" if self.champion_version else "champion"
+        lines = [
+            f"{self.model_name} v{self.candidate_version} ({self.candidate_kind}): "
+            f"{self.headline()}",
+            f"  mode {self.mode}, policy {self.policy.hash}, decided {self.decided_at} "
+            f"by {self.actor or 'unknown'}",
+        ]
+        rows = self.metric_rows()
+        if rows and self.outcome != SKIPPED:
+            table = [["metric", "candidate", champ, "baseline", "threshold", "result"]] + [
+                [
+                    r["metric"],
+                    _fmt(r["candidate"]),
+                    _fmt(r["champion"]),
+                    _fmt(r["baseline"]),
+                    r["threshold"] or "—",
+                    r["result"] or "—",
+                ]
+                for r in rows
+            ]
+            lines += ["", *align(table, indent="  ")]
+        if self.rules:
+            table = [["rule", "observed", "threshold", "verdict", "detail"]] + [
+                [
+                    r.rule,
+                    _fmt(r.observed),
+                    _fmt(r.threshold),
+                    f"chose: {r.verdict}" if r.kind == CHOICE else r.verdict,
+                    r.detail,
+                ]
+                for r in self.rules
+            ]
+            lines += ["", *align(table, indent="  ")]
+        return "\n".join(lines)
 
     def to_markdown(self) -> str:
         lines = [
@@ -178,18 +327,48 @@ class GateDecision:
             f"- decided at {self.decided_at} by {self.actor or 'unknown'}",
             "",
         ]
+        rows = self.metric_rows()
+        if rows and self.outcome != SKIPPED:
+            champ = f"champion v{self.champion_version}" if self.champion_version else "champion"
+            lines += [
+                f"| metric | candidate v{self.candidate_version} | {champ} | baseline "
+                "| threshold | result |",
+                "|---|---|---|---|---|---|",
+            ]
+            for r in rows:
+                result = "**FAIL**" if r["result"] == "FAIL" else (r["result"] or "—")
+                lines.append(
+                    f"| {r['metric']} | {_fmt(r['candidate'])} | {_fmt(r['champion'])} | "
+                    f"{_fmt(r['baseline'])} | {r['threshold'] or '—'} | {result} |"
+                )
+            lines.append("")
         if self.rules:
-            lines += ["| rule | observed | threshold | result | detail |", "|---|---|---|---|---|"]
+            lines += ["| rule | observed | threshold | verdict | detail |", "|---|---|---|---|---|"]
             for r in self.rules:
+                verdict = "**FAIL**" if r.verdict == "FAIL" else r.verdict
+                if r.kind == CHOICE:
+                    verdict = f"chose: {verdict}"
                 lines.append(
                     f"| {r.rule} | {_fmt(r.observed)} | {_fmt(r.threshold)} | "
-                    f"{'pass' if r.passed else '**FAIL**'} | {r.detail} |"
+                    f"{verdict} | {r.detail} |"
                 )
         return "\n".join(lines) + "\n"
 
 
 def _fmt(v: Any) -> str:
     return f"{v:.4f}" if isinstance(v, float) else ("—" if v is None else str(v))
+
+
+def align(rows: list[list[str]], *, indent: str = "") -> list[str]:
+    """Rows of cells as left-aligned columns two spaces apart (the last column unpadded)."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return [
+        indent
+        + "  ".join(c.ljust(w) for c, w in zip(r[:-1], widths[:-1], strict=True))
+        + "  "
+        + r[-1]
+        for r in rows
+    ]
 
 
 # ---- the rules -------------------------------------------------------------------------
@@ -336,6 +515,72 @@ def _champion(
     return out
 
 
+def _churn(
+    policy: PromotionPolicy,
+    ev: Evidence,
+    champion: str | None,
+    champion_metrics: dict[str, float],
+    champion_since: str | None,
+    now: datetime,
+) -> RuleResult:
+    """No churn: replace the champion only when the candidate is strictly better on the
+    primary metric by at least ``min_improvement``, or the champion is older than
+    ``max_champion_age_days``."""
+    rule = policy.churn
+    if rule is None:
+        return RuleResult("churn", None, None, True, "off (churn: null)", CHOICE, "candidate")
+    m, margin = rule.primary_metric, rule.min_improvement
+    if champion is None or champion == ev.version:
+        what = "no current champion" if champion is None else "candidate is the champion"
+        return RuleResult("churn", None, None, True, what, CHOICE, "candidate")
+    ours, theirs = ev.metrics.get(m), champion_metrics.get(m)
+    age_days = None
+    if champion_since:
+        with contextlib.suppress(ValueError):
+            since = datetime.fromisoformat(champion_since.replace("Z", "+00:00"))
+            since = since if since.tzinfo else since.replace(tzinfo=UTC)
+            age_days = (now - since).total_seconds() / 86400.0
+    limit = rule.max_champion_age_days
+    age_text = f"champion for {age_days:.1f} days" if age_days is not None else "age unknown"
+    if limit is not None and age_days is not None and age_days > limit:
+        return RuleResult(
+            "churn",
+            round(age_days, 2),
+            limit,
+            True,
+            f"{age_text} > max_champion_age_days {limit:g}: may be replaced",
+            CHOICE,
+            "replace (champion too old)",
+        )
+    if ours is None or theirs is None:
+        return RuleResult(
+            "churn",
+            ours,
+            None,
+            True,
+            f"no {m} for the {'candidate' if ours is None else 'champion'}: not compared",
+            CHOICE,
+            "candidate",
+        )
+    delta = ours - theirs
+    better = delta > 1e-12 and delta >= margin - 1e-12
+    detail = (
+        f"{m} {ours:.4f} vs champion v{champion} {theirs:.4f} = {delta:+.4f} "
+        f"{'>=' if better else '<'} min_improvement {margin}"
+        + ("" if better or margin > 0 or delta > 1e-12 else " (and not strictly better)")
+        + f"; {age_text}"
+    )
+    return RuleResult(
+        "churn",
+        delta,
+        margin,
+        better,
+        detail,
+        CHOICE,
+        "replace champion" if better else f"keep champion v{champion}",
+    )
+
+
 def _quantum(policy: PromotionPolicy, ev: Evidence) -> list[RuleResult]:
     if not ev.quantum_enabled:
         return [RuleResult("quantum_lift", None, None, True, "not applicable: quantum step off")]
@@ -353,16 +598,21 @@ def _quantum(policy: PromotionPolicy, ev: Evidence) -> list[RuleResult]:
         ]
     rules = [RuleResult("fallback", "false", None, True, "no quantum fallback")]
     if ev.kind == "quantum":
-        rules += quantum_lift(policy, ev.metrics, ev.baseline_metrics)
+        for r in quantum_lift(policy, ev.metrics, ev.baseline_metrics):
+            # Met: the rule chose the quantum model. Not met (when_baseline_wins: reject):
+            # a failed check of the quantum candidate.
+            rules.append(
+                dataclasses.replace(r, kind=CHOICE, choice="quantum model") if r.passed else r
+            )
     else:  # the quantum model ran but the baseline was registered instead
         for r in quantum_lift(policy, ev.quantum_metrics, ev.metrics):
             rules.append(
-                RuleResult(
-                    r.rule,
-                    r.observed,
-                    r.threshold,
-                    True,
-                    f"{r.detail}: classical baseline registered instead"
+                dataclasses.replace(
+                    r,
+                    passed=True,
+                    kind=CHOICE,
+                    choice="classical baseline" if not r.passed else "quantum model",
+                    detail=f"{r.detail}: classical baseline registered instead"
                     if not r.passed
                     else r.detail,
                 )
@@ -463,11 +713,18 @@ def evaluate(
     champion_version: str | None,
     champion_metrics: dict[str, float] | None = None,
     champion_interface: ModelInterface | None = None,
+    champion_since: str | None = None,
     actor: str = "",
     decided_at: str | None = None,
 ) -> GateDecision:
-    """Judge ``ev`` under ``policy`` against the champion at decision time."""
+    """Judge ``ev`` under ``policy`` against the champion at decision time (champion since
+    ``champion_since``, ISO-8601, for the churn rule's age)."""
     when = decided_at or datetime.now(UTC).isoformat()
+    metrics = {
+        "candidate_metrics": dict(ev.metrics),
+        "champion_metrics": dict(champion_metrics or {}),
+        "baseline_metrics": dict(ev.baseline_metrics),
+    }
     if policy.mode == "disabled":
         return GateDecision(
             SKIPPED,
@@ -480,11 +737,15 @@ def evaluate(
             champion_version,
             when,
             actor=actor,
+            **metrics,
         )
+    now = datetime.fromisoformat(when.replace("Z", "+00:00"))
+    now = now if now.tzinfo else now.replace(tzinfo=UTC)
     rules = [
         _compatibility(ev, champion_version, champion_interface),
         *_thresholds(policy, ev),
         *_champion(policy, ev, champion_version, champion_metrics or {}),
+        _churn(policy, ev, champion_version, champion_metrics or {}, champion_since, now),
         *_quantum(policy, ev),
         *_lineage(policy, ev),
     ]
@@ -500,4 +761,5 @@ def evaluate(
         champion_version,
         when,
         actor=actor,
+        **metrics,
     )

@@ -18,6 +18,8 @@ from components.errors import RegistryError
 HISTORY_PREFIX = "gate.history."
 PROMOTE = "promote"
 ROLLBACK = "rollback"
+#: A decision made by hand that moved no alias (a dry run, a rejection, the champion itself).
+DECISION = "decision"
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,26 @@ class HistoryEntry:
     mode: str = ""
     policy_hash: str = ""
     run_id: str = ""
+    outcome: str = ""  # promote | reject (the gate's verdict; empty for rollbacks)
+    record: str = ""  # the decision's JSON artifact in run_id
+
+    @property
+    def moves(self) -> bool:
+        """Did the champion alias move here (promote, rollback) or was it a decision only."""
+        return self.action in (PROMOTE, ROLLBACK)
+
+    @property
+    def kind(self) -> str:
+        """What happened, for people: ``promoted``, ``rolled back``, ``dry run: would
+        promote``, ``rejected``, ..."""
+        if self.action == ROLLBACK:
+            return "rolled back"
+        if self.action == PROMOTE:
+            return "promoted"
+        verb = {"promote": "promote", "reject": "reject"}.get(self.outcome, self.outcome)
+        if self.mode == "dry_run":
+            return f"dry run: would {verb}"
+        return {"promote": "kept (is champion)", "reject": "rejected"}.get(self.outcome, verb)
 
     @property
     def key(self) -> str:
@@ -60,6 +82,8 @@ class HistoryEntry:
                     "mode",
                     "policy_hash",
                     "run_id",
+                    "outcome",
+                    "record",
                 )
             },
             previous=data.get("previous"),
@@ -106,7 +130,7 @@ def champion_at(history: list[HistoryEntry], when: str | datetime) -> HistoryEnt
         raise RegistryError(f"not an ISO-8601 time: {when!r}", field="--at") from None
     current = None
     for entry in history:
-        if _parse_time(entry.at) <= t:
+        if entry.moves and _parse_time(entry.at) <= t:
             current = entry
     return current
 
@@ -146,25 +170,39 @@ class HistoryReport:
         return {
             "model_name": self.model_name,
             "champion": self.champion,
-            "history": [asdict(e) for e in self.entries],
+            "history": [asdict(e) | {"kind": e.kind} for e in self.entries],
             "warnings": self.warnings,
         }
 
     def to_text(self) -> str:
+        """An aligned table: champion moves and decisions made by hand, oldest first."""
+        from components.registry.gate import align
+
         lines = [
             f"Champion history of {self.model_name} (current champion: "
             f"{'v' + self.champion if self.champion else 'none'})",
             "",
-            f"  {'#':>3}  {'at (UTC)':<26}{'action':<10}{'champion':<10}{'was':<6}"
-            f"{'mode':<9}{'policy':<18}{'by':<28}why",
+        ]
+        rows = [
+            ["#", "at (UTC)", "what", "version", "champion before", "mode", "policy", "by", "why"]
         ]
         for e in self.entries:
-            lines.append(
-                f"  {e.seq:>3}  {e.at[:26]:<26}{e.action:<10}{'v' + e.version:<10}"
-                f"{'v' + e.previous if e.previous else '-':<6}{e.mode or '-':<9}"
-                f"{e.policy_hash or '-':<18}{(e.actor or '-')[:27]:<28}{e.reason}"
+            rows.append(
+                [
+                    str(e.seq),
+                    e.at[:19].replace("T", " "),
+                    e.kind,
+                    "v" + e.version,
+                    "v" + e.previous if e.previous else "-",
+                    e.mode or "-",
+                    e.policy_hash or "-",
+                    e.actor or "-",
+                    e.reason or "-",
+                ]
             )
-        if not self.entries:
-            lines.append("  (no champion moves recorded)")
+        if self.entries:
+            lines += align(rows, indent="  ")
+        else:
+            lines.append("  (no champion moves or decisions recorded)")
         lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)

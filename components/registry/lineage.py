@@ -59,12 +59,18 @@ def package_versions() -> dict[str, str]:
 
 
 def git_commit(start: str | Path | None = None) -> str:
-    """HEAD of the git checkout containing ``start`` (``-dirty`` if modified), else
-    ``$QUBEFLOW_GIT_COMMIT``, else ``unknown`` (images carry no .git)."""
+    """``$QUBEFLOW_GIT_COMMIT``, else HEAD of the git checkout containing ``start`` (``-dirty``
+    if modified), else of the checkout holding this package (run from another directory),
+    else ``unknown`` (images carry no .git)."""
     env = os.environ.get(GIT_COMMIT_ENV)
     if env:
         return env
-    cwd = Path(start or Path(__file__).resolve().parent)
+    own = Path(__file__).resolve().parent
+    found = _head(Path(start)) if start else "unknown"
+    return found if found != "unknown" else _head(own)
+
+
+def _head(cwd: Path) -> str:
     try:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"],

@@ -22,6 +22,8 @@ TAG_QUANTUM_LANDMARKS = (
 TAG_QUANTUM_KERNEL_ALIGNMENT = "quantum.kernel_agreement.alignment"
 TAG_QUANTUM_KERNEL_MAE = "quantum.kernel_agreement.mean_abs_error"
 METRIC_KERNEL_AGREEMENT_PREFIX = "quantum.kernel_agreement."
+#: Quantum model's metric minus the same run's classical baseline (version tag, per metric).
+TAG_QUANTUM_LIFT_PREFIX = "quantum.lift."
 TAG_MODEL_KIND = "model.kind"  # quantum | classical
 # What the version's clients depend on (components.registry.compatibility).
 TAG_MODEL_INPUTS = "model.inputs"  # JSON [[column, type], ...] in order (or sha256:<hex>)

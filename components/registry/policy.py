@@ -62,6 +62,16 @@ class LineageRules(_Strict):
     required: list[LineageItem] = Field(default_factory=lambda: list(LINEAGE_ITEMS))
 
 
+class ChurnRules(_Strict):
+    """Keep the champion unless the candidate is better on ``primary_metric`` by at least
+    ``min_improvement`` (and strictly better), or the champion is older than
+    ``max_champion_age_days`` (null: age never replaces it). Identical retrains keep it."""
+
+    primary_metric: Metric = "roc_auc"
+    min_improvement: float = Field(default=0.002, ge=0.0, le=1.0)
+    max_champion_age_days: float | None = Field(default=30.0, gt=0.0)
+
+
 class ConcurrencyRules(_Strict):
     lock_timeout_seconds: float = Field(default=300.0, gt=0.0, le=3600.0)
     lock_lease_seconds: float = Field(default=120.0, gt=0.0, le=3600.0)
@@ -80,6 +90,8 @@ class PromotionPolicy(_Strict):
             "balanced_accuracy": ChampionRule(max_regression=0.01),
         }
     )
+    #: null: any candidate that passes the other rules replaces the champion.
+    churn: ChurnRules | None = Field(default_factory=ChurnRules)
     quantum: QuantumRules = Field(default_factory=QuantumRules)
     lineage: LineageRules = Field(default_factory=LineageRules)
     concurrency: ConcurrencyRules = Field(default_factory=ConcurrencyRules)
@@ -120,6 +132,13 @@ class PromotionPolicy(_Strict):
                 f"{m} beats champion by >= {rule.min_delta}"
                 if rule.min_delta is not None
                 else f"{m} regresses <= {rule.max_regression} vs champion"
+            )
+        if self.churn is not None:
+            age = self.churn.max_champion_age_days
+            parts.append(
+                f"replaces the champion only if {self.churn.primary_metric} improves by "
+                f">= {self.churn.min_improvement}"
+                + (f" or the champion is older than {age:g} days" if age is not None else "")
             )
         parts += [f"quantum lift {m} >= {v}" for m, v in self.quantum.min_lift.items()]
         return "; ".join(parts) or "no metric rules"

@@ -27,10 +27,11 @@ from typing import Any
 
 from components.errors import RegistryError
 from components.registry import mlflow_names as names
-from components.registry.client import alias_version, current_champion, version_tags
+from components.registry.client import alias_version, current_champion
 from components.registry.compatibility import ModelInterface
 from components.registry.gate import Evidence, GateDecision, evaluate
 from components.registry.history import (
+    DECISION,
     PROMOTE,
     ROLLBACK,
     HistoryEntry,
@@ -83,13 +84,20 @@ def decide_and_apply(
     actor: str,
     run_id: str | None,
     artifact_path: str,
+    first_decision: bool = True,
 ) -> GateDecision:
-    """Steps 2-4 above for ``version`` inside ``txn`` (the caller commits)."""
+    """Steps 2-4 above for ``version`` inside ``txn`` (the caller commits).
+
+    Records are append-only. ``first_decision`` (the pipeline, right after registering the
+    version) writes the version's ``gate.*`` tags; a later decision (``qubeflow promote``,
+    any mode) never rewrites them: it is a new record — its own JSON artifact and a history
+    entry (a champion move, or a ``decision`` entry that moved nothing, e.g. a dry run)."""
     client, name = txn.client, txn.model_name
     champion = current_champion(client, name)
     challenger = alias_version(client, name, names.ALIAS_CHALLENGER)
     ev = evidence_of(client, name, version)
     theirs = evidence_of(client, name, champion) if champion and champion != version else None
+    history = read_history(client, name)
     decision = evaluate(
         policy,
         ev,
@@ -97,14 +105,16 @@ def decide_and_apply(
         champion_version=champion,
         champion_metrics=theirs.metrics if theirs else {},
         champion_interface=theirs.interface if theirs else None,
+        champion_since=champion_since(client, name, champion, history) if champion else None,
         actor=actor,
     )
     enabled = policy.mode == "enabled"
     moves_champion = enabled and decision.promoted and champion != version
-    history = read_history(client, name) if moves_champion else []
-    key = history_key(next_seq(history)) if moves_champion else None
+    records = moves_champion or not first_decision
+    key = history_key(next_seq(history)) if records else None
     if moves_champion:
         txn.plan_alias(names.ALIAS_CHAMPION, champion)
+    if key:
         txn.plan(history_key=key)
     if enabled and challenger != (None if decision.promoted else version):
         txn.plan_alias(names.ALIAS_CHALLENGER, challenger)
@@ -114,7 +124,9 @@ def decide_and_apply(
     if champion == version and decision.promoted and enabled:
         decision.extra["note"] = "candidate is already the champion; no alias moved"
     decision.extra.update({"run_id": run_id or "", "challenger_version_at_decision": challenger})
-    _write_decision(client, decision, run_id, artifact_path)
+    if key:
+        decision.extra["history_seq"] = next_seq(history)
+    _write_decision(client, decision, run_id, artifact_path, on_version=first_decision)
 
     if enabled and not decision.promoted:
         txn.ensure_lock()
@@ -124,10 +136,12 @@ def decide_and_apply(
         client.set_registered_model_alias(name, names.ALIAS_CHAMPION, version)
         if challenger is not None:
             client.delete_registered_model_alias(name, names.ALIAS_CHALLENGER)
+        decision.applied = "true"
+    if key:
         entry = HistoryEntry(
             seq=next_seq(history),
             at=datetime.now(UTC).isoformat(),
-            action=PROMOTE,
+            action=PROMOTE if moves_champion else DECISION,
             version=version,
             previous=champion,
             actor=actor,
@@ -135,11 +149,29 @@ def decide_and_apply(
             mode=policy.mode,
             policy_hash=policy.hash,
             run_id=run_id or "",
+            outcome=decision.outcome,
+            record=artifact_path if run_id else "",
         )
+        txn.ensure_lock()
         client.set_registered_model_tag(name, entry.key, entry.to_json())
-        decision.applied = "true"
-        _write_decision(client, decision, run_id, artifact_path)
+    if moves_champion:
+        _write_decision(client, decision, run_id, artifact_path, on_version=first_decision)
     return decision
+
+
+def champion_since(
+    client: Any, name: str, champion: str, history: list[HistoryEntry] | None = None
+) -> str | None:
+    """When ``champion`` last became champion: its last recorded move, else (moved outside
+    the gate, or before the history existed) when the version was registered."""
+    for entry in reversed(history if history is not None else read_history(client, name)):
+        if entry.moves and entry.version == champion:
+            return entry.at
+    try:
+        created = client.get_model_version(name, champion).creation_timestamp
+    except Exception:
+        return None
+    return datetime.fromtimestamp(created / 1000.0, UTC).isoformat() if created else None
 
 
 @contextlib.contextmanager
@@ -167,7 +199,13 @@ def _mlflow_uris(uri: str) -> Iterator[None]:
 def evidence_of(client: Any, name: str, version: str) -> Evidence:
     """A version's evidence from its tags; its interface from its MLflow signature when it
     was registered before the interface tags existed."""
-    ev = Evidence.from_tags(version, version_tags(client, name, version))
+    mv = client.get_model_version(name, str(version))
+    tags = dict(mv.tags)
+    if Evidence.legacy(tags) or not mv.run_id:
+        ev = Evidence.from_tags(str(version), tags)
+    else:
+        run = client.get_run(mv.run_id)
+        ev = Evidence.from_run(str(version), tags, dict(run.data.tags), dict(run.data.metrics))
     if not ev.interface.known:
         try:
             from mlflow.models import get_model_info
@@ -181,21 +219,25 @@ def evidence_of(client: Any, name: str, version: str) -> Evidence:
 
 
 def _write_decision(
-    client: Any, decision: GateDecision, run_id: str | None, artifact_path: str
+    client: Any,
+    decision: GateDecision,
+    run_id: str | None,
+    artifact_path: str,
+    *,
+    on_version: bool = True,
 ) -> None:
+    """The decision's full record as a JSON artifact of the version's run; ``on_version``
+    (its first decision only) also the few ``gate.*`` tags a reader scans on the version."""
     name, version = decision.model_name, decision.candidate_version
-    tags = {
-        names.TAG_GATE_APPLIED: decision.applied,  # first: a partial record never claims a move
-        names.TAG_GATE_DECISION: decision.outcome,
-        names.TAG_GATE_MODE: decision.mode,
-        names.TAG_GATE_REASONS: "; ".join(decision.reasons)[:4900],
-        names.TAG_GATE_POLICY_HASH: decision.policy.hash,
-        names.TAG_GATE_CHAMPION_AT_DECISION: decision.champion_version or "none",
-        names.TAG_GATE_DECIDED_AT: decision.decided_at,
-        names.TAG_GATE_ACTOR: decision.actor,
-    }
-    for key, value in tags.items():
-        client.set_model_version_tag(name, version, key, value)
+    if on_version:
+        tags = {
+            names.TAG_GATE_APPLIED: decision.applied,  # first: a partial record never claims
+            names.TAG_GATE_DECISION: decision.outcome,
+            names.TAG_GATE_MODE: decision.mode,
+            names.TAG_GATE_REASONS: "; ".join(decision.reasons)[:4900],
+        }
+        for key, value in tags.items():
+            client.set_model_version_tag(name, version, key, value)
     if run_id:
         client.log_dict(run_id, decision.to_dict(), artifact_path)
 
@@ -216,21 +258,25 @@ def promote_version(
     actor = actor or cli_actor()
     mv = client.get_model_version(name, str(version))
     decided = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    path = f"gate/decisions/v{version}-{decided}.json"
-    if policy.mode == "disabled":
-        decision = evaluate(
+    path = f"gate/decisions/v{version}-{decided}-{policy.mode}.json"
+    if policy.mode == "disabled":  # nothing evaluated: nothing recorded
+        return evaluate(
             policy,
             Evidence.from_tags(str(version), dict(mv.tags)),
             model_name=name,
             champion_version=current_champion(client, name),
             actor=actor,
         )
-        _write_decision(client, decision, mv.run_id, path)
-        return decision
     with transaction(client, name, policy, actor, clock=clock) as txn:
-        txn.plan(action="promote", version=str(version))
+        txn.plan(action="promote", candidate=str(version))
         decision = decide_and_apply(
-            txn, str(version), policy, actor=actor, run_id=mv.run_id, artifact_path=path
+            txn,
+            str(version),
+            policy,
+            actor=actor,
+            run_id=mv.run_id,
+            artifact_path=path,
+            first_decision=False,
         )
         txn.commit()
     return decision
@@ -293,7 +339,8 @@ def history_report(client: Any, name: str) -> HistoryReport:
     entries = parse_history(dict(rm.tags))
     champion = current_champion(client, name)
     warnings = []
-    last = entries[-1].version if entries else None
+    moves = [e for e in entries if e.moves]
+    last = moves[-1].version if moves else None
     if champion != last:
         warnings.append(
             f"the champion alias points at {'v' + champion if champion else 'none'}"

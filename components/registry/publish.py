@@ -106,6 +106,8 @@ class PublishResult:
             "gate_headline": self.decision.headline(),
             "policy_hash": self.decision.policy.hash,
             "reasons": self.decision.reasons,
+            "gate_metrics": self.decision.metric_rows(),
+            "champion_at_decision": self.decision.champion_version,
             "champion_version": self.champion_version,
             "metrics": self.metrics,
             "tracking_uri": lineage.redact_uri(self.tracking_uri),
@@ -206,7 +208,7 @@ def publish(
     if req.quantum is not None:
         metrics["quantum"] = req.quantum.info.evaluation.metrics
     actor = f"pipeline:{req.lineage_tags.get(names.TAG_KFP_JOB_NAME) or 'local'}"
-    run_tags = _run_tags(req, candidate)
+    run_tags = {**_run_tags(req, candidate), **interface.to_tags()}
 
     client = registry_client(tracking_uri)
     mlflow.set_tracking_uri(tracking_uri)
@@ -229,7 +231,7 @@ def publish(
             field="mlflow",
         ) from exc
 
-    version_tags = {**_version_tags(req, candidate, run_tags), **interface.to_tags()}
+    version_tags = _version_tags(req, candidate, run_tags)
     version, decision = _register_and_gate(client, req, actor, run_id, info, version_tags, clock)
     champion = version if decision.applied == "true" else decision.champion_version
     log.info(
@@ -277,32 +279,30 @@ def _run_tags(req: PublishRequest, candidate: ModelBundle) -> dict[str, str]:
     }
 
 
+#: The version tags a reader scans in the registry (the gate adds ``gate.*``); everything
+#: else — metrics, lineage, interface — is on the version's run (tags, metrics, artifacts).
+VERSION_TAG_KEYS = (
+    names.TAG_MODEL_KIND,
+    names.TAG_QUANTUM_BACKEND,
+    names.TAG_QUANTUM_METHOD,
+    names.TAG_QUANTUM_CALIBRATION_HASH,
+)
+
+
 def _version_tags(
     req: PublishRequest, candidate: ModelBundle, run_tags: dict[str, str]
 ) -> dict[str, str]:
-    """What travels with the model version: lineage, the candidate's and the baseline's
-    metrics (and the quantum model's when the baseline was registered), ``gate.applied``."""
-    kept = (names.TAG_MODEL_KIND, names.TAG_DATASET_URI, names.TAG_DATASET_SHA256)
-    tags = {
-        **{k: v for k, v in run_tags.items() if k.startswith("quantum.") or k in kept},
-        **req.lineage_tags,
-        **{
-            names.TAG_METRIC_PREFIX + k: f"{v:.6f}"
-            for k, v in candidate.info.evaluation.metrics.items()
-        },
-        **{
-            names.TAG_BASELINE_METRIC_PREFIX + k: f"{v:.6f}"
-            for k, v in req.baseline.info.evaluation.metrics.items()
-        },
-        names.TAG_GATE_APPLIED: "pending",
-    }
-    if req.quantum is not None and candidate is not req.quantum:
-        tags.update(
-            {
-                names.TAG_QUANTUM_METRIC_PREFIX + k: f"{v:.6f}"
-                for k, v in req.quantum.info.evaluation.metrics.items()
-            }
-        )
+    """What a reader scans on the version: kind, backend, method, calibration hash, the
+    quantum lift over the baseline, and ``gate.applied`` (the gate adds its decision)."""
+    tags = {k: run_tags[k] for k in VERSION_TAG_KEYS if run_tags.get(k)}
+    if run_tags.get(names.TAG_QUANTUM_FALLBACK) == "true":  # the why is in gate.reasons
+        tags[names.TAG_QUANTUM_FALLBACK] = "true"
+    if req.quantum is not None:
+        q, c = req.quantum.info.evaluation.metrics, req.baseline.info.evaluation.metrics
+        for m in req.policy.quantum.min_lift or {"roc_auc": 0.0}:
+            if m in q and m in c:
+                tags[names.TAG_QUANTUM_LIFT_PREFIX + m] = f"{q[m] - c[m]:+.6f}"
+    tags[names.TAG_GATE_APPLIED] = "pending"
     return tags
 
 

@@ -29,14 +29,26 @@ def test_publish_registers_promotes_and_records_lineage(bundles, sqlite_tracking
     with pytest.raises(mlflow.exceptions.MlflowException):
         client.get_model_version_by_alias(NAME, "challenger")  # cleared on promotion
     mv = client.get_model_version(NAME, "1")
+    # The version carries what a reader scans; metrics and lineage are on its run.
+    assert set(mv.tags) == {
+        names.TAG_MODEL_KIND,
+        names.TAG_QUANTUM_BACKEND,
+        names.TAG_QUANTUM_CALIBRATION_HASH,
+        names.TAG_QUANTUM_LIFT_PREFIX + "roc_auc",
+        names.TAG_GATE_DECISION,
+        names.TAG_GATE_APPLIED,
+        names.TAG_GATE_MODE,
+        names.TAG_GATE_REASONS,
+    }
     assert mv.tags[names.TAG_GATE_DECISION] == "promote"
     assert mv.tags[names.TAG_QUANTUM_BACKEND] == "statevector"
     assert mv.tags[names.TAG_MODEL_KIND] == "quantum"
-    assert mv.tags[names.TAG_GIT_COMMIT] == "abc123"
-    assert float(mv.tags["metric.roc_auc"]) == pytest.approx(
-        bundles[2].info.evaluation.metrics["roc_auc"], abs=1e-6
-    )
+    q, c = (b.info.evaluation.metrics["roc_auc"] for b in bundles[2:4])
+    assert float(mv.tags["quantum.lift.roc_auc"]) == pytest.approx(q - c, abs=1e-6)
     run = client.get_run(result.run_id)
+    assert run.data.tags[names.TAG_GIT_COMMIT] == "abc123"
+    assert run.data.metrics["quantum.roc_auc"] == pytest.approx(q)
+    assert run.data.tags[names.TAG_MODEL_TASK] == "binary"
     assert run.info.status == "FINISHED"
     assert run.data.tags[names.TAG_QUANTUM_ENABLED] == "true"
     assert run.data.tags[names.TAG_DATASET_URI] == "sklearn:breast_cancer"
@@ -65,7 +77,8 @@ def test_worse_candidate_becomes_challenger_and_champion_stays(bundles, sqlite_t
     assert mv.tags[names.TAG_GATE_DECISION] == "reject"
     assert "< 0.999" in mv.tags[names.TAG_GATE_REASONS]
     assert mv.tags[names.TAG_GATE_APPLIED] == "false"
-    assert mv.tags[names.TAG_GATE_CHAMPION_AT_DECISION] == "1"
+    record = mlflow.artifacts.load_dict(f"runs:/{result.run_id}/{names.ARTIFACT_DECISION}")
+    assert record["champion_version_at_decision"] == "1"
 
 
 def test_champion_model_predicts_raw_rows_as_pyfunc(bundles, sqlite_tracking_uri):
@@ -151,10 +164,10 @@ def test_dry_run_records_the_full_decision_and_moves_nothing(bundles, sqlite_tra
         mv.tags[names.TAG_GATE_MODE],
         mv.tags[names.TAG_GATE_APPLIED],
     ) == ("promote", "dry_run", "false")
-    assert mv.tags[names.TAG_GATE_POLICY_HASH] == result.decision.policy.hash
-    assert mv.tags[names.TAG_GATE_CHAMPION_AT_DECISION] == first.version
     record = mlflow.artifacts.load_dict(f"runs:/{result.run_id}/{names.ARTIFACT_DECISION}")
     assert record["mode"] == "dry_run" and record["applied"] == "false"
+    assert record["policy_hash"] == result.decision.policy.hash
+    assert record["champion_version_at_decision"] == first.version
     assert {r["rule"] for r in record["rules"]} >= {
         "threshold.roc_auc",
         "champion.roc_auc",
@@ -181,8 +194,11 @@ def test_classical_baseline_is_registered_when_the_quantum_lift_is_short(
     assert result.candidate_kind == "classical" and mv.tags[names.TAG_MODEL_KIND] == "classical"
     assert "quantum lift below the policy's min_lift" in result.candidate_reason
     q = bundles[2].info.evaluation.metrics["roc_auc"]
-    assert float(mv.tags["quantum.metric.roc_auc"]) == pytest.approx(q, abs=1e-6)
+    run = MlflowClient(sqlite_tracking_uri).get_run(result.run_id)
+    assert run.data.metrics["quantum.roc_auc"] == pytest.approx(q, abs=1e-6)
     assert result.decision.promoted
+    lift = next(r for r in result.decision.rules if r.rule == "quantum_lift.roc_auc")
+    assert lift.kind == "choice" and lift.verdict == "classical baseline"
     assert "classical baseline registered instead" in mv.tags[names.TAG_GATE_REASONS]
     rejecting = {"quantum": {"min_lift": {"roc_auc": 0.5}, "when_baseline_wins": "reject"}}
     result = publish(_request(bundles, rejecting), sqlite_tracking_uri)
@@ -250,7 +266,7 @@ def test_an_incompatible_candidate_is_rejected_with_its_differences(
     client = MlflowClient(sqlite_tracking_uri)
     assert str(client.get_model_version_by_alias(NAME, "champion").version) == "1"
     mv = client.get_model_version(NAME, result.version)
-    assert mv.tags[names.TAG_MODEL_TASK] == "multiclass"
+    assert client.get_run(result.run_id).data.tags[names.TAG_MODEL_TASK] == "multiclass"
     assert "incompatible with champion v1" in mv.tags[names.TAG_GATE_REASONS]
 
 
@@ -259,9 +275,68 @@ def test_a_champion_registered_before_interface_tags_is_read_from_its_signature(
 ):
     publish(_request(bundles), sqlite_tracking_uri)
     client = MlflowClient(sqlite_tracking_uri)
+    run_id = client.get_model_version(NAME, "1").run_id
     for tag in (names.TAG_MODEL_INPUTS, names.TAG_MODEL_LABELS, names.TAG_MODEL_TASK):
-        client.delete_model_version_tag(NAME, "1", tag)
+        client.delete_tag(run_id, tag)
     result = publish(_request(bundles), sqlite_tracking_uri)
     compat = result.decision.rules[0]
     # read from v1's signature: its columns, not its labels (the signature has none)
     assert compat.passed and compat.detail == "same 30 input columns as champion v1"
+
+
+def test_a_dry_run_by_hand_leaves_the_enabled_record_unchanged(bundles, sqlite_tracking_uri):
+    from components.registry.policy import parse_policy
+    from components.registry.promotion import history_report, promote_version
+    from tests.support import TEST_POLICY
+
+    publish(_request(bundles), sqlite_tracking_uri)  # v1 champion
+    strict = {"thresholds": {"roc_auc": 0.999}}
+    second = publish(_request(bundles, strict), sqlite_tracking_uri)  # v2 rejected: challenger
+    client = MlflowClient(sqlite_tracking_uri)
+    before = dict(client.get_model_version(NAME, "2").tags)
+    artifacts = {a.path for a in client.list_artifacts(second.run_id, "gate")}
+
+    dry = promote_version(
+        client, NAME, "2", parse_policy(TEST_POLICY).with_mode("dry_run"), actor="cli:auditor"
+    )
+    assert dry.promoted and dry.mode == "dry_run" and dry.applied == "false"
+    assert dict(client.get_model_version(NAME, "2").tags) == before  # the enabled record
+    assert before[names.TAG_GATE_MODE] == "enabled" and before[names.TAG_GATE_DECISION] == "reject"
+    assert _aliases(client) == {"champion": "1", "challenger": "2"}
+    # ... and the dry run is a record of its own: a history entry and its JSON artifact.
+    entries = read_history(client, NAME)
+    assert [(e.action, e.mode, e.outcome, e.version) for e in entries] == [
+        ("promote", "enabled", "promote", "1"),
+        ("decision", "dry_run", "promote", "2"),
+    ]
+    assert entries[1].kind == "dry run: would promote" and entries[1].actor == "cli:auditor"
+    new = {a.path for a in client.list_artifacts(second.run_id, "gate/decisions")}
+    assert len(new) == 1 and next(iter(new)).endswith("-dry_run.json")
+    assert artifacts <= {a.path for a in client.list_artifacts(second.run_id, "gate")}
+    record = mlflow.artifacts.load_dict(f"runs:/{second.run_id}/{next(iter(new))}")
+    assert record["mode"] == "dry_run" and record["actor"] == "cli:auditor"
+    # The dry run moved nothing: the champion's history and a rollback ignore it.
+    report = history_report(client, NAME)
+    assert report.champion == "1" and report.warnings == []
+    text = report.to_text()
+    assert "dry run: would promote" in text and "promoted" in text
+
+    # An enabled re-evaluation by hand is a new record too; v2's own record stays as it was.
+    applied = promote_version(client, NAME, "2", parse_policy(TEST_POLICY), actor="cli:ops")
+    assert applied.promoted and applied.applied == "true"
+    assert dict(client.get_model_version(NAME, "2").tags) == before
+    assert [(e.action, e.version) for e in read_history(client, NAME)][-1] == ("promote", "2")
+
+
+def test_identical_retrains_do_not_churn_the_champion(bundles, sqlite_tracking_uri):
+    default_churn = {"churn": {"primary_metric": "roc_auc", "min_improvement": 0.002}}
+    results = [publish(_request(bundles, default_churn), sqlite_tracking_uri) for _ in range(3)]
+    client = MlflowClient(sqlite_tracking_uri)
+    assert [r.version for r in results] == ["1", "2", "3"]
+    assert _aliases(client) == {"champion": "1", "challenger": "3"}
+    for r in results[1:]:
+        churn = next(x for x in r.decision.rules if x.rule == "churn")
+        assert churn.verdict == "keep champion v1" and r.decision.kept_champion
+        assert r.decision.headline().startswith("KEPT champion v1")
+        assert [x.rule for x in r.decision.rules if not x.passed] == ["churn"]
+    assert [e.version for e in read_history(client, NAME)] == ["1"]

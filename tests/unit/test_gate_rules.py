@@ -70,7 +70,7 @@ def decide(
     version="2",
     **kw,
 ):
-    policy = policy or parse_policy({})
+    policy = policy or parse_policy({"churn": None})  # the churn rule has its own tests
     return evaluate(
         policy,
         Evidence.from_tags(version, tags(**kw)),
@@ -169,6 +169,7 @@ def test_a_good_first_candidate_passes_every_rule():
         "threshold.balanced_accuracy",
         "champion.roc_auc",
         "champion.balanced_accuracy",
+        "churn",
         "fallback",
         "quantum_lift.roc_auc",
         "calibration_age",
@@ -212,6 +213,74 @@ def test_an_incompatible_candidate_is_rejected_first_with_its_differences():
     assert ModelInterface.from_tags(tags_).digest == wide.digest
 
 
+def test_identical_retrains_keep_the_champion_unless_better_by_the_margin_or_it_is_old():
+    policy = parse_policy({})  # the default: roc_auc, min_improvement 0.002, 30 days
+    now = datetime.now(UTC)
+    recent = (now - timedelta(days=2)).isoformat()
+
+    def churn(candidate, champion_auc, since=recent, p=policy):
+        d = evaluate(
+            p,
+            Evidence.from_tags("2", tags({**GOOD, "roc_auc": candidate})),
+            model_name="m",
+            champion_version="1",
+            champion_metrics={**GOOD, "roc_auc": champion_auc},
+            champion_interface=INTERFACE,
+            champion_since=since,
+        )
+        return d, rule(d, "churn")
+
+    same, r = churn(0.95, 0.95)
+    assert not same.promoted and same.kept_champion
+    assert r.kind == "choice" and r.verdict == "keep champion v1" and not r.passed
+    assert "+0.0000 < min_improvement 0.002" in r.detail and "champion for 2.0 days" in r.detail
+    assert same.headline().startswith("KEPT champion v1")
+    assert "keep champion v1" in same.to_text() and "FAIL" not in same.to_text()
+    better, r = churn(0.953, 0.95)
+    assert better.promoted and r.verdict == "replace champion"
+    assert not churn(0.951, 0.95)[0].promoted  # +0.001 < 0.002
+    old, r = churn(0.95, 0.95, since=(now - timedelta(days=31)).isoformat())
+    assert old.promoted and r.verdict == "replace (champion too old)"
+    # Margin 0 still needs a strict improvement; churn: null switches the rule off.
+    zero = parse_policy({"churn": {"min_improvement": 0.0, "max_champion_age_days": None}})
+    assert not churn(0.95, 0.95, p=zero)[0].promoted
+    assert churn(0.9501, 0.95, p=zero)[0].promoted
+    assert churn(0.95, 0.95, p=parse_policy({"churn": None}))[0].promoted
+    assert rule(decide(policy), "churn").detail == "no current champion"
+    with pytest.raises(ConfigError, match=r"churn\.primary_metric"):
+        parse_policy({"churn": {"primary_metric": "auc"}})
+
+
+def test_the_verdict_shows_candidate_champion_and_baseline_and_choices_as_choices():
+    # The quantum model lost to its baseline by 0.0002: the classical baseline was
+    # registered; its lift rule is the choice it made, not a "pass".
+    d = decide(
+        champion="1",
+        champion_metrics={**GOOD, "roc_auc": 0.94},
+        kind="classical",
+        quantum_metrics={**GOOD, "roc_auc": 0.9498},
+        metrics=GOOD,
+    )
+    lift = rule(d, "quantum_lift.roc_auc")
+    assert lift.kind == "choice" and lift.verdict == "classical baseline"
+    assert lift.observed == pytest.approx(-0.0002)
+    md = d.to_markdown()
+    assert "| quantum_lift.roc_auc | -0.0002 | 0.0000 | chose: classical baseline |" in md
+    assert "| metric | candidate v2 | champion v1 | baseline | threshold | result |" in md
+    assert "| roc_auc | 0.9500 | 0.9400 | 0.9500 | >= 0.9, >= champion - 0.0 | pass |" in md
+    assert d.reasons[0] == "every check passed"
+    assert any(x.startswith("quantum_lift.roc_auc: ") for x in d.reasons[1:])
+    text = d.to_text().splitlines()
+    header = next(line for line in text if line.strip().startswith("metric"))
+    row = next(line for line in text if line.strip().startswith("roc_auc"))
+    # aligned columns: every value starts under its header
+    assert row.index("0.9400") == header.index("champion v1")
+    assert row.index("0.9500", row.index("0.9400")) == header.index("baseline")
+    failing = decide(champion="1", champion_metrics={**GOOD, "roc_auc": 0.97})
+    assert "| roc_auc | 0.9500 | 0.9700 |" in failing.to_markdown()
+    assert "**FAIL**" in failing.to_markdown()
+
+
 def test_threshold_fails_below_and_when_the_metric_is_missing():
     policy = parse_policy({"thresholds": {"roc_auc": 0.96, "f1": 0.5}, "champion": {}})
     d = decide(policy)
@@ -225,8 +294,8 @@ def test_threshold_fails_below_and_when_the_metric_is_missing():
 
 
 def test_champion_max_regression_and_min_delta():
-    tolerant = parse_policy({"champion": {"roc_auc": {"max_regression": 0.03}}})
-    strict = parse_policy({"champion": {"roc_auc": {"min_delta": 0.01}}})
+    tolerant = parse_policy({"champion": {"roc_auc": {"max_regression": 0.03}}, "churn": None})
+    strict = parse_policy({"champion": {"roc_auc": {"min_delta": 0.01}}, "churn": None})
     assert list(strict.champion) == ["roc_auc"]  # a given section replaces the default
     assert decide(champion="1", champion_metrics={"roc_auc": 0.95}).promoted  # equal: ok
     d = decide(champion="1", champion_metrics={"roc_auc": 0.97})
@@ -392,3 +461,40 @@ def test_rollback_steps_back_through_promotions_not_toggling():
 def test_history_entries_round_trip_through_tags():
     tags_ = {e.key: e.to_json() for e in HISTORY} | {"other": "x", "gate.history.bad": "{"}
     assert parse_history(tags_) == HISTORY
+
+
+def test_decisions_are_their_own_records_and_history_is_an_aligned_table():
+    from components.registry.history import HistoryReport
+
+    dry = HistoryEntry(
+        seq=5,
+        at="2026-03-03T10:00:00.123456+00:00",
+        action="decision",
+        version="5",
+        previous="3",
+        actor="cli:someone-with-a-long-name@build-host-0123456789.example.org",
+        reason="every check passed",
+        mode="dry_run",
+        policy_hash="0123456789abcdef",
+        outcome="promote",
+    )
+    history = [*HISTORY, dry]
+    assert dry.kind == "dry run: would promote" and not dry.moves
+    # A decision that moved nothing changes neither the champion at a time nor rollback.
+    assert champion_at(history, "2026-04-01T00:00:00Z").version == "3"
+    assert rollback_target(history, "3") == "1"
+    assert parse_history({e.key: e.to_json() for e in history}) == history
+    text = HistoryReport("m", history, "3").to_text().splitlines()
+    header, rows = text[2], text[3:]
+    assert len(rows) == 5
+    # Every cell starts exactly under its column's header (cells are 2+ spaces apart).
+    for row in rows:
+        assert _starts(row)[: len(_starts(header))] == _starts(header), row
+    assert "dry run: would promote" in rows[-1] and dry.actor in rows[-1]  # not cut
+    assert "2026-03-03 10:00:00  " in rows[-1]  # seconds, then a gap: columns never touch
+
+
+def _starts(line):
+    import re
+
+    return [m.start() for m in re.finditer(r"(?:^ *|(?<=  ))(?=\S)", line)]
