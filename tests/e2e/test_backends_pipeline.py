@@ -65,12 +65,15 @@ def test_each_backend_family_trains_and_registers_with_calibration(
     assert set(s["metrics"]) == {"quantum", "classical"}
     client = MlflowClient(mlflow_server.uri)
     mv = client.get_model_version(name, s["model_version"])
-    tags = mv.tags
-    assert tags[names.TAG_QUANTUM_BACKEND] == backend and tags[names.TAG_MODEL_KIND] == "quantum"
+    version_tags = mv.tags  # the version carries the calibration's hash; its run the rest
+    tags = {**client.get_run(mv.run_id).data.tags, **version_tags}
+    assert version_tags[names.TAG_QUANTUM_BACKEND] == backend
+    assert version_tags[names.TAG_MODEL_KIND] == "quantum"
     assert tags[names.TAG_QUANTUM_FALLBACK] == "false"
+    assert names.TAG_QUANTUM_FALLBACK not in version_tags  # only a fallback is shown there
     assert tags[names.TAG_QUANTUM_BACKEND_KIND] == kind
     cal = _calibration(client, s["run_id"])
-    assert tags[names.TAG_QUANTUM_CALIBRATION_HASH] == cal["calibration_hash"]
+    assert version_tags[names.TAG_QUANTUM_CALIBRATION_HASH] == cal["calibration_hash"]
     assert tags[names.TAG_QUANTUM_SHOTS] == str(cal["execution"]["shots"])
     assert tags[names.TAG_QUANTUM_CIRCUIT_DEPTH] == str(cal["execution"]["circuit_depth"])
     if kind == "exact-simulator":
@@ -86,8 +89,8 @@ def test_each_backend_family_trains_and_registers_with_calibration(
         assert tags[names.TAG_QUANTUM_SERVING_BACKEND] == "statevector"
         jobs = cal["execution"]["jobs"]
         assert len(jobs) == 2 and sum(j["circuits"] for j in jobs) == 60 * 59 // 2 + 20 * 60
-        # Served by the exact simulation: how far the measured kernel was from it, on the
-        # version (what the gate reads) and as run metrics.
+        # Served by the exact simulation: how far the measured kernel was from it, as run
+        # tags (what the gate reads) and as run metrics.
         assert 0.5 < float(tags[names.TAG_QUANTUM_KERNEL_ALIGNMENT]) < 1.0
         assert float(tags[names.TAG_QUANTUM_KERNEL_MAE]) > 0
     run = client.get_run(s["run_id"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import subprocess
 import sys
 import time
@@ -316,3 +317,43 @@ def test_server_outage_mid_gate_leaves_nothing_half_done(
     assert current_champion(client, name) == v3
     assert client.search_registered_models(f"name='{lock_name(name)}'") == []
     assert history_report(client, name).warnings == []
+
+
+def test_registry_commands_use_the_local_store_directly(tmp_path):
+    """`history`, `promote`, `rollback` on the store `qubeflow run` writes start no server:
+    they read and write its SQLite store and artifact folder directly."""
+    state = tmp_path / "state"
+    with LocalMlflowServer(state) as server:  # versions made as a pipeline run makes them
+        client = registry_client(server.uri)
+        v1, v2 = make_versions(client, "local-model", [0.93, 0.96], log_tiny_model(server.uri, "x"))
+    policy = write_policy(tmp_path / "p.yaml", POLICY)
+
+    def local(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "pipelines.cli", "-v", *args, "--state-dir", str(state)],
+            env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+
+    for v in (v1, v2):
+        proc = local("promote", "--model", "local-model", "--version", v, "--policy", policy)
+        assert proc.returncode == 0, proc.stderr
+        assert "starting mlflow server" not in proc.stderr
+        assert f"local-model v{v} (classical): PROMOTED to champion" in proc.stdout
+    records = list((state / "mlartifacts").rglob("gate/decisions/*-enabled.json"))
+    assert len(records) == 2  # written where the server serves them from
+    proc = local("rollback", "--model", "local-model")
+    assert proc.returncode == 0 and f"v{v2} -> v{v1}" in proc.stdout, proc.stderr
+    report = json.loads(local("history", "--model", "local-model", "--json").stdout)
+    assert [(e["kind"], e["version"]) for e in report["history"]] == [
+        ("promoted", v1),
+        ("promoted", v2),
+        ("rolled back", v1),
+    ]
+    with LocalMlflowServer(state) as server:  # and the server sees what they wrote
+        client = registry_client(server.uri)
+        assert current_champion(client, "local-model") == v1
+        run_id = client.get_model_version("local-model", v2).run_id
+        assert len(client.list_artifacts(run_id, "gate/decisions")) == 2
