@@ -201,7 +201,11 @@ class GateDecision:
         failing = [r.detail for r in self.rules if not r.passed]
         if failing:
             return failing
-        choices = [f"{r.rule}: {r.detail}" for r in self.rules if r.kind == CHOICE]
+        choices = [  # "candidate": nothing to choose (no champion, rule off)
+            f"{r.rule}: {r.detail}"
+            for r in self.rules
+            if r.kind == CHOICE and r.choice != "candidate"
+        ]
         return ["every check passed", *choices]
 
     def metric_rows(self) -> list[dict[str, Any]]:
