@@ -256,7 +256,7 @@ def promote_version(
 ) -> GateDecision:
     """Evaluate an existing version under ``policy`` and apply the decision per its mode."""
     actor = actor or cli_actor()
-    mv = client.get_model_version(name, str(version))
+    mv = existing_version(client, name, version)
     decided = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     path = f"gate/decisions/v{version}-{decided}-{policy.mode}.json"
     if policy.mode == "disabled":  # nothing evaluated: nothing recorded
@@ -282,6 +282,34 @@ def promote_version(
     return decision
 
 
+def existing_model(client: Any, name: str) -> Any:
+    """The registered model, or a RegistryError naming ``--model`` (exit 2)."""
+    from components.registry.client import or_none_if_not_found
+
+    rm = or_none_if_not_found(client.get_registered_model, name)
+    if rm is None:
+        raise RegistryError(f"no registered model {name!r}", field="--model")
+    return rm
+
+
+def existing_version(client: Any, name: str, version: str | int) -> Any:
+    """The model version, or a RegistryError naming ``--version`` / ``--model`` (exit 2)."""
+    from components.registry.client import or_none_if_not_found
+
+    text = str(version).strip().removeprefix("v")
+    if not text.isdigit() or int(text) < 1:
+        raise RegistryError(
+            f"a version is a positive integer (e.g. 3), got {str(version)!r}", field="--version"
+        )
+    existing_model(client, name)
+    mv = or_none_if_not_found(client.get_model_version, name, text)
+    if mv is None:
+        latest = [str(v.version) for v in client.search_model_versions(f"name='{name}'")]
+        have = f"versions: {', '.join(sorted(latest, key=int))}" if latest else "no versions"
+        raise RegistryError(f"{name} has no version {text} ({have})", field="--version")
+    return mv
+
+
 @dataclass(frozen=True)
 class RollbackResult:
     model_name: str
@@ -302,6 +330,7 @@ def rollback_champion(
     """Move ``champion`` back to the champion before the current one's last promotion, and
     record it in the history."""
     actor = actor or cli_actor()
+    existing_model(client, name)
     with transaction(client, name, policy, actor, clock=clock) as txn:
         champion = current_champion(client, name)
         history = read_history(client, name)
@@ -332,10 +361,7 @@ def history_report(client: Any, name: str) -> HistoryReport:
     from components.registry.lock import lock_name
     from components.registry.transaction import JOURNAL_TAG
 
-    try:
-        rm = client.get_registered_model(name)
-    except Exception as exc:
-        raise RegistryError(f"no registered model {name!r} ({exc})", field="--model") from None
+    rm = existing_model(client, name)
     entries = parse_history(dict(rm.tags))
     champion = current_champion(client, name)
     warnings = []

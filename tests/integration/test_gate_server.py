@@ -352,6 +352,20 @@ def test_registry_commands_use_the_local_store_directly(tmp_path):
         ("promoted", v2),
         ("rolled back", v1),
     ]
+    # Wrong names and versions are clear errors naming the option, exit 2, no traceback.
+    for args, message in [
+        (("promote", "--model", "nope", "--version", "1"), "--model: no registered model 'nope'"),
+        (("promote", "--model", "local-model", "--version", "abc"), "positive integer"),
+        (
+            ("promote", "--model", "local-model", "--version", "99"),
+            f"--version: local-model has no version 99 (versions: {v1}, {v2})",
+        ),
+        (("rollback", "--model", "nope"), "--model: no registered model 'nope'"),
+        (("history", "--model", "nope"), "--model: no registered model 'nope'"),
+    ]:
+        proc = local(*args)
+        assert proc.returncode == 2 and message in proc.stderr, (args, proc.stderr[-800:])
+        assert "Traceback" not in proc.stderr
     with LocalMlflowServer(state) as server:  # and the server sees what they wrote
         client = registry_client(server.uri)
         assert current_champion(client, "local-model") == v1
