@@ -14,6 +14,17 @@ from components.versions import installed_versions
 #: Recorded on every run; the backend families add their SDKs (``BackendFamily.sdk_packages``).
 CORE_PACKAGES = ("qubeflow", "kfp", "mlflow", "scikit-learn", "numpy", "pandas", "scipy")
 GIT_COMMIT_ENV = "QUBEFLOW_GIT_COMMIT"
+#: Base URL of the Kubeflow Pipelines UI (e.g. https://kubeflow.example.org/pipeline): runs
+#: then link to their KFP page (tag ``kfp.run_url`` and the description).
+KFP_UI_URL_ENV = "QUBEFLOW_KFP_UI_URL"
+
+
+def kfp_run_url(run_id: str) -> str:
+    """The KFP UI page of ``run_id``, or "" when $QUBEFLOW_KFP_UI_URL is unset (local runs)."""
+    base = os.environ.get(KFP_UI_URL_ENV, "").strip().rstrip("/")
+    if not base or not run_id or not base.startswith(("http://", "https://")):
+        return ""
+    return f"{base}/#/runs/details/{run_id}"
 
 
 def quantum_tags(

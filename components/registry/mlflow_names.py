@@ -36,6 +36,16 @@ TAG_KFP_JOB_NAME = "kfp.pipeline_job_name"
 TAG_KFP_JOB_ID = "kfp.pipeline_job_id"
 TAG_KFP_TASK = "kfp.task_name"
 TAG_REGISTERED_VERSION = "registry.version"
+TAG_KFP_RUN_URL = "kfp.run_url"  # the KFP UI's page of the run ($QUBEFLOW_KFP_UI_URL)
+# MLflow's own tags, so its UI shows source, commit, description and the classic-ML view.
+TAG_MLFLOW_GIT_COMMIT = "mlflow.source.git.commit"
+TAG_MLFLOW_SOURCE_NAME = "mlflow.source.name"
+TAG_MLFLOW_SOURCE_TYPE = "mlflow.source.type"
+TAG_MLFLOW_NOTE = "mlflow.note.content"  # the run's description (Markdown)
+TAG_MLFLOW_EXPERIMENT_KIND = "mlflow.experimentKind"
+EXPERIMENT_KIND_CLASSIC_ML = "custom_model_development"  # not the GenAI view
+#: The generic description earlier versions gave a registered model (replaced on publish).
+OLD_MODEL_DESCRIPTION = "Qubeflow retraining pipeline output."
 TAG_VERSIONS_PREFIX = "versions."  # versions.<package> = x.y.z
 # Model-version tags written by the gate.
 TAG_GATE_DECISION = "gate.decision"  # promote | reject

@@ -33,7 +33,7 @@ from components.data.sources import DatasetSource
 from components.errors import RegistryError
 from components.registry import lineage
 from components.registry import mlflow_names as names
-from components.registry.client import registered_model_exists, registry_client
+from components.registry.client import or_none_if_not_found, registry_client
 from components.registry.compatibility import ModelInterface
 from components.registry.gate import GateDecision, baseline_wins
 from components.registry.policy import PromotionPolicy
@@ -219,9 +219,15 @@ def publish(
             f"cannot reach the MLflow tracking server at {lineage.redact_uri(tracking_uri)}: {exc}",
             field="mlflow_tracking_uri",
         ) from exc
+    if (experiment.tags or {}).get(names.TAG_MLFLOW_EXPERIMENT_KIND) is None:
+        client.set_experiment_tag(
+            experiment.experiment_id,
+            names.TAG_MLFLOW_EXPERIMENT_KIND,
+            names.EXPERIMENT_KIND_CLASSIC_ML,
+        )
 
-    run_name = req.lineage_tags.get(names.TAG_KFP_JOB_NAME) or f"retrain-{int(time.time())}"
-    run_id = mlflow.start_run(run_name=run_name, tags=run_tags).info.run_id
+    run_tags = {**run_tags, **_ui_tags(req, candidate, interface, candidate_reason)}
+    run_id = mlflow.start_run(run_name=run_name(req, candidate), tags=run_tags).info.run_id
     try:
         info = _log_run(req, candidate, model, signature, x_example, metrics, served)
     except BaseException as exc:
@@ -232,7 +238,9 @@ def publish(
         ) from exc
 
     version_tags = _version_tags(req, candidate, run_tags)
-    version, decision = _register_and_gate(client, req, actor, run_id, info, version_tags, clock)
+    version, decision = _register_and_gate(
+        client, req, actor, run_id, info, version_tags, describe_model(req, interface), clock
+    )
     champion = version if decision.applied == "true" else decision.champion_version
     log.info(
         "registered %s v%s: %s (%s)",
@@ -255,6 +263,63 @@ def publish(
         candidate_kind=candidate.info.kind,
         candidate_reason=candidate_reason,
     )
+
+
+def run_name(req: PublishRequest, candidate: ModelBundle, now: float | None = None) -> str:
+    """``<model>-<kind>-<backend>-<UTC time>``: distinguishable in the runs table."""
+    backend = req.quantum_backend.split("?")[0].replace(":", "-") if req.quantum_enabled else ""
+    when = time.strftime("%Y%m%d-%H%M%S", time.gmtime(time.time() if now is None else now))
+    return "-".join(p for p in (req.model_name, candidate.info.kind, backend, when) if p)
+
+
+def describe_model(req: PublishRequest, interface: ModelInterface) -> str:
+    """The registered model's description: what it predicts, from what."""
+    labels = ", ".join(str(x) for x in interface.labels or ()) or "?"
+    width = len(interface.inputs or ())
+    return (
+        f"Predicts `{req.label_column}` ({interface.task or 'classification'}: {labels}) from "
+        f"{width} numeric input columns of `{req.dataset.uri}`. Trained by the Qubeflow "
+        "retraining pipeline (quantum kernel model or classical baseline, whichever the "
+        "promotion gate's policy chose); `@champion` is what clients load."
+    )
+
+
+def _ui_tags(
+    req: PublishRequest, candidate: ModelBundle, interface: ModelInterface, why: str
+) -> dict[str, str]:
+    """MLflow's own tags: source and commit, the run's description, the KFP link."""
+    commit = req.lineage_tags.get(names.TAG_GIT_COMMIT, "")
+    job_id = req.lineage_tags.get(names.TAG_KFP_JOB_ID, "")
+    url = lineage.kfp_run_url(job_id)
+    quantum = (
+        f"quantum step on `{req.quantum_backend}`"
+        + (
+            f", method `{req.lineage_tags.get(names.TAG_QUANTUM_METHOD)}`"
+            if req.lineage_tags.get(names.TAG_QUANTUM_METHOD)
+            else ""
+        )
+        + (f" (fell back: {req.fallback_reason})" if req.fallback else "")
+        if req.quantum_enabled
+        else "quantum step off"
+    )
+    kfp = req.lineage_tags.get(names.TAG_KFP_JOB_NAME, "") or "local run"
+    lines = [
+        f"Retraining of **{req.model_name}** on `{req.dataset.uri}` "
+        f"({len(req.train)} train / {len(req.test)} test rows, label `{req.label_column}`, "
+        f"{len(interface.inputs or ())} inputs); {quantum}.",
+        f"Candidate: the **{candidate.info.kind}** model" + (f" ({why})." if why else "."),
+        f"KFP run: [{kfp}]({url})" if url else f"KFP run: {kfp} ({job_id or 'no id'})",
+    ]
+    tags = {
+        names.TAG_MLFLOW_SOURCE_NAME: "qubeflow-retraining (Kubeflow Pipelines)",
+        names.TAG_MLFLOW_SOURCE_TYPE: "JOB",
+        names.TAG_MLFLOW_NOTE: "\n\n".join(lines),
+    }
+    if commit and commit != "unknown":
+        tags[names.TAG_MLFLOW_GIT_COMMIT] = commit.removesuffix("-dirty")
+    if url:
+        tags[names.TAG_KFP_RUN_URL] = url
+    return tags
 
 
 def _run_tags(req: PublishRequest, candidate: ModelBundle) -> dict[str, str]:
@@ -313,21 +378,24 @@ def _register_and_gate(
     run_id: str,
     info: Any,
     version_tags: dict[str, str],
+    description: str,
     clock: Callable[[], float],
 ) -> tuple[str, GateDecision]:
     """Step 2, one journaled transaction under the gate lock: the version, the decision, the
-    aliases; rolled back whole on any failure."""
+    aliases; rolled back whole on any failure. ``description`` is the registered model's
+    (set when it is created, or when it has none or the generic one of earlier releases)."""
     import mlflow
 
     txn = transaction(client, req.model_name, req.policy, actor, clock=clock)
     try:
         with txn:
             txn.plan(action="publish", run_id=run_id, owns_run=True, owns_versions=True)
-            if not registered_model_exists(client, req.model_name):
+            existing = or_none_if_not_found(client.get_registered_model, req.model_name)
+            if existing is None:
                 txn.plan(created_model=True)
-                client.create_registered_model(
-                    req.model_name, description="Qubeflow retraining pipeline output."
-                )
+                client.create_registered_model(req.model_name, description=description)
+            elif description and (existing.description or "") in ("", names.OLD_MODEL_DESCRIPTION):
+                client.update_registered_model(req.model_name, description=description)
             mv = client.create_model_version(
                 req.model_name,
                 source=info.model_uri,
@@ -374,8 +442,13 @@ def _log_run(
 
     mlflow.log_params({k: str(v) for k, v in req.params.items()})
     mlflow.log_params({f"{candidate.info.kind}.{k}": v for k, v in candidate.info.params.items()})
-    for kind, values in metrics.items():
-        mlflow.log_metrics({f"{kind}.{k}": v for k, v in values.items()})
+    test_dataset = _dataset_input(req.test, req.dataset, req.label_column, "test")
+    mlflow.log_input(
+        _dataset_input(req.train, req.dataset, req.label_column, "train"), context="training"
+    )
+    mlflow.log_input(test_dataset, context="testing")
+    for kind, values in metrics.items():  # held-out metrics, linked to the test split
+        mlflow.log_metrics({f"{kind}.{k}": v for k, v in values.items()}, dataset=test_dataset)
     mlflow.log_metrics({"classical.train_seconds": req.baseline.info.train_seconds})
     if req.quantum is not None:
         mlflow.log_metrics({"quantum.train_seconds": req.quantum.info.train_seconds})
@@ -385,12 +458,6 @@ def _log_run(
                 for k, v in req.quantum.info.agreement.items()
             }
         )
-    mlflow.log_input(
-        _dataset_input(req.train, req.dataset, req.label_column, "train"), context="training"
-    )
-    mlflow.log_input(
-        _dataset_input(req.test, req.dataset, req.label_column, "test"), context="testing"
-    )
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
         for bundle in [b for b in (req.quantum, req.baseline) if b is not None]:
@@ -416,7 +483,9 @@ def _log_run(
         code_paths=[str(Path(__file__).resolve().parents[1])],
         metadata={serving.METADATA_KEY: served},
     )
-    mlflow.log_metrics(candidate.info.evaluation.metrics, model_id=info.model_id)
+    mlflow.log_metrics(
+        candidate.info.evaluation.metrics, model_id=info.model_id, dataset=test_dataset
+    )
     return info
 
 

@@ -340,3 +340,41 @@ def test_identical_retrains_do_not_churn_the_champion(bundles, sqlite_tracking_u
         assert r.decision.headline().startswith("KEPT champion v1")
         assert [x.rule for x in r.decision.rules if not x.passed] == ["churn"]
     assert [e.version for e in read_history(client, NAME)] == ["1"]
+
+
+def test_what_the_mlflow_ui_shows(bundles, sqlite_tracking_uri, monkeypatch):
+    """MLflow's own conventions: classic-ML experiment, source and commit, a descriptive run
+    name and description linking the KFP run, metrics linked to the test dataset, and a
+    registered model whose description says what it predicts."""
+    monkeypatch.setenv("QUBEFLOW_KFP_UI_URL", "https://kubeflow.example.org/pipeline/")
+    result = publish(_request(bundles), sqlite_tracking_uri)
+    client = MlflowClient(sqlite_tracking_uri)
+    experiment = client.get_experiment(result.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    run = client.get_run(result.run_id)
+    tags = run.data.tags
+    assert tags["mlflow.source.git.commit"] == "abc123"
+    assert tags["mlflow.source.name"].startswith("qubeflow-retraining")
+    assert tags["kfp.run_url"] == "https://kubeflow.example.org/pipeline/#/runs/details/job-1"
+    import re
+
+    assert re.fullmatch(rf"{NAME}-quantum-statevector-\d{{8}}-\d{{6}}", run.info.run_name)
+    note = tags["mlflow.note.content"]
+    assert "sklearn:breast_cancer" in note and "(https://kubeflow.example.org/" in note
+    assert "quantum step on `statevector`" in note
+    test_digest = next(
+        d.dataset.digest for d in run.inputs.dataset_inputs if d.tags[0].value == "testing"
+    )
+    # The model's metrics are linked to the dataset they were measured on (the UI's
+    # "Datasets used"); the run's held-out metrics are logged against it too.
+    [model] = client.search_logged_models(
+        experiment_ids=[result.experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'"
+    )
+    linked = {m.key: (m.dataset_name, m.dataset_digest) for m in model.metrics}
+    assert linked["roc_auc"] == ("breast_cancer-test", test_digest)
+    description = client.get_registered_model(NAME).description
+    assert description.startswith("Predicts `target` (binary: 0, 1) from 30 numeric input")
+    # A model created by an earlier release keeps no generic description.
+    client.update_registered_model(NAME, description=names.OLD_MODEL_DESCRIPTION)
+    publish(_request(bundles), sqlite_tracking_uri)
+    assert client.get_registered_model(NAME).description == description
