@@ -98,6 +98,7 @@ class PipelineConfig:
     # quantum step may be scheduled
     quantum_secret_name: str = "qubeflow-ibm-quantum"
     data_secret_name: str = "qubeflow-s3"
+    mlflow_secret_name: str = "qubeflow-mlflow-gate"
     quantum_node_selector: dict = dataclasses.field(default_factory=dict)
     quantum_tolerations: list = dataclasses.field(default_factory=list)
     # pod resources (Kubernetes quantities; the local runner ignores them): the quantum tasks
@@ -262,7 +263,7 @@ class PipelineConfig:
                 "pods as MLFLOW_TRACKING_USERNAME/PASSWORD from a Secret",
                 field="mlflow_tracking_uri",
             )
-        for name in ("quantum_secret_name", "data_secret_name"):
+        for name in ("quantum_secret_name", "data_secret_name", "mlflow_secret_name"):
             if not _K8S_NAME.match(getattr(self, name)):
                 raise ConfigError(
                     f"{getattr(self, name)!r} is not a Kubernetes Secret name", field=name
@@ -602,6 +603,11 @@ def parameter_docs() -> dict[str, ParameterDoc]:
         ),
         "data_secret_name": ParameterDoc(
             "Kubernetes Secret with the S3 keys for the data step (optional; cluster only)"
+        ),
+        "mlflow_secret_name": ParameterDoc(
+            "Kubernetes Secret with the gate account's MLFLOW_TRACKING_USERNAME / "
+            "MLFLOW_TRACKING_PASSWORD; reaches the register/gate steps only, the only steps "
+            "that talk to MLflow (optional; cluster only; docs/mlflow-auth.md)"
         ),
         "quantum_node_selector": ParameterDoc(
             'Node selector of the quantum step, a JSON mapping such as {"pool": '

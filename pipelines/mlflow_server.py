@@ -44,8 +44,18 @@ class LocalMlflowServer:
     """``with LocalMlflowServer(state_dir) as server: server.uri`` — started, healthy, stopped."""
 
     def __init__(
-        self, state_dir: str | Path, *, port: int | None = None, start_timeout_s: float = 120.0
+        self,
+        state_dir: str | Path,
+        *,
+        port: int | None = None,
+        start_timeout_s: float = 120.0,
+        app_name: str = "",
+        env: dict[str, str] | None = None,
     ) -> None:
+        """``app_name`` e.g. ``basic-auth`` (MLflow's authentication app); ``env`` is added
+        to the server's environment (e.g. ``MLFLOW_AUTH_CONFIG_PATH``)."""
+        self.app_name = app_name
+        self.extra_env = dict(env or {})
         self.state_dir = Path(state_dir).resolve()
         self.port = port or free_port()
         self.start_timeout_s = start_timeout_s
@@ -78,8 +88,10 @@ class LocalMlflowServer:
             str(self.port),
             "--workers",
             "1",
+            *(["--app-name", self.app_name] if self.app_name else []),
         ]
         env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+        env.update(self.extra_env)
         # MLflow 3 also starts job-queue consumers (huey, ~5 processes) for server-side jobs;
         # a local pipeline run never submits one, so they only cost start-up time and memory.
         env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")

@@ -68,6 +68,8 @@ COMPILED_NAME = "retraining.yaml"
 KERNEL_TILE_PARALLELISM = 4
 #: Keys of the S3 Secret exposed to the data step (all optional).
 S3_SECRET_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL_S3")
+#: The MLflow client reads these (basic auth); from the Secret named by ``mlflow_secret_name``.
+MLFLOW_SECRET_KEYS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
 DEFAULTS = PipelineConfig()
 
 
@@ -152,6 +154,7 @@ def build_pipeline(*, retries: bool = True) -> base_component.BaseComponent:
         promotion_mode: str = DEFAULTS.promotion_mode,
         quantum_secret_name: str = DEFAULTS.quantum_secret_name,
         data_secret_name: str = DEFAULTS.data_secret_name,
+        mlflow_secret_name: str = DEFAULTS.mlflow_secret_name,
         quantum_node_selector: dict = DEFAULTS.quantum_node_selector,
         quantum_tolerations: list = DEFAULTS.quantum_tolerations,
         quantum_cpu_request: str = DEFAULTS.quantum_cpu_request,
@@ -265,6 +268,7 @@ def build_pipeline(*, retries: bool = True) -> base_component.BaseComponent:
             )
             task.set_display_name(f"register and gate ({candidate} candidate)")
             task.set_caching_options(False)
+            use_gate_account(task)
             if quantum_task is not None:
                 register_if_crashed(quantum_task)
             return task
@@ -280,6 +284,17 @@ def build_pipeline(*, retries: bool = True) -> base_component.BaseComponent:
             task.ignore_upstream_failure()
             task.set_display_name("register classical baseline if the quantum task crashed")
             task.set_caching_options(False)
+            use_gate_account(task)
+
+        def use_gate_account(task) -> None:
+            # The MLflow gate account (registry rights) reaches the register steps only: no
+            # other step talks to MLflow, so no other step gets MLflow credentials.
+            kubernetes.use_secret_as_env(
+                task,
+                secret_name=mlflow_secret_name,
+                optional=True,
+                secret_key_to_env={k: k for k in MLFLOW_SECRET_KEYS},
+            )
 
         with dsl.If(plan.outputs["route"] == "single", name="quantum"):
             register_quantum = register("quantum", quantum_step())

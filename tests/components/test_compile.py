@@ -111,6 +111,26 @@ def test_kubernetes_settings_keep_the_ibm_token_on_the_quantum_step(tmp_path):
     assert all(spec["imagePullPolicy"] == "IfNotPresent" for spec in executors.values())
 
 
+def test_only_the_register_steps_get_the_mlflow_gate_account(tmp_path):
+    docs = list(yaml.safe_load_all(compile_pipeline(tmp_path).read_text()))
+    executors = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    with_mlflow = {
+        name: ref
+        for name, spec in executors.items()
+        for ref in spec.get("secretAsEnv", [])
+        if any(k["envVar"].startswith("MLFLOW_TRACKING_") for k in ref["keyToEnv"])
+    }
+    assert with_mlflow and all("register" in name for name in with_mlflow), sorted(with_mlflow)
+    assert {n for n in executors if "register" in n} == set(with_mlflow)
+    for ref in with_mlflow.values():
+        assert ref["optional"] is True
+        assert ref["secretNameParameter"]["componentInputParameter"].endswith("mlflow_secret_name")
+        assert {k["envVar"] for k in ref["keyToEnv"]} == {
+            "MLFLOW_TRACKING_USERNAME",
+            "MLFLOW_TRACKING_PASSWORD",
+        }
+
+
 def defaults_tag() -> str:
     from components.image_refs import TAG
 

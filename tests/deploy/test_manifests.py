@@ -29,6 +29,9 @@ SECRET_NAMES = {
     "qubeflow-mlflow-db",
     "qubeflow-minio",
     "qubeflow-models-s3",
+    "qubeflow-mlflow-auth",
+    "qubeflow-mlflow-gate",
+    "qubeflow-mlflow-trainer",
 }
 #: KServe's custom resources (no schema in kubernetes-validate): checked by the tests below.
 KSERVE_API = "serving.kserve.io/"
@@ -188,6 +191,37 @@ def test_no_secret_values_anywhere(rendered):
     defaults = PipelineConfig()
     assert {defaults.quantum_secret_name, defaults.data_secret_name} <= set(templates)
     assert templates[defaults.quantum_secret_name] == {"QISKIT_IBM_TOKEN", "QISKIT_IBM_INSTANCE"}
+    assert templates[defaults.mlflow_secret_name] == {
+        "MLFLOW_TRACKING_USERNAME",
+        "MLFLOW_TRACKING_PASSWORD",
+    }
+
+
+def test_mlflow_runs_with_its_authentication_and_the_accounts_job(rendered):
+    pods = dict(pod_specs(rendered))
+    [server] = [p for n, p in pods.items() if n.endswith("qubeflow-mlflow")]
+    [mlflow] = [c for c in server["containers"] if c["name"] == "mlflow"]
+    args = mlflow["args"]
+    assert args[args.index("--app-name") + 1] == "basic-auth"
+    env = {e["name"]: e for e in mlflow["env"]}
+    assert env["MLFLOW_AUTH_CONFIG_PATH"]["value"].startswith("/var/run/mlflow-auth/")
+    for key in ("MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY"):
+        assert env[key]["valueFrom"]["secretKeyRef"]["name"] == "qubeflow-mlflow-auth"
+    # The auth config (its DB URI holds a password) is written from env into a memory
+    # emptyDir by an init container: no password in a manifest or a command line.
+    [init] = [c for c in server["initContainers"] if c["name"] == "auth-config"]
+    assert "POSTGRES_PASSWORD" in init["args"][0] and "$(" not in init["args"][0]
+    [accounts] = [p for n, p in pods.items() if n.endswith("qubeflow-mlflow-accounts")]
+    [job] = accounts["containers"]
+    assert job["command"] == ["python", "-m", "pipelines.mlflow_accounts"]
+    refs = {
+        e["name"]: e["valueFrom"]["secretKeyRef"]["name"] for e in job["env"] if "valueFrom" in e
+    }
+    assert refs == {
+        "MLFLOW_TRACKING_PASSWORD": "qubeflow-mlflow-auth",
+        "QUBEFLOW_GATE_PASSWORD": "qubeflow-mlflow-gate",
+        "QUBEFLOW_TRAINER_PASSWORD": "qubeflow-mlflow-trainer",
+    }
 
 
 def test_configmap_keys_are_pipeline_parameters_and_validate(rendered):
