@@ -138,7 +138,7 @@ def human_summary(result: Any) -> str:
     else:
         lines.append(
             f"  browse         {s['tracking_uri']}/#/experiments/{s['experiment_id']}"
-            f"/runs/{s['run_id']}"
+            f"/runs/{s['run_id']}?workflowType=machine_learning"
         )
     if result.extra.get("pipeline_failure"):
         lines.append(
