@@ -1,7 +1,8 @@
 """The MLflow accounts of a deployment with MLflow's own authentication
 (``mlflow server --app-name basic-auth``), created idempotently by an admin:
 
-- ``gate`` — the register/gate pipeline steps: EDIT on the retraining experiment (log runs),
+- ``gate`` — the register/gate pipeline steps: MANAGE on the retraining experiment (log runs,
+  and delete the run of a publish it rolls back),
   MANAGE on the production registered models (versions, aliases, the gate's history tags);
 - ``trainer`` — anyone who logs experiment runs (notebooks, other jobs): EDIT on the
   experiment, READ (the server's ``default_permission``) on every registered model, so it
@@ -41,7 +42,8 @@ class Account:
 
 
 ACCOUNTS = (
-    Account("gate", "EDIT", "MANAGE"),
+    # MANAGE on the experiment too: a publish that fails deletes the run it made (rollback)
+    Account("gate", "MANAGE", "MANAGE"),
     Account("trainer", "EDIT", None),
 )
 

@@ -447,17 +447,6 @@ def _log_run(
         _dataset_input(req.train, req.dataset, req.label_column, "train"), context="training"
     )
     mlflow.log_input(test_dataset, context="testing")
-    for kind, values in metrics.items():  # held-out metrics, linked to the test split
-        mlflow.log_metrics({f"{kind}.{k}": v for k, v in values.items()}, dataset=test_dataset)
-    mlflow.log_metrics({"classical.train_seconds": req.baseline.info.train_seconds})
-    if req.quantum is not None:
-        mlflow.log_metrics({"quantum.train_seconds": req.quantum.info.train_seconds})
-        mlflow.log_metrics(
-            {
-                names.METRIC_KERNEL_AGREEMENT_PREFIX + k: v
-                for k, v in req.quantum.info.agreement.items()
-            }
-        )
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
         for bundle in [b for b in (req.quantum, req.baseline) if b is not None]:
@@ -483,10 +472,46 @@ def _log_run(
         code_paths=[str(Path(__file__).resolve().parents[1])],
         metadata={serving.METADATA_KEY: served},
     )
-    mlflow.log_metrics(
-        candidate.info.evaluation.metrics, model_id=info.model_id, dataset=test_dataset
-    )
+    _log_metrics(req, candidate, metrics, info.model_id, test_dataset)
     return info
+
+
+def _log_metrics(
+    req: PublishRequest,
+    candidate: ModelBundle,
+    metrics: dict[str, dict[str, float]],
+    model_id: str,
+    test_dataset: Any,
+) -> None:
+    """Every metric in one request, after the model is logged: the held-out metrics linked to
+    the test split, the candidate's also to its logged model. (Logged before the model, the
+    run's metrics would be copied onto the model, unlinked, one request per metric.)"""
+    import mlflow
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    linked = {"dataset_name": test_dataset.name, "dataset_digest": test_dataset.digest}
+    batch = [
+        Metric(f"{kind}.{k}", float(v), now, 0, **linked)
+        for kind, values in metrics.items()
+        for k, v in values.items()
+    ]
+    batch += [
+        Metric(k, float(v), now, 0, model_id=model_id, **linked)
+        for k, v in candidate.info.evaluation.metrics.items()
+    ]
+    seconds = {"classical.train_seconds": req.baseline.info.train_seconds}
+    if req.quantum is not None:
+        seconds["quantum.train_seconds"] = req.quantum.info.train_seconds
+        seconds.update(
+            {
+                names.METRIC_KERNEL_AGREEMENT_PREFIX + k: v
+                for k, v in req.quantum.info.agreement.items()
+            }
+        )
+    batch += [Metric(k, float(v), now, 0) for k, v in seconds.items()]
+    run_id = mlflow.active_run().info.run_id
+    mlflow.MlflowClient().log_batch(run_id, metrics=batch)
 
 
 def _discard_run(client: Any, run_id: str) -> str:

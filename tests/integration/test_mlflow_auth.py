@@ -103,19 +103,23 @@ def test_the_permission_matrix(auth_server, bundles):
         assert result.decision.promoted and result.champion_version == result.version
         gate = MlflowClient(uri)
         assert str(gate.get_model_version_by_alias(MODEL, "champion").version) == result.version
+        # a failed publish's rollback deletes its run: the gate may
+        exp_id = gate.get_experiment_by_name(EXPERIMENT).experiment_id
+        scratch = gate.create_run(exp_id).info.run_id
+        gate.delete_run(scratch)
 
     with as_user(*READER):
         reader = MlflowClient(uri)
         assert reader.get_registered_model(MODEL).name == MODEL  # UI users read
         assert _status(lambda: reader.set_registered_model_alias(MODEL, "champion", "1")) == 403
         assert _status(lambda: reader.delete_registered_model_alias(MODEL, "champion")) == 403
-        exp_id = reader.get_experiment_by_name(EXPERIMENT).experiment_id
         assert _status(lambda: reader.create_run(exp_id)) == 403
 
     with as_user("trainer", PASSWORDS["trainer"]):
         trainer = MlflowClient(uri)
         run = trainer.create_run(exp_id)  # may log experiment runs ...
         trainer.log_metric(run.info.run_id, "roc_auc", 0.5)
+        assert _status(lambda: trainer.delete_run(result.run_id)) == 403  # not the gate's run
         # ... but cannot touch the production model: no alias, no version, no tag
         assert _status(lambda: trainer.set_registered_model_alias(MODEL, "champion", "1")) == 403
         assert _status(lambda: trainer.delete_registered_model_alias(MODEL, "champion")) == 403

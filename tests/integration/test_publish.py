@@ -371,7 +371,9 @@ def test_what_the_mlflow_ui_shows(bundles, sqlite_tracking_uri, monkeypatch):
         experiment_ids=[result.experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'"
     )
     linked = {m.key: (m.dataset_name, m.dataset_digest) for m in model.metrics}
-    assert linked["roc_auc"] == ("breast_cancer-test", test_digest)
+    # exactly the candidate's held-out metrics, each linked (no unlinked copies of the run's)
+    candidate = bundles[2].info.evaluation.metrics
+    assert linked == {k: ("breast_cancer-test", test_digest) for k in candidate}
     description = client.get_registered_model(NAME).description
     assert description.startswith("Predicts `target` (binary: 0, 1) from 30 numeric input")
     # A model created by an earlier release keeps no generic description.
