@@ -27,7 +27,7 @@ from components.registry import mlflow_names as names
 from components.registry.policy import DEFAULT_POLICY
 
 if TYPE_CHECKING:
-    from components.steps.prepare_data.step import PrepareOptions
+    from components.steps.prepare_data.options import PrepareOptions
     from components.steps.train_quantum.step import QuantumOptions
 
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
@@ -185,7 +185,7 @@ class PipelineConfig:
     def prepare_options(self) -> PrepareOptions:
         """The data step's options (validated when built: dataset reference, label column,
         split, imputation, feature map and bandwidth)."""
-        from components.steps.prepare_data.step import PrepareOptions
+        from components.steps.prepare_data.options import PrepareOptions
 
         return PrepareOptions(
             dataset=self.dataset,

@@ -1,7 +1,7 @@
 """The retraining pipeline (KFP v2).
 
-    check-promotion-policy ─┐ (nothing trains until the policy is valid)
-    prepare-data ──► train-classical-model ─────────────────────────────────┐
+    check-promotion-policy (policy valid, tracking server answers; nothing reads data before)
+    └──► prepare-data ──► train-classical-model ──────────────────────────────┐
          └──► plan-kernel-tiles: route                                       ▼
               [single]   train-quantum-model ──────────────► register-model (policy picks)
               [fanout]   ParallelFor(tiles) ─► assemble ─► train-quantum-model ─► register-model
@@ -171,10 +171,24 @@ def build_pipeline(*, retries: bool = True) -> base_component.BaseComponent:
         git_commit: str = DEFAULTS.git_commit,
     ) -> str:
         parameters = dict(locals())  # the pipeline parameters, by name
+
+        def use_gate_account(task) -> None:
+            # The MLflow gate account (registry rights) reaches the steps that talk to MLflow
+            # only: the preflight (one read) and the register steps; no other step gets it.
+            kubernetes.use_secret_as_env(
+                task,
+                secret_name=mlflow_secret_name,
+                optional=True,
+                secret_key_to_env={k: k for k in MLFLOW_SECRET_KEYS},
+            )
+
         policy = check_promotion_policy(
-            promotion_policy=promotion_policy, promotion_mode=promotion_mode
+            promotion_policy=promotion_policy,
+            promotion_mode=promotion_mode,
+            mlflow_tracking_uri=mlflow_tracking_uri,
         )
-        policy.set_display_name("check promotion policy")
+        policy.set_display_name("check promotion policy and tracking server")
+        use_gate_account(policy)  # checks that the register step's account is accepted
         policy.set_caching_options(False)  # the file may change between runs
         prep = prepare_data(
             dataset=dataset,
@@ -192,6 +206,7 @@ def build_pipeline(*, retries: bool = True) -> base_component.BaseComponent:
             nystroem_landmarks=nystroem_landmarks,
         )
         prep.set_display_name("prepare data")
+        prep.after(policy)  # a bad policy or tracking server fails the run before data is read
         prep.set_caching_options(False)  # the source (a file or an S3 object) may change in place
         kubernetes.use_secret_as_env(
             prep,
@@ -286,16 +301,6 @@ def build_pipeline(*, retries: bool = True) -> base_component.BaseComponent:
             task.set_caching_options(False)
             use_gate_account(task)
 
-        def use_gate_account(task) -> None:
-            # The MLflow gate account (registry rights) reaches the register steps only: no
-            # other step talks to MLflow, so no other step gets MLflow credentials.
-            kubernetes.use_secret_as_env(
-                task,
-                secret_name=mlflow_secret_name,
-                optional=True,
-                secret_key_to_env={k: k for k in MLFLOW_SECRET_KEYS},
-            )
-
         with dsl.If(plan.outputs["route"] == "single", name="quantum"):
             register_quantum = register("quantum", quantum_step())
         with dsl.Elif(plan.outputs["route"] == "fanout", name="quantum-fan-out"):
@@ -332,8 +337,20 @@ def build_pipeline(*, retries: bool = True) -> base_component.BaseComponent:
     return retraining_pipeline
 
 
-#: The pipeline a cluster runs (and ``qubeflow compile`` writes).
-retraining_pipeline = build_pipeline()
+@functools.cache
+def cluster_pipeline() -> base_component.BaseComponent:
+    """The pipeline a cluster runs (and ``qubeflow compile`` writes), built on first use:
+    building it takes most of a second, which a local run (it builds
+    :func:`local_pipeline`) or any other command need not pay."""
+    return build_pipeline()
+
+
+def __getattr__(name: str) -> Any:
+    # ``from pipelines.retraining import retraining_pipeline`` (e.g. for
+    # ``kfp.Client.create_run_from_pipeline_func``) still works, built on first use.
+    if name == "retraining_pipeline":
+        return cluster_pipeline()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @functools.cache
@@ -347,8 +364,9 @@ def compile_pipeline(out_dir: str | Path) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / COMPILED_NAME
-    compiler.Compiler().compile(retraining_pipeline, str(path))
-    _write_integer_defaults(path, retraining_pipeline.description)
+    pipeline = cluster_pipeline()
+    compiler.Compiler().compile(pipeline, str(path))
+    _write_integer_defaults(path, pipeline.description)
     return path
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import joblib
 import pandas as pd
 
-from components.data.preprocessing import Split
+from components.data.split import Split
 
 
 def save_prepared(

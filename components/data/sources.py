@@ -13,9 +13,10 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # imported where used: checking a reference does not need pandas
+    import pandas as pd
 
 from components.errors import DataSourceError
 
@@ -107,15 +108,62 @@ def _sha256_file(path: Path) -> tuple[str, int]:
 
 def _parse(path: Path, fmt: str, uri: str) -> pd.DataFrame:
     """Parse the file at ``path`` (named ``uri`` in errors) without reading it into memory first."""
+    import pandas as pd
+
+    if fmt == "csv":
+        _check_csv_header(path, uri)
     try:
         if fmt == "csv":
             frame = _read_csv_arrow(path)
             # pandas' C parser reads whatever the Arrow reader declined, and its errors are
             # the ones reported (as before this reader existed)
-            return frame if frame is not None else pd.read_csv(path)
-        return _read_parquet(path)
+            frame = frame if frame is not None else pd.read_csv(path)
+        else:
+            return _read_parquet(path)
+    except UnicodeDecodeError as exc:
+        raise DataSourceError(
+            f"{uri!r} is not UTF-8 text (byte {exc.object[exc.start : exc.start + 1]!r} at offset "
+            f"{exc.start}; latin-1 or cp1252?): re-save it as UTF-8 (or as Parquet)",
+            field="dataset",
+        ) from exc
     except Exception as exc:  # pandas/pyarrow raise many types for malformed files
         raise DataSourceError(f"could not parse {uri!r} as {fmt}: {exc}", field="dataset") from exc
+    if frame.shape[1] == 1 and (
+        sep := next((d for d in ";\t|" if d in str(frame.columns[0])), None)
+    ):
+        raise DataSourceError(
+            f"{uri!r} has one column named {str(frame.columns[0])[:80]!r}: it looks "
+            f"{sep!r}-delimited, and CSV here is comma-separated; convert it (or write Parquet)",
+            field="dataset",
+        )
+    return frame
+
+
+#: The first bytes of a gzip stream.
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _check_csv_header(path: Path, uri: str) -> None:
+    """A compressed file, or a header naming a column twice (which the parsers would rename
+    ``name.1`` silently), is refused before parsing."""
+    import csv
+
+    with open(path, "rb") as f:
+        head = f.read(2)
+    if head == GZIP_MAGIC:
+        raise DataSourceError(
+            f"{uri!r} is gzip-compressed: decompress it first (gunzip), or write Parquet",
+            field="dataset",
+        )
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        header = next(csv.reader(f), [])
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise DataSourceError(
+            f"{uri!r}: column name(s) {repeated[:8]} appear more than once in the header; "
+            "each column needs its own name",
+            field="dataset",
+        )
 
 
 def _read_csv_arrow(path: Path) -> pd.DataFrame | None:
@@ -132,6 +180,7 @@ def _read_csv_arrow(path: Path) -> pd.DataFrame | None:
     other inferred types are left to the C parser, which keeps them as it always did.
     """
     import numpy as np
+    import pandas as pd
     import pyarrow as pa
     import pyarrow.csv as pacsv
     from pandas._libs.parsers import STR_NA_VALUES  # pandas' default na_values
@@ -195,6 +244,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     columnar: each read decodes only that column), so the peak is the frame plus one column
     rather than an Arrow table plus the frame. Files whose pandas metadata stores an index or
     multi-level column names are read in one go."""
+    import pandas as pd
     import pyarrow.parquet as pq
 
     schema = pq.read_schema(path)

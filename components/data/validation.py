@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # imported where used: checking a requirement does not need pandas
+    import pandas as pd
 
 from components.errors import ConfigError, DataValidationError
 
@@ -93,6 +95,13 @@ def _as_float(col: pd.Series) -> np.ndarray:
     return col.to_numpy(dtype="float64", na_value=np.nan)
 
 
+def _standardisable(values: np.ndarray) -> bool:
+    """Whether the finite ``values`` have a finite variance (standard scaling divides by it)."""
+    finite = values[np.isfinite(values)]
+    with np.errstate(all="ignore"):
+        return finite.size == 0 or bool(np.isfinite(np.var(finite)))
+
+
 def _list(names: list[str], limit: int = 8) -> str:
     shown = ", ".join(repr(n) for n in names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
@@ -100,7 +109,20 @@ def _list(names: list[str], limit: int = 8) -> str:
 
 def validate_table(frame: pd.DataFrame, req: DataRequirements) -> DataProfile:
     """Check ``frame`` against ``req``; return its profile or raise DataValidationError."""
+    import pandas as pd
+
     columns = [str(c) for c in frame.columns]
+    if len(frame) == 0:
+        raise DataValidationError(
+            f"the dataset has no rows (columns {_list(columns)}, header only?)", field="dataset"
+        )
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise DataValidationError(
+            f"column name(s) {_list(repeated)} appear more than once in the header; "
+            "each column needs its own name",
+            field="label_column" if req.label_column in repeated else "dataset",
+        )
     if req.label_column not in columns:
         raise DataValidationError(
             f"column {req.label_column!r} is not in the dataset; its columns are {_list(columns)}",
@@ -154,6 +176,14 @@ def validate_table(frame: pd.DataFrame, req: DataRequirements) -> DataProfile:
             infinite[str(c)] = n_inf
         if n_nan := int(np.isnan(values).sum()):
             missing[str(c)] = n_nan
+    too_large = [str(c) for c in features if not _standardisable(_as_float(frame[c]))]
+    if too_large:
+        raise DataValidationError(
+            f"column(s) {_list(too_large)} hold values too large to standardise (their "
+            "variance overflows float64, e.g. |x| near 1e308); rescale them (other units) "
+            "or drop them",
+            field="dataset",
+        )
     if (missing or infinite) and req.impute == "none":
         parts = []
         if missing:

@@ -15,6 +15,12 @@ atomic: a contender first creates a break token ``NAME.gate-lock.break-<owner>``
 lock (a unique insert, so one winner); only the winner runs ``on_break`` and deletes the lock,
 the others wait for the next round. A token whose breaker died expires with its own lease.
 
+A holder that is *provably* dead does not make others wait for its lease: the lock records the
+holder's host, PID and PID namespace, and a contender on the same host in the same PID
+namespace whose check finds no such process breaks the lock at once (through the same break
+token and ``on_break``, which rolls back the holder's journal). Anywhere else — another
+host or pod, or a PID that is running (even if reused) — only the lease decides.
+
 Leases are unix seconds read from ``clock`` (``time.time`` by default: they are compared across
 hosts); tests pass a clock they can move forward instead of sleeping out a lease. The wait
 for a held lock (``timeout_s``) is measured with ``time.monotonic``.
@@ -31,6 +37,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -66,6 +73,44 @@ def check_model_name(name: str, field: str = "registered_model_name") -> None:
             "models; choose another name",
             field=field,
         )
+
+
+def _pid_namespace() -> str:
+    """This process's PID namespace (Linux: the inode of ``/proc/self/ns/pid``), "" elsewhere."""
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return ""
+
+
+def process_identity() -> dict[str, Any]:
+    """Who holds a lock, as far as another process can check it: host, PID, PID namespace."""
+    return {"host": socket.gethostname(), "pid": os.getpid(), "pidns": _pid_namespace()}
+
+
+def holder_is_dead(holder: dict[str, Any]) -> bool:
+    """True only when ``holder`` (a :func:`process_identity`) ran on this host in this PID
+    namespace and no process with its PID exists now; False whenever that cannot be known."""
+    here = process_identity()
+    pid = holder.get("pid")
+    if not isinstance(pid, int) or pid <= 0 or not here["pidns"]:
+        return False
+    if holder.get("host") != here["host"] or holder.get("pidns") != here["pidns"]:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # exists, another user's
+        return False
+    return _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 @dataclass
@@ -137,8 +182,7 @@ class RegistryLock:
             now = self.clock()
             holder = {
                 "actor": self.actor,
-                "host": socket.gethostname(),
-                "pid": os.getpid(),
+                **process_identity(),
                 "acquired_at": now,
             }
             try:
@@ -167,7 +211,7 @@ class RegistryLock:
                     f"name='{self.name}'"
                 ):
                     self._refuse_foreign_model()
-            elif held is not None and held.expires_at < self.clock() and self._break(held):
+            elif held is not None and self._breakable(held) and self._break(held):
                 continue
             if time.monotonic() > deadline:
                 who = held.holder if held else {}
@@ -181,6 +225,20 @@ class RegistryLock:
                 )
             time.sleep(delay + random.uniform(0, delay))
             delay = min(delay * 2, 1.0)
+
+    def _breakable(self, held: LockHolder) -> bool:
+        """Expired on the clock, or its holder provably dead (see the module docstring)."""
+        if held.expires_at < self.clock():
+            return True
+        if holder_is_dead(held.holder):
+            log.warning(
+                "the gate lock of %s is held by pid %s on this host, which is no longer "
+                "running: breaking it without waiting for its lease",
+                self.model_name,
+                held.holder.get("pid"),
+            )
+            return True
+        return False
 
     def _refuse_foreign_model(self) -> None:
         """The lock's name is taken by a registered model the gate did not create."""

@@ -461,17 +461,18 @@ def _log_run(
         mlflow.log_text(req.profile_markdown, names.ARTIFACT_PROFILE)
     if req.calibration is not None:
         mlflow.log_dict(req.calibration, names.ARTIFACT_CALIBRATION)
-    info = serving.log_model(
-        model,
-        name=names.ARTIFACT_MODEL,
-        signature=signature,
-        input_example=x_example,
-        serialization_format="skops",
-        skops_trusted_types=SKOPS_TRUSTED_TYPES,
-        pip_requirements=_serving_requirements(),
-        code_paths=[str(Path(__file__).resolve().parents[1])],
-        metadata={serving.METADATA_KEY: served},
-    )
+    with tempfile.TemporaryDirectory() as tmp:
+        info = serving.log_model(
+            model,
+            name=names.ARTIFACT_MODEL,
+            signature=signature,
+            input_example=x_example,
+            serialization_format="skops",
+            skops_trusted_types=SKOPS_TRUSTED_TYPES,
+            pip_requirements=_serving_requirements(),
+            code_paths=[serving.stage_served_code(tmp)],
+            metadata={serving.METADATA_KEY: served},
+        )
     _log_metrics(req, candidate, metrics, info.model_id, test_dataset)
     return info
 

@@ -28,17 +28,34 @@ pandas, SciPy) and nothing else of the project at import time.
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-#: Custom classes skops may load from a registered model (everything else is sklearn/numpy).
+#: Types beyond skops' defaults (sklearn estimators, NumPy arrays) it may load from a registered
+#: model.
 #: The loader uses this list, not the one written in the MLmodel, so a model cannot widen it.
 SKOPS_TRUSTED_TYPES = [
+    # a NumPy dtype object (SimpleImputer keeps the dtype it was fitted on): data, not code
+    "numpy.dtype",
     "components.quantum.transformers.QuantumKernelTransformer",
     "components.quantum.transformers.ProjectedQuantumFeatures",
     "components.quantum.transformers.NystroemQuantumFeatures",
 ]
+#: What a served model imports of this project, relative to the ``components`` package: this
+#: module, the quantum transformers and what they import. Nothing of the steps, the gate or
+#: the training code goes into a model's ``code/`` (fewer files to upload and to trust).
+SERVED_CODE = (
+    "__init__.py",
+    "errors.py",
+    "feature_maps.py",
+    "versions.py",
+    "quantum",
+    "registry/__init__.py",
+    "registry/serving.py",
+)
 #: The pyfunc param that selects the output, its values and its default.
 OUTPUT_PARAM = "output"
 OUTPUT_LABEL, OUTPUT_PROBA, OUTPUT_ALL = "label", "proba", "all"
@@ -197,6 +214,21 @@ def _load_pyfunc(path: str) -> ServedClassifier:
         os.path.join(model_dir, conf["pickled_model"]), trusted=SKOPS_TRUSTED_TYPES
     )
     return ServedClassifier(estimator, (mlmodel.metadata or {}).get(METADATA_KEY))
+
+
+def stage_served_code(dest: str | Path) -> str:
+    """Copy :data:`SERVED_CODE` into ``dest/components`` and return that path: the
+    ``code_paths`` entry of a logged model."""
+    package = Path(__file__).resolve().parents[1]
+    target = Path(dest) / package.name
+    for rel in SERVED_CODE:
+        src, out = package / rel, target / rel
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, out, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(src, out)
+    return str(target)
 
 
 def save_model(path: str, mlflow_model: Any, sk_model: Any, **kwargs: Any) -> None:

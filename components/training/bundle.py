@@ -18,7 +18,7 @@ import joblib
 from components.training.metrics import Evaluation
 
 if TYPE_CHECKING:
-    from components.data.preprocessing import Split
+    from components.data.split import Split
     from components.training.models import TrainedModel
 
 MODEL_FILE = "model.joblib"

@@ -32,7 +32,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
 
-from components.data.preprocessing import Split
+from components.data.split import Split
 from components.data.validation import CV_FOLDS
 from components.training.metrics import Evaluation, evaluate_classifier
 

@@ -2,6 +2,10 @@
 
 Each function writes a PNG and returns its path; :func:`html_report` embeds PNGs in one
 self-contained HTML page for KFP's ``HTML`` artifact viewer.
+
+Figures are matplotlib ``Figure`` objects drawn by the Agg canvas, without ``pyplot`` (no
+global figure state, nothing to close), and matplotlib is imported on the first plot: a step
+pays for it when it draws, not when it starts.
 """
 
 from __future__ import annotations
@@ -9,19 +13,27 @@ from __future__ import annotations
 import base64
 import html
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
 from components.training.metrics import Evaluation
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+
+def _figure(width: float, height: float) -> tuple[Figure, Axes]:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100)
+    return fig, fig.subplots()
+
 
 def confusion_matrix_png(ev: Evaluation, path: Path, title: str) -> Path:
     cm = np.asarray(ev.confusion_matrix)
-    fig, ax = plt.subplots(figsize=(4, 3.5), dpi=100)
+    fig, ax = _figure(4, 3.5)
     im = ax.imshow(cm, cmap="Blues")
     ax.set_xticks(range(len(ev.labels)), ev.labels)
     ax.set_yticks(range(len(ev.labels)), ev.labels)
@@ -35,7 +47,6 @@ def confusion_matrix_png(ev: Evaluation, path: Path, title: str) -> Path:
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return path
 
 
@@ -44,7 +55,7 @@ def roc_png(curves: dict[str, Evaluation], path: Path, title: str = "ROC") -> Pa
     curves = {k: v for k, v in curves.items() if v.roc_fpr}
     if not curves:
         return None
-    fig, ax = plt.subplots(figsize=(4.5, 4), dpi=100)
+    fig, ax = _figure(4.5, 4)
     for name, ev in curves.items():
         ax.plot(ev.roc_fpr, ev.roc_tpr, label=f"{name} (AUC {ev.metrics['roc_auc']:.3f})")
     ax.plot([0, 1], [0, 1], "k--", lw=0.8)
@@ -54,7 +65,6 @@ def roc_png(curves: dict[str, Evaluation], path: Path, title: str = "ROC") -> Pa
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return path
 
 
@@ -78,7 +88,7 @@ def kernel_heatmap_png(
     if len(rows) > max_side:
         rows = np.sort(np.random.default_rng(seed).choice(len(rows), max_side, replace=False))
     order = rows[np.argsort(labels[rows], kind="stable")]
-    fig, ax = plt.subplots(figsize=(4.5, 4), dpi=100)
+    fig, ax = _figure(4.5, 4)
     im = ax.imshow(gram[np.ix_(order, order)], cmap="viridis", vmin=0.0, vmax=1.0)
     fig.colorbar(im, ax=ax)
     ax.set_title(title)
@@ -86,7 +96,6 @@ def kernel_heatmap_png(
     ax.set_yticks([])
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return path
 
 

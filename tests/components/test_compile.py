@@ -111,7 +111,7 @@ def test_kubernetes_settings_keep_the_ibm_token_on_the_quantum_step(tmp_path):
     assert all(spec["imagePullPolicy"] == "IfNotPresent" for spec in executors.values())
 
 
-def test_only_the_register_steps_get_the_mlflow_gate_account(tmp_path):
+def test_only_the_preflight_and_register_steps_get_the_mlflow_gate_account(tmp_path):
     docs = list(yaml.safe_load_all(compile_pipeline(tmp_path).read_text()))
     executors = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     with_mlflow = {
@@ -120,8 +120,8 @@ def test_only_the_register_steps_get_the_mlflow_gate_account(tmp_path):
         for ref in spec.get("secretAsEnv", [])
         if any(k["envVar"].startswith("MLFLOW_TRACKING_") for k in ref["keyToEnv"])
     }
-    assert with_mlflow and all("register" in name for name in with_mlflow), sorted(with_mlflow)
-    assert {n for n in executors if "register" in n} == set(with_mlflow)
+    talks_to_mlflow = {n for n in executors if "register" in n} | {"exec-check-promotion-policy"}
+    assert set(with_mlflow) == talks_to_mlflow, sorted(with_mlflow)
     for ref in with_mlflow.values():
         assert ref["optional"] is True
         assert ref["secretNameParameter"]["componentInputParameter"].endswith("mlflow_secret_name")
@@ -370,7 +370,7 @@ def test_a_crashed_quantum_task_has_a_classical_registration_that_compiles_for_t
 
 
 def test_the_crash_registration_registers_only_after_a_failed_quantum_task():
-    from components.steps.register_model.step import TASK_CRASHED, quantum_crash_reason
+    from components.steps.register_model.crash import TASK_CRASHED, quantum_crash_reason
 
     reason = quantum_crash_reason(
         "FAILED", "train-quantum-model-2", "pod OOMKilled", fallback="classical"

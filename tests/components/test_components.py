@@ -29,7 +29,12 @@ def _policy(
     path = root / "policy.yaml"
     path.write_text(text)
     out = _art(dsl.Artifact, root, "policy")
-    check_promotion_policy.python_func(promotion_policy=str(path), promotion_mode=mode, policy=out)
+    check_promotion_policy.python_func(
+        promotion_policy=str(path),
+        promotion_mode=mode,
+        mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}",  # a store: no server to check
+        policy=out,
+    )
     return out
 
 

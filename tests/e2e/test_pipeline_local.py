@@ -171,6 +171,45 @@ def test_bad_input_fails_clearly_and_writes_nothing(mlflow_server, tmp_path, cas
     assert client.get_experiment_by_name(f"exp-{name}") is None
 
 
+@pytest.mark.parametrize("impute", ["mean", "median", "most_frequent"])
+def test_imputed_data_trains_registers_and_serves_rows_with_gaps(mlflow_server, tmp_path, impute):
+    """The remedy the NaN error names (``impute``) runs through registration: the champion
+    (its preprocessor imputes) loads in a fresh process and predicts rows with gaps."""
+    table = _table(n=120)
+    table.loc[::6, "f1"] = np.nan
+    name = f"e2e-impute-{impute.replace('_', '-')}"
+    result = run_locally(
+        _config(
+            mlflow_server,
+            name,
+            dataset=_csv(tmp_path, table),
+            label_column="y",
+            n_qubits=2,
+            impute=impute,
+        ),
+        state_dir=tmp_path,
+    )
+    assert result.summary["model_name"] == name and result.summary["model_version"] == "1"
+    rows = tmp_path / "rows.json"
+    table.drop(columns=["y"]).head(6).to_json(rows, orient="split")
+    code = (
+        "import json, mlflow, pandas as pd; "
+        f"m = mlflow.pyfunc.load_model('models:/{name}/1'); "
+        f"x = pd.read_json({str(rows)!r}, orient='split'); "
+        "assert x.isna().any().any(); print(json.dumps([int(v) for v in m.predict(x)]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MLFLOW_TRACKING_URI": mlflow_server.uri},
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert len(json.loads(out.stdout.strip().splitlines()[-1])) == 6
+
+
 def test_unknown_dataset_name_is_rejected_before_running(mlflow_server, tmp_path):
     with pytest.raises(ConfigError, match="unknown built-in dataset 'sklearn:nope'"):
         run_locally(

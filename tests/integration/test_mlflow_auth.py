@@ -168,3 +168,27 @@ def test_the_pipeline_runs_end_to_end_with_the_gate_account(auth_server, tmp_pat
     assert run.info.status == "FINISHED"
     written = str(run.data.params) + str(run.data.tags)
     assert PASSWORDS["gate"] not in written  # credentials never reach MLflow
+
+
+def test_the_preflight_names_a_rejected_account_and_accepts_the_gate(auth_server, tmp_path):
+    """Wrong or missing credentials fail the run's first task (HTTP 401 named), before any
+    data is read; the gate account passes."""
+    from components.errors import RegistryError
+    from components.registry.preflight import check_tracking_server
+    from pipelines.config import PipelineConfig
+    from pipelines.local import PipelineRunError, run_locally
+
+    with as_user("gate", PASSWORDS["gate"]):
+        assert "answers (the account in MLFLOW_TRACKING_USERNAME)" in check_tracking_server(
+            auth_server.uri
+        )
+    with pytest.raises(RegistryError, match="rejected anonymous requests"):
+        check_tracking_server(auth_server.uri)
+    rejected = r"rejected the account .* \(HTTP 401\)"
+    with as_user("gate", "not-the-password"), pytest.raises(PipelineRunError, match=rejected) as e:
+        run_locally(
+            PipelineConfig(mlflow_tracking_uri=auth_server.uri, quantum_enabled=False),
+            state_dir=tmp_path,
+        )
+    assert e.value.task == "check-promotion-policy" and e.value.field == "mlflow_tracking_uri"
+    assert "not-the-password" not in str(e.value)

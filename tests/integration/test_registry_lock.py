@@ -118,3 +118,54 @@ def test_many_processes_break_one_expired_lock_exactly_once(mlflow_server, tmp_p
     assert not failed, "\n---\n".join(failed)
     assert (tmp_path / "breaks").read_text().split() == [dead.owner]
     assert client.search_registered_models("name LIKE 'm.gate-lock%'") == []
+
+
+_HOLDER = """
+import sys
+from components.registry.client import registry_client
+from components.registry.lock import RegistryLock
+
+lock = RegistryLock(registry_client(sys.argv[1]), "m", actor="doomed", lease_s=3600).acquire()
+print(lock.owner, flush=True)
+sys.stdin.read()  # holds the lock until killed
+"""
+
+
+def test_a_holder_killed_with_sigkill_is_broken_at_once_not_after_its_lease(sqlite_tracking_uri):
+    """A holder on this host killed with -9 holds a one-hour lease; the next contender finds
+    its PID gone and breaks the lock right away (on_break gets its journal tags). A holder
+    that is alive, or one recorded on another host, is left to its lease."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from components.registry.lock import holder_is_dead, process_identity
+
+    client = registry_client(sqlite_tracking_uri)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, sqlite_tracking_uri],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    owner = proc.stdout.readline().strip()  # the lock is held once this line is printed
+    held = RegistryLock(client, "m").current()
+    assert held.owner == owner and held.holder["pid"] == proc.pid
+    assert not holder_is_dead(held.holder)  # alive: the lease decides
+    with pytest.raises(RegistryError, match="is locked by doomed"):
+        RegistryLock(client, "m", timeout_s=0.2).acquire()
+
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    broken = []
+    # timeout 120 s < the 3600 s lease: only the dead-holder check can let this through
+    with RegistryLock(client, "m", actor="next", timeout_s=120, on_break=broken.append) as lock:
+        assert lock.still_held()
+    assert [tags["qubeflow.lock.owner"] for tags in broken] == [owner]
+    assert client.search_registered_models("name LIKE 'm.gate-lock%'") == []
+
+    elsewhere = {**process_identity(), "host": "another-host", "pid": proc.pid}
+    assert not holder_is_dead(elsewhere)
+    assert not holder_is_dead({**process_identity(), "pidns": "other", "pid": proc.pid})
+    assert not holder_is_dead({})  # an old lock without an identity: its lease decides

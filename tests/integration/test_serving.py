@@ -124,6 +124,34 @@ def test_champion_loads_in_a_fresh_process_and_checks_the_signature(
     assert wrong_type.returncode != 0 and second in wrong_type.stderr
 
 
+def test_the_model_ships_only_the_code_it_serves_with(champion, mlflow_server):
+    """A model's ``code/`` is the serving module and the quantum transformers with what they
+    import (``SERVED_CODE``): no pipeline step, gate or training code; the fresh-process
+    load above imports from it."""
+    import mlflow.artifacts
+    from mlflow import MlflowClient
+
+    from components.registry.serving import SERVED_CODE
+
+    client = MlflowClient(mlflow_server.uri)
+    version = client.get_model_version_by_alias(champion[0], "champion")
+    model_id = version.model_id or version.source.removeprefix("models:/")
+    location = client.get_logged_model(model_id).artifact_location
+
+    def files(uri: str) -> list[str]:
+        out: list[str] = []
+        for entry in mlflow.artifacts.list_artifacts(uri, tracking_uri=mlflow_server.uri):
+            name = entry.path.rsplit("/", 1)[-1]
+            out += files(f"{uri}/{name}") if entry.is_dir else [f"{uri}/{name}"]
+        return out
+
+    root = f"{location}/code/components"
+    shipped = {f.removeprefix(root + "/") for f in files(root)}
+    assert {"registry/serving.py", "quantum/transformers.py", "errors.py"} <= shipped
+    outside = [f for f in shipped if not any(f == r or f.startswith(r + "/") for r in SERVED_CODE)]
+    assert outside == []
+
+
 def test_mlflow_models_serve_answers_invocations(champion, mlflow_server, tmp_path):
     name, raw, expected = champion
     port = free_port()

@@ -53,6 +53,37 @@ def test_missing_file_and_unknown_format(tmp_path):
         load_table("gs://bucket/data.csv")
 
 
+def _write(path, text: str | bytes):
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "name,content,message",
+    [
+        ("semi.csv", "a;b;label\n1;2;0\n3;4;1\n", "looks ';'-delimited"),
+        ("tabs.csv", "a\tb\tlabel\n1\t2\t0\n", "-delimited, and CSV here is comma-separated"),
+        ("latin.csv", "caf\xe9,label\n1,0\n".encode("latin-1"), "is not UTF-8 text"),
+        ("dup.csv", "a,label,label\n1,0,0\n2,1,1\n", r"\['label'\] appear more than once"),
+    ],
+)
+def test_csv_files_the_parser_would_misread_are_refused_with_a_hint(
+    tmp_path, name, content, message
+):
+    with pytest.raises(DataSourceError, match=message) as e:
+        load_table(_write(tmp_path / name, content))
+    assert e.value.field == "dataset"
+
+
+def test_a_gzip_compressed_csv_is_named_as_such(tmp_path):
+    import gzip
+
+    path = tmp_path / "data.csv"
+    path.write_bytes(gzip.compress(b"a,label\n1,0\n"))
+    with pytest.raises(DataSourceError, match="gzip-compressed: decompress it"):
+        load_table(str(path))
+
+
 # ---- validation -------------------------------------------------------------------
 
 
@@ -103,6 +134,17 @@ def test_valid_table_profile():
             r"\{'1': 3\}",
         ),
         (lambda d: d[["label"]], "dataset", "no feature columns"),
+        (lambda d: d.head(0), "dataset", "no rows"),
+        (
+            lambda d: d.assign(f3=np.where(d.index % 2, 1e308, -1e308)),
+            "dataset",
+            "'f3' hold values too large to standardise",
+        ),
+        (
+            lambda d: pd.concat([d, d[["label"]]], axis=1),
+            "label_column",
+            "'label' appear more than once",
+        ),
     ],
 )
 def test_bad_tables_name_the_problem(mutate, field, message):

@@ -143,3 +143,31 @@ def test_missing_tiles_are_an_error_not_a_silent_hole(tmp_path):
     with pytest.raises(ValueError, match="do not cover the train rows"):
         assemble(parts[1:], 30, 10)
     assert assemble([(KernelTile("none"), None)], 30, 10) is None
+
+
+def test_a_plan_over_the_quantum_budget_runs_no_tile(tmp_path):
+    """The plan prices the method first: a kernel estimated above ``quantum_max_seconds`` gets
+    no tile task (the quantum step then refuses at once and falls back), where within budget
+    the same data fans out."""
+    import dataclasses
+    import json
+
+    from components.steps.kernel_tiles.step import plan
+    from tests.step_options import quantum_options
+
+    lineage = tmp_path / "lineage.json"
+    lineage.write_text(
+        json.dumps(
+            {
+                "n_train": 60_000,
+                "n_test": 20_000,
+                "options": {"n_qubits": 8},
+                "profile": {"n_features": 30},
+            }
+        )
+    )
+    within = quantum_options(method="nystroem", landmarks=256)
+    tiles = plan(str(lineage), within, min_seconds=0, tile_rows=10_000)
+    assert len(tiles) == 8 and {t.part for t in tiles} == {"train", "test"}
+    over = dataclasses.replace(within, budget=dataclasses.replace(within.budget, max_seconds=1e-6))
+    assert plan(str(lineage), over, min_seconds=0, tile_rows=10_000) == [KernelTile("none")]

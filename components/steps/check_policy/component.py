@@ -1,5 +1,7 @@
-"""KFP component: validate the promotion policy before any training starts (thin wrapper
-over :func:`components.registry.policy.load_policy`)."""
+"""KFP component: the run's preflight, before any data is read or anything trained: the
+promotion policy is valid (:func:`components.registry.policy.load_policy`) and the tracking
+server answers and accepts the run's account
+(:func:`components.registry.preflight.check_tracking_server`)."""
 
 from kfp import dsl
 from kfp.dsl import Artifact, Output
@@ -9,19 +11,25 @@ from components.image_refs import BASE_IMAGE
 
 @dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
 def check_promotion_policy(
-    promotion_policy: str, promotion_mode: str, policy: Output[Artifact]
+    promotion_policy: str,
+    promotion_mode: str,
+    mlflow_tracking_uri: str,
+    policy: Output[Artifact],
 ) -> str:
     """Load and validate the promotion policy file (``promotion_mode`` overrides its mode);
-    write it normalised, so the registry step applies exactly what was checked. Returns the
-    policy hash."""
+    write it normalised, so the registry step applies exactly what was checked. Then check
+    that the tracking server answers and accepts the account the register step will use.
+    Returns the policy hash."""
     import json
     from pathlib import Path
 
     from components.registry.policy import load_policy
+    from components.registry.preflight import check_tracking_server
     from components.runtime import task
 
-    with task("check-promotion-policy"):
+    with task("check-promotion-policy") as log:
         loaded = load_policy(promotion_policy, mode=promotion_mode)
+        log.info("tracking server: %s", check_tracking_server(mlflow_tracking_uri))
         Path(policy.path).write_text(json.dumps(loaded.to_dict(), indent=2, sort_keys=True))
         policy.metadata.update(
             {"policy_hash": loaded.hash, "mode": loaded.mode, "rules": loaded.summary()}

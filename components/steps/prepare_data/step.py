@@ -11,66 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.data.prepared import save_prepared
-from components.data.preprocessing import Split, fit_preprocessor, stratified_split
-from components.data.sources import DatasetSource, check_dataset_reference, load_table
-from components.data.validation import DataProfile, DataRequirements, validate_table
-from components.errors import ConfigError
-from components.feature_maps import FeatureMap
+from components.data.sources import DatasetSource, load_table
+from components.data.split import Split
+from components.data.validation import DataProfile, validate_table
+from components.steps.prepare_data.options import PrepareOptions
+
+__all__ = ["PrepareOptions", "PreparedData", "prepare", "prepare_dataset"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PrepareOptions:
-    """The data step's settings (no defaults here: ``PipelineConfig`` holds them and builds
-    these with ``prepare_options()``). Checked when built, before any I/O."""
-
-    dataset: str
-    label_column: str
-    n_qubits: int
-    feature_map: str
-    reps: int
-    entanglement: str
-    bandwidth: float
-    test_size: float
-    min_samples_per_class: int
-    impute: str
-    seed: int
-    #: The quantum method and landmark count, checked against the data's size here, before
-    #: any training (the data step is the first to know how many rows there are).
-    quantum_method: str
-    nystroem_landmarks: int
-
-    def __post_init__(self) -> None:
-        check_dataset_reference(self.dataset)
-        self.requirements()
-        self.angle_range()
-        if self.seed < 0:
-            raise ConfigError(f"must be >= 0, got {self.seed}", field="seed")
-
-    def requirements(self) -> DataRequirements:
-        return DataRequirements(
-            label_column=self.label_column,
-            n_qubits=self.n_qubits,
-            test_size=self.test_size,
-            min_samples_per_class=self.min_samples_per_class,
-            impute=self.impute,
-            landmarks=self.nystroem_landmarks if self.quantum_method == "nystroem" else 0,
-        )
-
-    def feature_map_spec(self) -> FeatureMap:
-        return FeatureMap(
-            kind=self.feature_map,
-            n_qubits=self.n_qubits,
-            reps=self.reps,
-            entanglement=self.entanglement,
-        )
-
-    def angle_range(self) -> tuple[float, float]:
-        if not 0.0 < self.bandwidth <= 1.0:
-            raise ConfigError(f"must be in (0, 1], got {self.bandwidth}", field="bandwidth")
-        lo, hi = self.feature_map_spec().angle_range
-        return (lo, lo + (hi - lo) * self.bandwidth)
 
 
 @dataclass
@@ -92,6 +40,9 @@ class PreparedData:
 
 def prepare(options: PrepareOptions) -> PreparedData:
     """Load and validate the dataset, split it and fit the preprocessing (nothing written)."""
+    # scikit-learn (~1 s to import) once the table is read and valid, not before
+    from components.data.preprocessing import fit_preprocessor, stratified_split
+
     angle_range = options.angle_range()
     frame, source = load_table(options.dataset)
     log.info(

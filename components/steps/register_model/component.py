@@ -110,14 +110,8 @@ def register_after_quantum_crash(
     import json
     from pathlib import Path
 
-    from components.errors import ConfigError
     from components.runtime import task
-    from components.steps.register_model.step import (
-        RegisterOptions,
-        quantum_crash_reason,
-        registry_params,
-    )
-    from components.steps.register_model.step import register_model as register
+    from components.steps.register_model.crash import quantum_crash_reason
 
     with task("register-after-quantum-crash") as log:
         reason = quantum_crash_reason(
@@ -138,6 +132,10 @@ def register_after_quantum_crash(
             )
             return ""
         log.warning("%s", reason)
+        from components.errors import ConfigError
+        from components.steps.register_model.step import RegisterOptions, registry_params
+        from components.steps.register_model.step import register_model as register
+
         inputs = {
             "train_data": train_data,
             "test_data": test_data,

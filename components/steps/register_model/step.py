@@ -1,7 +1,7 @@
 """The registry step: read the prepared data and the trained bundles, publish to MLflow,
 and return the summary the CLI prints (and ``--json`` emits).
 
-:func:`quantum_crash_reason` and ``crash_reason`` cover the run whose quantum *task* died
+:func:`~components.steps.register_model.crash.quantum_crash_reason` and ``crash_reason`` cover the run whose quantum *task* died
 (pod OOM-killed, evicted, node lost) rather than its backend: the classical baseline is
 registered, tagged ``quantum.fallback=true`` with reason ``task_crashed: ...``.
 """
@@ -22,11 +22,6 @@ from components.registry.policy import PromotionPolicy, parse_policy
 from components.registry.publish import PublishRequest, PublishResult, publish
 from components.training.bundle import load_bundle
 from components.training.quantum_outcome import load_outcome
-
-#: The reason code of a fallback because the quantum task itself did not finish.
-TASK_CRASHED = "task_crashed"
-#: Final states of the quantum task that mean it did not finish (KFP's task states).
-FAILED_STATES = ("FAILED", "ERROR")
 
 
 @dataclass(frozen=True)
@@ -140,20 +135,3 @@ def registry_params(
         "promotion_policy_hash": policy.hash,
         "promotion_mode": policy.mode,
     }
-
-
-def quantum_crash_reason(
-    state: str, task_name: str, error_message: str | None, *, fallback: str
-) -> str | None:
-    """The fallback reason when the quantum task ended without a result (its final
-    ``state`` is FAILED: the pod was OOM-killed, evicted or lost its node, or the process
-    died), else None: it succeeded (its own registry step ran), was cancelled or skipped,
-    or ``quantum_fallback`` is ``fail`` (then the run fails with it)."""
-    if state.upper() not in FAILED_STATES or fallback != "classical":
-        return None
-    detail = f"; KFP: {error_message.strip()}" if error_message and error_message.strip() else ""
-    return (
-        f"{TASK_CRASHED}: quantum task {task_name or 'train-quantum-model'} ended {state} "
-        "without a result (pod OOM-killed, evicted or node lost, or its process died; after "
-        f"its retries){detail}"
-    )

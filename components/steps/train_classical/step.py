@@ -6,9 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from components.data.preprocessing import Split
+from components.data.split import Split
 from components.training.bundle import ModelBundle, save_trained
-from components.training.models import fit_classical_baseline
 
 
 def train_classical(
@@ -22,6 +21,8 @@ def train_classical(
 ) -> ModelBundle:
     """Fit the baseline (SVC up to ``exact_max_rows`` train rows, Nyström-RBF + linear model
     above) and save it as a bundle in ``out_dir``."""
+    from components.training.models import fit_classical_baseline  # scikit-learn, on first use
+
     trained = fit_classical_baseline(
         split, preprocessor, seed=seed, exact_max_rows=exact_max_rows, landmarks=landmarks
     )

@@ -34,7 +34,7 @@ from components.quantum.methods import (
 from components.training.quantum_outcome import QuantumOutcome, save_outcome
 
 if TYPE_CHECKING:  # the planning task imports this module: no pandas/scikit-learn at import
-    from components.data.preprocessing import Split
+    from components.data.split import Split
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,93 @@
+"""Is the tracking server there, and does it accept this run's account? Asked by the run's
+first task, before any data is read or anything trained: a wrong ``mlflow_tracking_uri`` or
+rejected credentials fail the run in seconds, not after hours of training.
+
+Plain HTTP (no MLflow import): ``GET /health`` (MLflow serves it without authentication), then,
+with the account the register step will use (``MLFLOW_TRACKING_USERNAME``/``PASSWORD`` or
+``MLFLOW_TRACKING_TOKEN`` from the environment), one read of the experiments API. Only
+``http(s)://`` servers are checked; a database or file store URI has nothing to reach.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import urllib.error
+import urllib.request
+
+from components.errors import RegistryError
+from components.registry.client import STARTING_SERVER_WAIT_ENV, check_reachable
+from components.registry.lineage import redact_uri
+
+FIELD = "mlflow_tracking_uri"
+REQUEST_TIMEOUT_S = 10.0
+
+
+def _auth_header() -> dict[str, str]:
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    password = os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    if user and password:
+        pair = base64.b64encode(f"{user}:{password}".encode()).decode()
+        return {"Authorization": f"Basic {pair}"}
+    if token := os.environ.get("MLFLOW_TRACKING_TOKEN"):
+        return {"Authorization": f"Bearer {token}"}
+    return {}
+
+
+def _get(url: str, headers: dict[str, str]) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as resp:
+            return resp.status, resp.read(65536)
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(4096) if exc.fp else b""
+    except (urllib.error.URLError, OSError) as exc:
+        raise RegistryError(
+            f"the MLflow tracking server stopped answering: {getattr(exc, 'reason', exc)}",
+            field=FIELD,
+        ) from exc
+
+
+def check_tracking_server(uri: str) -> str:
+    """Raise RegistryError (field ``mlflow_tracking_uri``) unless the MLflow server at ``uri``
+    answers and accepts the account; return what was checked, for the log."""
+    if not uri.startswith(("http://", "https://")):
+        return f"{uri.split(':', 1)[0]} store: no server to check"
+    if os.environ.get(STARTING_SERVER_WAIT_ENV):
+        # the local runner starts this server beside the pipeline; the registry step waits
+        return f"MLflow at {redact_uri(uri)}: started by this run, not checked"
+    base = redact_uri(uri.rstrip("/"))
+    check_reachable(uri)  # /health, a few attempts (a server the local run starts: waited for)
+    headers = _auth_header()
+    status, body = _get(
+        f"{uri.rstrip('/')}/api/2.0/mlflow/experiments/search?max_results=1", headers
+    )
+    who = "the account in MLFLOW_TRACKING_USERNAME" if headers else "anonymous requests"
+    if status == 401:
+        raise RegistryError(
+            f"{base} rejected {who} (HTTP 401): give the run the MLflow account's Secret "
+            "(mlflow_secret_name) or set MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD",
+            field=FIELD,
+        )
+    if status == 403:
+        raise RegistryError(
+            f"{base} accepted {who} but refuses it the experiments (HTTP 403): the account "
+            "needs READ on experiments and EDIT on this run's experiment",
+            field=FIELD,
+        )
+    if status != 200:
+        raise RegistryError(
+            f"{base} answered the experiments API with HTTP {status}: "
+            f"{body[:200].decode(errors='replace')}",
+            field=FIELD,
+        )
+    try:
+        json.loads(body or b"{}")
+    except ValueError as exc:
+        raise RegistryError(
+            f"{base} answered the experiments API with something other than JSON: is it an "
+            "MLflow tracking server?",
+            field=FIELD,
+        ) from exc
+    return f"MLflow at {base} answers ({who})"

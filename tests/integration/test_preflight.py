@@ -1,0 +1,40 @@
+"""The run's preflight against real endpoints: a real ``mlflow server`` answers, a closed port
+does not, and a whole run pointed at a closed port fails in its first task, before any data is
+read (the basic-auth cases are in test_mlflow_auth.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.errors import RegistryError
+from components.registry.client import STARTING_SERVER_WAIT_ENV
+from components.registry.preflight import check_tracking_server
+from pipelines.config import PipelineConfig
+from pipelines.local import PipelineRunError, run_locally
+from pipelines.mlflow_server import free_port
+
+
+def test_a_running_server_passes_and_a_closed_port_is_named(mlflow_server, monkeypatch):
+    monkeypatch.delenv(STARTING_SERVER_WAIT_ENV, raising=False)
+    assert "answers (anonymous requests)" in check_tracking_server(mlflow_server.uri)
+    closed = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(RegistryError, match="cannot reach the MLflow tracking server") as e:
+        check_tracking_server(closed)
+    assert e.value.field == "mlflow_tracking_uri"
+    assert "no server to check" in check_tracking_server("sqlite:///x.db")
+
+
+def test_a_server_this_run_starts_is_left_to_the_registry_step(monkeypatch):
+    monkeypatch.setenv(STARTING_SERVER_WAIT_ENV, "60")
+    closed = f"http://127.0.0.1:{free_port()}"
+    assert "started by this run, not checked" in check_tracking_server(closed)
+
+
+def test_a_run_pointed_at_a_closed_port_fails_in_its_first_task(tmp_path):
+    """Nothing is read or trained: the preflight is the only task that ran."""
+    config = PipelineConfig(mlflow_tracking_uri=f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(PipelineRunError, match="cannot reach the MLflow tracking server") as e:
+        run_locally(config, state_dir=tmp_path)
+    assert e.value.task == "check-promotion-policy" and e.value.field == "mlflow_tracking_uri"
+    ran = {p.name for p in (tmp_path / "kfp_outputs").glob("*/*") if p.is_dir()}
+    assert ran <= {"check-promotion-policy"}, ran
