@@ -12,6 +12,10 @@ last. The plain script (`plain`) does the same work in one process: load the dat
 preprocessing, the same CV grids for both models, log to a real `mlflow server` started the
 same way, register the model and set the alias. Targets (PASS/FAIL): default run <= 15 s,
 within 1.5x of the plain script, every task's start-up <= 1 s. Timings, not tests.
+
+With ``--tests`` (and ``--before-rev``) it also runs the pipeline-running tests
+(``tests/e2e``) of both revisions, one after the other, and compares the time of the tests
+both have (pytest's per-test durations): target, down by at least the default run's proportion.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_RUN_S, TARGET_RATIO, TARGET_STARTUP_S = 15.0, 1.5, 1.0
+LABEL_WIDTH = 50
 EXEC = re.compile(r"^(\d\d:\d\d:\d\d\.\d+) - INFO - Executing task '([^']+)'")
 DONE = re.compile(r"^(\d\d:\d\d:\d\d\.\d+) - INFO - Task '([^']+)' finished")
 #: The step's first own line (``components.runtime.task`` logs it after the step's imports).
@@ -146,6 +151,40 @@ def run_qubeflow(pythonpath: Path, state: Path) -> dict:
     }
 
 
+DURATION = re.compile(r"^([\d.]+)s (?:setup|call|teardown)\s+(\S+)")
+
+
+def run_tests(tree: Path) -> dict[str, float]:
+    """Seconds per test of ``tree``'s tests/e2e (setup + call + teardown, pytest's own
+    durations), run as CI runs them."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests/e2e",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--durations=0",
+            "--durations-min=0",
+        ],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"tests/e2e failed in {tree}:\n{out.stdout[-3000:]}")
+    seconds: dict[str, float] = {}
+    for line in out.stdout.splitlines():
+        if m := DURATION.match(line.strip()):
+            seconds[m.group(2)] = seconds.get(m.group(2), 0.0) + float(m.group(1))
+    return seconds
+
+
 def run_plain(state: Path) -> float:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("MLFLOW_TRACKING_URI", None)
@@ -166,6 +205,11 @@ def main() -> int:
     )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--before-rev", help="also measure this git revision (a worktree)")
+    parser.add_argument(
+        "--tests",
+        action="store_true",
+        help="also time tests/e2e of both revisions (needs --before-rev; ~10 min)",
+    )
     args = parser.parse_args()
     trees = {"now": ROOT}
     tmp = Path(tempfile.mkdtemp(prefix="qubeflow-fixed-cost-"))
@@ -192,6 +236,11 @@ def main() -> int:
             for i, (name, tree) in enumerate(trees.items())
         }
         plain = [run_plain(tmp / f"plain-{k}") for k in range(args.runs)]
+        tests = (
+            {name: run_tests(tree) for name, tree in trees.items()}
+            if args.tests and args.before_rev
+            else {}
+        )
     finally:
         if args.before_rev:
             subprocess.run(
@@ -201,10 +250,11 @@ def main() -> int:
     med = statistics.median
     print(f"\nDefault `qubeflow run`, medians of {args.runs} runs (seconds)\n")
     names = list(results)
-    print(f"{'':<34}" + "".join(f"{n:>24}" for n in names))
+    w = LABEL_WIDTH
+    print(f"{'':<{w}}" + "".join(f"{n:>24}" for n in names))
     rows = ["before first task (compile, server)"]
     print(
-        f"{rows[0]:<34}"
+        f"{rows[0]:<{w}}"
         + "".join(f"{med(r['before_first'] for r in results[n]):>24.1f}" for n in names)
     )
     all_tasks = list(
@@ -219,16 +269,16 @@ def main() -> int:
                 if got
                 else "-"
             )
-        print(f"{task + ' (start-up + work)':<34}" + "".join(f"{c:>24}" for c in cells))
+        print(f"{task + ' (start-up + work)':<{w}}" + "".join(f"{c:>24}" for c in cells))
     print(
-        f"{'after last task (server stop)':<34}"
+        f"{'after last task (server stop)':<{w}}"
         + "".join(f"{med(r['after_last'] for r in results[n]):>24.1f}" for n in names)
     )
     print(
-        f"{'whole run (wall)':<34}"
+        f"{'whole run (wall)':<{w}}"
         + "".join(f"{med(r['wall'] for r in results[n]):>24.1f}" for n in names)
     )
-    print(f"{'plain script, same work':<34}{med(plain):>24.1f}")
+    print(f"{'plain script, same work':<{w}}{med(plain):>24.1f}")
     now = results["now"]
     wall = med(r["wall"] for r in now)
     worst_startup = max(t["startup"] for r in now for t in r["tasks"])
@@ -243,6 +293,18 @@ def main() -> int:
         ),
     ):
         print(f"{'PASS' if ok else 'FAIL'}  {text}")
+    if tests:
+        (before_name, before_t), (_, now_t) = tests.items()
+        common = sorted(set(before_t) & set(now_t))
+        b, a = sum(before_t[t] for t in common), sum(now_t[t] for t in common)
+        run_cut = 1 - wall / med(r["wall"] for r in results[before_name])
+        test_cut = 1 - a / b
+        print(
+            f"{'PASS' if test_cut >= run_cut else 'FAIL'}  tests/e2e, the {len(common)} tests "
+            f"both revisions have: {b:.0f} s -> {a:.0f} s (-{test_cut:.0%}; target at least "
+            f"the default run's -{run_cut:.0%}); all of tests/e2e now {sum(now_t.values()):.0f} s "
+            f"({len(now_t)} tests)"
+        )
     print(json.dumps({"now_wall": wall, "plain": med(plain)}), file=sys.stderr)
     return 0
 

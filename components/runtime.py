@@ -3,7 +3,9 @@ failure (with the field at fault) before re-raising it."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +13,9 @@ from contextlib import contextmanager
 from components.errors import report_error
 
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(name)s] %(message)s"
+#: Set by ``qubeflow run``: the run record a step notes its MLflow run in (see
+#: ``pipelines.run_records``), so a run killed with -9 has its RUNNING MLflow run marked FAILED.
+RUN_RECORD_ENV = "QUBEFLOW_RUN_RECORD"
 
 
 def setup_logging(level: int = logging.INFO) -> None:
@@ -47,3 +52,11 @@ def task(name: str) -> Iterator[logging.Logger]:
     except BaseException as exc:
         report_error(name, exc)
         raise
+
+
+def note_mlflow_run(run_id: str) -> None:
+    """Note the MLflow run a step opened in the local run's record (no-op on a cluster)."""
+    path = os.environ.get(RUN_RECORD_ENV)
+    if path:
+        with contextlib.suppress(OSError), open(f"{path.removesuffix('.json')}.mlflow", "a") as f:
+            f.write(run_id + "\n")

@@ -172,6 +172,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from pipelines.run_records import reap_dead_runs
+
+    done = reap_dead_runs(Path(args.state_dir).resolve())
+    print("\n".join(done) if done else "nothing to clean up: no killed run in " + args.state_dir)
+    return 0
+
+
 def cmd_compile(args: argparse.Namespace) -> int:
     from pipelines.retraining import compile_pipeline
 
@@ -410,6 +418,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="where the local MLflow store and KFP outputs live (default .qubeflow)",
     )
     run.set_defaults(func=cmd_run)
+
+    doctor = sub.add_parser(
+        "doctor",
+        help="clean up after local runs that were killed (-9): their processes, local server, "
+        "RUNNING MLflow runs (marked FAILED) and temp folders; `run` does it too",
+    )
+    doctor.add_argument(
+        "--state-dir", default=".qubeflow", help="the runs' state folder (default .qubeflow)"
+    )
+    doctor.set_defaults(func=cmd_doctor)
 
     comp = sub.add_parser("compile", help="compile the pipeline to KFP IR YAML")
     comp.add_argument("--out", default="build", help="output directory (default build/)")

@@ -14,7 +14,9 @@ import json
 import logging
 import os
 import re
+import signal
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -26,8 +28,10 @@ from typing import Any
 from components.errors import ERROR_FILE_ENV, QubeflowError, read_reported_errors
 from components.registry.client import STARTING_SERVER_WAIT_ENV
 from components.registry.lineage import git_commit
+from components.runtime import RUN_RECORD_ENV
 from pipelines.config import PipelineConfig
 from pipelines.mlflow_server import LocalMlflowServer
+from pipelines.run_records import RUN_MARKER_ENV, new_record, reap_dead_runs, stop_marked
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +107,25 @@ def _env(name: str, value: str) -> Iterator[None]:
             os.environ[name] = previous
 
 
+@contextlib.contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """SIGTERM ends the run the way Ctrl-C does: by unwinding, so its clean-up runs (the
+    run's processes and local server stopped, its temp folder removed)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, _frame: Any) -> None:
+        log.warning("%s: stopping the run's processes", signal.Signals(signum).name)
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_locally(
     config: PipelineConfig, *, state_dir: str | Path = DEFAULT_STATE_DIR, verbose: bool = False
 ) -> LocalRunResult:
@@ -118,6 +141,7 @@ def run_locally(
     warnings.filterwarnings("ignore", message=".*custom or non-Python base image.*")
     state = Path(state_dir).resolve()
     state.mkdir(parents=True, exist_ok=True)
+    reaped = reap_dead_runs(state)  # what a run killed with -9 left behind here
     t0 = time.perf_counter()
     with ExitStack() as stack:
         uri = config.mlflow_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
@@ -131,6 +155,17 @@ def run_locally(
             uri, started = server.uri, True
         if "MLFLOW_DISABLE_TELEMETRY" not in os.environ:  # a local run sends no usage data
             stack.enter_context(_env("MLFLOW_DISABLE_TELEMETRY", "true"))
+        # What this run starts carries its marker, and its temp files go to its own folder:
+        # whatever way the run ends, both are cleaned up (see pipelines.run_records).
+        record = new_record(state, tracking_uri=uri, started_server=started)
+        if started and server.process is not None:
+            record.update(server_pid=server.process.pid)
+        stack.callback(record.remove)
+        stack.enter_context(_env(RUN_MARKER_ENV, record.run_id))
+        stack.enter_context(_env(RUN_RECORD_ENV, str(record.path)))
+        stack.enter_context(_env("TMPDIR", str(record.tmp)))
+        stack.callback(stop_marked, record.run_id)
+        stack.enter_context(_sigterm_unwinds())
         run_config = config.replace(
             mlflow_tracking_uri=uri, git_commit=config.git_commit or git_commit(Path.cwd())
         )
@@ -151,7 +186,7 @@ def run_locally(
         previous = os.environ.get(ERROR_FILE_ENV)
         os.environ[ERROR_FILE_ENV] = str(error_file)
         runs_before = _run_dirs(pipeline_root)
-        extra: dict[str, Any] = {"log": str(log_path)}
+        extra: dict[str, Any] = {"log": str(log_path), "reaped": reaped}
         try:
             with contextlib.redirect_stdout(console):
                 task = local_pipeline()(**run_config.pipeline_arguments())

@@ -23,6 +23,8 @@ from pathlib import Path
 from types import TracebackType
 from urllib.parse import urlparse
 
+from components import processes
+
 log = logging.getLogger(__name__)
 
 
@@ -30,32 +32,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _children(pid: int) -> list[int]:
-    """The PIDs of ``pid``'s child processes (Linux ``/proc``; empty elsewhere)."""
-    try:
-        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
-def _wait_gone(pids: list[int], *, timeout_s: float) -> bool:
-    """Wait until none of ``pids`` runs any more (exited or a zombie); False on timeout."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not any(_running(pid) for pid in pids):
-            return True
-        time.sleep(0.02)
-    return False
-
-
-def _running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
 
 
 def _mlflow_executable() -> list[str]:
@@ -159,13 +135,13 @@ class LocalMlflowServer:
         if self.process is None or self.process.poll() is not None:
             return
         try:
-            children = _children(self.process.pid)
+            children = processes.children(self.process.pid)
             os.killpg(self.process.pid, signal.SIGTERM)
             # `mlflow server` forwards the signal to uvicorn, the process that serves, and
             # waits for it. Once uvicorn has shut down, the CLI process only tears down its
             # interpreter (~0.7 s for MLflow's import tree) and writes nothing: it is stopped
             # then rather than waited for.
-            if children and _wait_gone(children, timeout_s=15):
+            if children and processes.wait_gone(children, timeout_s=15):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=15)

@@ -30,18 +30,17 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
-import socket
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from components.errors import ConfigError, RegistryError
+from components.processes import identity as process_identity
+from components.processes import is_dead as holder_is_dead
 from components.registry.client import delete_if_present, is_already_exists, or_none_if_not_found
 
 log = logging.getLogger(__name__)
@@ -73,44 +72,6 @@ def check_model_name(name: str, field: str = "registered_model_name") -> None:
             "models; choose another name",
             field=field,
         )
-
-
-def _pid_namespace() -> str:
-    """This process's PID namespace (Linux: the inode of ``/proc/self/ns/pid``), "" elsewhere."""
-    try:
-        return str(os.stat("/proc/self/ns/pid").st_ino)
-    except OSError:
-        return ""
-
-
-def process_identity() -> dict[str, Any]:
-    """Who holds a lock, as far as another process can check it: host, PID, PID namespace."""
-    return {"host": socket.gethostname(), "pid": os.getpid(), "pidns": _pid_namespace()}
-
-
-def holder_is_dead(holder: dict[str, Any]) -> bool:
-    """True only when ``holder`` (a :func:`process_identity`) ran on this host in this PID
-    namespace and no process with its PID exists now; False whenever that cannot be known."""
-    here = process_identity()
-    pid = holder.get("pid")
-    if not isinstance(pid, int) or pid <= 0 or not here["pidns"]:
-        return False
-    if holder.get("host") != here["host"] or holder.get("pidns") != here["pidns"]:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # exists, another user's
-        return False
-    return _is_zombie(pid)
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return False
 
 
 @dataclass

@@ -40,6 +40,7 @@ from components.registry.policy import PromotionPolicy
 from components.registry.promotion import decide_and_apply, transaction
 from components.registry.serving import PARAMS_EXAMPLE, SKOPS_TRUSTED_TYPES, serving_metadata
 from components.registry.transaction import rollback_journal
+from components.runtime import note_mlflow_run
 from components.training.bundle import ModelBundle
 from components.versions import installed_versions
 
@@ -228,6 +229,7 @@ def publish(
 
     run_tags = {**run_tags, **_ui_tags(req, candidate, interface, candidate_reason)}
     run_id = mlflow.start_run(run_name=run_name(req, candidate), tags=run_tags).info.run_id
+    note_mlflow_run(run_id)  # a local run killed with -9: the next one marks it FAILED
     try:
         info = _log_run(req, candidate, model, signature, x_example, metrics, served)
     except BaseException as exc:

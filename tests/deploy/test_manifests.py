@@ -160,6 +160,12 @@ def test_pods_meet_the_restricted_pod_security_profile(rendered):
 
 def test_no_secret_values_anywhere(rendered):
     assert not [o for o in rendered if o["kind"] == "Secret"]  # created out of band
+    # The templates are not manifests: `kubectl apply -f manifests/secrets/` (which reads
+    # .yaml/.yml/.json only) cannot blank a real Secret with their empty values.
+    applyable = [
+        p for p in (MANIFESTS / "secrets").iterdir() if p.suffix in (".yaml", ".yml", ".json")
+    ]
+    assert applyable == []
     for name, pod in pod_specs(rendered):
         for c in containers(pod):
             for env in c.get("env", []):
@@ -167,8 +173,12 @@ def test_no_secret_values_anywhere(rendered):
                     "name"
                 ].endswith("_PATH"):
                     assert "value" not in env, f"{name}: {env['name']} is a literal"
+            # argv is readable by every process on the node (ps, /proc): no secret expanded in
+            for arg in [*c.get("command", []), *c.get("args", [])]:
+                leaked = re.findall(r"\$\((\w*(?:PASSWORD|SECRET|TOKEN|ACCESS_KEY)\w*)\)", arg)
+                assert not leaked, f"{name}/{c['name']}: {leaked} in its command line"
     templates = {}
-    for path in (MANIFESTS / "secrets").glob("*.yaml"):
+    for path in (MANIFESTS / "secrets").glob("*.yaml.tmpl"):
         obj = yaml.safe_load(path.read_text())
         assert obj["kind"] == "Secret"
         assert all(v == "" for v in obj.get("stringData", {}).values()), path
@@ -207,10 +217,18 @@ def test_mlflow_runs_with_its_authentication_and_the_accounts_job(rendered):
     assert env["MLFLOW_AUTH_CONFIG_PATH"]["value"].startswith("/var/run/mlflow-auth/")
     for key in ("MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY"):
         assert env[key]["valueFrom"]["secretKeyRef"]["name"] == "qubeflow-mlflow-auth"
-    # The auth config (its DB URI holds a password) is written from env into a memory
-    # emptyDir by an init container: no password in a manifest or a command line.
+    # The auth config is written from env into a memory emptyDir by an init container; its
+    # DB URI holds no password: the server's libpq reads PGPASSWORD (from the Secret), for the
+    # backend store too, so no password is in a file, a manifest or a command line.
     [init] = [c for c in server["initContainers"] if c["name"] == "auth-config"]
-    assert "POSTGRES_PASSWORD" in init["args"][0] and "$(" not in init["args"][0]
+    assert "PASSWORD" not in init["args"][0] and "$(" not in init["args"][0]
+    assert not [e for e in init["env"] if "PASSWORD" in e["name"]]
+    [mlflow] = [c for c in server["containers"] if c["name"] == "mlflow"]
+    [pgpass] = [e for e in mlflow["env"] if e["name"] == "PGPASSWORD"]
+    assert pgpass["valueFrom"]["secretKeyRef"] == {
+        "name": "qubeflow-mlflow-db",
+        "key": "POSTGRES_PASSWORD",
+    }
     [accounts] = [p for n, p in pods.items() if n.endswith("qubeflow-mlflow-accounts")]
     [job] = accounts["containers"]
     assert job["command"] == ["python", "-m", "pipelines.mlflow_accounts"]
