@@ -39,6 +39,7 @@ from kfp.compiler import pipeline_spec_builder
 from kfp.dsl import base_component, pipeline_context
 
 from components.image_refs import PULL_POLICY, PULL_SECRETS
+from components.quantum.image_policy import ALLOWLIST_CONFIGMAP, ALLOWLIST_ENV
 from components.steps.check_policy.component import check_promotion_policy
 from components.steps.kernel_tiles.component import (
     assemble_kernel,
@@ -73,10 +74,18 @@ MLFLOW_SECRET_KEYS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
 DEFAULTS = PipelineConfig()
 
 
+#: The images' user (images/*/Dockerfile: USER 10001:10001); every task runs as it, never root.
+TASK_UID = TASK_GID = 10001
+
+
 def apply_cluster_settings(tasks) -> None:
-    """Compile-time image-pull settings on every task of the pipeline (each new task gets
-    them without being listed anywhere)."""
+    """Compile-time settings on every task of the pipeline (each new task gets them without
+    being listed anywhere): image pull, and the non-root user it runs as (KFP adds
+    no-privilege-escalation, all capabilities dropped and RuntimeDefault seccomp)."""
     for task in tasks:
+        kubernetes.set_security_context(
+            task, run_as_user=TASK_UID, run_as_group=TASK_GID, run_as_non_root=True
+        )
         kubernetes.set_image_pull_policy(task, PULL_POLICY)
         if PULL_SECRETS:
             kubernetes.set_image_pull_secrets(task, PULL_SECRETS)
@@ -186,9 +195,15 @@ def build_pipeline(*, retries: bool = True) -> base_component.BaseComponent:
             promotion_policy=promotion_policy,
             promotion_mode=promotion_mode,
             mlflow_tracking_uri=mlflow_tracking_uri,
+            quantum_image=quantum_image,
         )
-        policy.set_display_name("check promotion policy and tracking server")
+        policy.set_display_name("preflight: policy, quantum image, tracking server")
         use_gate_account(policy)  # checks that the register step's account is accepted
+        # The allow-list comes from the cluster (a ConfigMap deployed from Git), not from a
+        # parameter: whoever submits a run cannot widen it.
+        kubernetes.use_config_map_as_env(
+            policy, ALLOWLIST_CONFIGMAP, {ALLOWLIST_ENV: ALLOWLIST_ENV}, optional=True
+        )
         policy.set_caching_options(False)  # the file may change between runs
         prep = prepare_data(
             dataset=dataset,

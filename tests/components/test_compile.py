@@ -109,6 +109,12 @@ def test_kubernetes_settings_keep_the_ibm_token_on_the_quantum_step(tmp_path):
         "AWS_ENDPOINT_URL_S3",
     }
     assert all(spec["imagePullPolicy"] == "IfNotPresent" for spec in executors.values())
+    # every task runs as the images' non-root user (KFP drops capabilities itself)
+    assert all(
+        spec["securityContext"]
+        == {"runAsUser": "10001", "runAsGroup": "10001", "runAsNonRoot": True}
+        for spec in executors.values()
+    ), {n: s.get("securityContext") for n, s in executors.items()}
 
 
 def test_only_the_preflight_and_register_steps_get_the_mlflow_gate_account(tmp_path):
@@ -381,3 +387,16 @@ def test_the_crash_registration_registers_only_after_a_failed_quantum_task():
         assert quantum_crash_reason(state, "q", "", fallback="classical") is None
     # quantum_fallback=fail: the run fails with its quantum task, nothing is registered
     assert quantum_crash_reason("FAILED", "q", "", fallback="fail") is None
+
+
+def test_the_preflight_reads_the_quantum_image_allow_list_from_the_cluster(tmp_path):
+    """The allow-list is a ConfigMap with a fixed name, not a parameter a submitter sets;
+    the quantum step (the IBM token's only holder) runs after the preflight."""
+    from components.quantum.image_policy import ALLOWLIST_CONFIGMAP, ALLOWLIST_ENV
+
+    docs = list(yaml.safe_load_all(compile_pipeline(tmp_path).read_text()))
+    executors = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    [ref] = executors["exec-check-promotion-policy"]["configMapAsEnv"]
+    assert ref["configMapName"] == ALLOWLIST_CONFIGMAP and ref["optional"] is True
+    assert ref["keyToEnv"] == [{"configMapKey": ALLOWLIST_ENV, "envVar": ALLOWLIST_ENV}]
+    assert ALLOWLIST_ENV.lower() not in docs[0]["root"]["inputDefinitions"]["parameters"]

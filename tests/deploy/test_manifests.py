@@ -158,6 +158,21 @@ def test_pods_meet_the_restricted_pod_security_profile(rendered):
             assert not sc.get("privileged"), where
 
 
+def test_root_filesystems_are_read_only_with_scratch_in_empty_dirs(rendered):
+    """Every container of ours runs on a read-only root filesystem; what it writes goes to a
+    mounted volume, with /tmp an emptyDir. KServe's predictor is left out: KServe builds its
+    Pod and volumes (MLServer writes its metrics and the model's files in its own)."""
+    for name, pod in pod_specs(rendered):
+        if name.endswith("-predictor"):
+            continue
+        empty = {v["name"] for v in pod.get("volumes", []) if "emptyDir" in v}
+        for c in containers(pod):
+            where = f"{name}/{c['name']}"
+            assert c.get("securityContext", {}).get("readOnlyRootFilesystem") is True, where
+            mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
+            assert mounts.get("/tmp") in empty, where
+
+
 def test_no_secret_values_anywhere(rendered):
     assert not [o for o in rendered if o["kind"] == "Secret"]  # created out of band
     # The templates are not manifests: `kubectl apply -f manifests/secrets/` (which reads
@@ -314,6 +329,59 @@ def test_network_policies_isolate_the_stores(rendered):
         ]
 
 
+def _selects(policy: dict, labels: dict) -> bool:
+    selector = policy["spec"]["podSelector"]
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    return all(
+        labels.get(e["key"]) in e["values"]
+        for e in selector.get("matchExpressions", [])
+        if e["operator"] == "In"
+    )
+
+
+def test_the_stores_the_server_and_the_jobs_reach_only_dns_and_their_peers(rendered):
+    """Egress is denied to every pod of this deployment but for DNS and its peers: PostgreSQL
+    and MinIO initiate nothing, MLflow reaches only them, the accounts Job only MLflow, the
+    retraining CronJob only the KFP API."""
+    egress = [
+        o
+        for o in rendered
+        if o["kind"] == "NetworkPolicy" and "Egress" in o["spec"].get("policyTypes", [])
+    ]
+    dns = {("kube-dns", 53)}
+    expected = {
+        "qubeflow-postgres": dns,
+        "qubeflow-minio": dns,
+        "qubeflow-mlflow": dns | {("qubeflow-postgres", 5432), ("qubeflow-minio", 9000)},
+        "qubeflow-mlflow-accounts": dns | {("qubeflow-mlflow", 5000)},
+        "qubeflow-retrain": dns | {("ml-pipeline", 8888)},
+    }
+    for app, allowed in expected.items():
+        labels = {"app.kubernetes.io/name": app}
+        policies = [p for p in egress if _selects(p, labels)]
+        assert policies, f"{app}: no egress policy selects it"
+        reached = set()
+        for policy in policies:
+            for rule in policy["spec"].get("egress", []):
+                for peer in rule["to"]:
+                    target = peer["podSelector"]["matchLabels"]
+                    name = target.get("app.kubernetes.io/name") or target.get(
+                        "k8s-app", target.get("app")
+                    )
+                    reached |= {(name, port["port"]) for port in rule["ports"]}
+        assert reached == allowed, app
+    templates = [
+        o["spec"]["jobTemplate"]["spec"]["template"]
+        if o["kind"] == "CronJob"
+        else o["spec"]["template"]
+        for o in rendered
+        if o["kind"] in ("Deployment", "StatefulSet", "Job", "CronJob")
+    ]
+    apps = {t["metadata"]["labels"].get("app.kubernetes.io/name") for t in templates}
+    assert apps == set(expected)  # every pod of ours is under an egress policy
+
+
 def test_only_the_predictor_reaches_minio_besides_mlflow(rendered):
     predictor = {"serving.kserve.io/inferenceservice": "qubeflow-champion"}
     policies = [o for o in rendered if o["kind"] == "NetworkPolicy"]
@@ -459,3 +527,20 @@ def test_make_deploy_applies_the_overlay():
         ["make", "-n", "deploy", "ENV=prod"], capture_output=True, text=True, cwd=ROOT, check=True
     ).stdout
     assert "kubectl apply -k manifests/overlays/prod" in out
+
+
+def test_the_quantum_image_allow_list_is_deployed_under_the_name_the_pipeline_reads(rendered):
+    from components.quantum.image_policy import ALLOWLIST_CONFIGMAP, ALLOWLIST_ENV, allowed_images
+
+    [cm] = [
+        o
+        for o in rendered
+        if o["kind"] == "ConfigMap" and o["metadata"]["name"] == ALLOWLIST_CONFIGMAP
+    ]
+    allowed = allowed_images(cm["data"][ALLOWLIST_ENV])
+    params = next(
+        o for o in rendered if o["metadata"]["name"].startswith("qubeflow-pipeline-params")
+    )
+    from components.quantum.image_policy import check_quantum_image
+
+    check_quantum_image(params["data"]["quantum_image"], allowed)  # the configured image passes

@@ -38,3 +38,17 @@ def test_a_run_pointed_at_a_closed_port_fails_in_its_first_task(tmp_path):
     assert e.value.task == "check-promotion-policy" and e.value.field == "mlflow_tracking_uri"
     ran = {p.name for p in (tmp_path / "kfp_outputs").glob("*/*") if p.is_dir()}
     assert ran <= {"check-promotion-policy"}, ran
+
+
+def test_a_quantum_image_off_the_allow_list_stops_the_run_before_any_step(tmp_path, monkeypatch):
+    """The allow-list comes from the environment (a ConfigMap on a cluster); an image off it
+    fails the preflight, so the quantum step (and the IBM token) never comes to it."""
+    from components.quantum.image_policy import ALLOWLIST_ENV
+
+    monkeypatch.setenv(ALLOWLIST_ENV, "ghcr.io/qubeflow/")
+    config = PipelineConfig(quantum_image="docker.io/someone/quantum:latest")
+    with pytest.raises(PipelineRunError, match="not on this cluster's quantum image") as e:
+        run_locally(config, state_dir=tmp_path)
+    assert e.value.task == "check-promotion-policy" and e.value.field == "quantum_image"
+    ran = {p.name for p in (tmp_path / "kfp_outputs").glob("*/*") if p.is_dir()}
+    assert ran <= {"check-promotion-policy"}, ran

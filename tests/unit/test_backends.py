@@ -138,3 +138,24 @@ def test_job_waits_log_queue_then_running_time_on_a_steady_interval(monkeypatch,
         "train Gram: job job-7 RUNNING, queued 24 s, running 12 s",
         "train Gram: job job-7 DONE, queued 24 s, running 24 s",
     ]
+
+
+def test_the_quantum_image_allow_list_takes_references_and_prefixes():
+    from components.errors import ConfigError
+    from components.quantum.image_policy import allowed_images, check_quantum_image
+
+    listed = allowed_images(" ghcr.io/qubeflow/qubeflow-quantum@, registry.local/q:1.2 ,")
+    assert listed == ["ghcr.io/qubeflow/qubeflow-quantum@", "registry.local/q:1.2"]
+    assert "allowed by" in check_quantum_image(
+        "ghcr.io/qubeflow/qubeflow-quantum@sha256:ab", listed
+    )
+    assert "allowed by" in check_quantum_image("registry.local/q:1.2", listed)
+    for image in (
+        "ghcr.io/qubeflow/qubeflow-quantum-evil@sha256:ab",  # a prefix needs its separator
+        "registry.local/q:1.2-patched",
+        "docker.io/someone/q:1",
+    ):
+        with pytest.raises(ConfigError, match="not on this cluster's quantum image") as e:
+            check_quantum_image(image, listed)
+        assert e.value.field == "quantum_image"
+    assert "no allow-list" in check_quantum_image("anything:1", [])
