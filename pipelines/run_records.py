@@ -28,9 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from components import processes
-from components.runtime import RUN_RECORD_ENV
-
-__all__ = ["RUN_MARKER_ENV", "RUN_RECORD_ENV", "RunRecord", "new_record", "reap_dead_runs"]
 
 log = logging.getLogger(__name__)
 
