@@ -170,13 +170,15 @@ def validate_table(frame: pd.DataFrame, req: DataRequirements) -> DataProfile:
         )
     infinite: dict[str, int] = {}
     missing: dict[str, int] = {}
-    for c in features:
+    too_large: list[str] = []
+    for c in features:  # one float64 view of each column serves every check
         values = _as_float(frame[c])
         if n_inf := int(np.isinf(values).sum()):
             infinite[str(c)] = n_inf
         if n_nan := int(np.isnan(values).sum()):
             missing[str(c)] = n_nan
-    too_large = [str(c) for c in features if not _standardisable(_as_float(frame[c]))]
+        if not _standardisable(values):
+            too_large.append(str(c))
     if too_large:
         raise DataValidationError(
             f"column(s) {_list(too_large)} hold values too large to standardise (their "
