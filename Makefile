@@ -20,7 +20,7 @@ ENV ?= dev
 IMAGES_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: bench-fixed help venv serving-venv run test test-fast compile images deploy lint format bench bench-mps bench-scale mlflow-ui serve clean
+.PHONY: bench-baseline bench-fixed help venv serving-venv run test test-fast compile images deploy lint format bench bench-mps bench-scale mlflow-ui serve clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -82,6 +82,9 @@ format: $(STAMP) ## Format with ruff
 BENCH_ARGS ?=
 bench: $(STAMP) ## Side-by-side kernel benchmark vs qiskit-machine-learning and PennyLane; BENCH_ARGS="--cap 20"
 	$(BIN)/python benchmarks/kernel_bench.py $(BENCH_ARGS)
+
+bench-baseline: $(STAMP) ## The classical baseline's size estimate against a real fit (PASS within 2.5x)
+	$(BIN)/python benchmarks/baseline_cost_bench.py $(BENCH_ARGS)
 
 bench-fixed: $(STAMP) ## The default run's fixed costs per task, beside a plain script; BENCH_ARGS="--before-rev REV"
 	$(BIN)/python benchmarks/fixed_cost_bench.py $(BENCH_ARGS)

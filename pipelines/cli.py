@@ -211,7 +211,8 @@ def cmd_backends(args: argparse.Namespace) -> int:
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
-    """Print the quantum step's cost; exit 3 when it is over budget (the step would refuse)."""
+    """Print the quantum step's and the classical baseline's cost; exit 3 when either is over
+    its limit (the quantum step would refuse and fall back; the data step would fail the run)."""
     from pipelines.config import PipelineConfig
     from pipelines.estimate import estimate_run, format_estimate
 
@@ -221,7 +222,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         print(json.dumps(estimate.to_dict(), sort_keys=True))
     else:
         print(format_estimate(estimate, config))
-    return 3 if estimate.refusals else 0
+    return 3 if estimate.refusals or estimate.baseline_refusal else 0
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -239,6 +240,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         namespace=args.namespace,
         package=args.package,
         allow_local_tracking=args.allow_local_tracking,
+        service_account=args.service_account,
     ) as sub:
         if args.dry_run:
             print(describe(sub))
@@ -439,8 +441,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     est = sub.add_parser(
         "estimate",
-        help="circuits, shots, jobs and device time of the quantum "
-        "step, before anything runs (exit 3 if over budget)",
+        help="circuits, shots, jobs and device time of the quantum step and the classical "
+        "baseline's fit time, before anything runs (exit 3 if either is over its limit)",
     )
     est.add_argument("--config", help="YAML file of pipeline parameters")
     est.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
@@ -457,6 +459,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="create a recurring run on this cron schedule instead of one run",
     )
     subm.add_argument("--namespace", help="Kubeflow profile namespace (multi-user KFP)")
+    subm.add_argument(
+        "--service-account",
+        default="",
+        help="Kubernetes service account of the run's pods (the manifests deploy "
+        "qubeflow-pipeline-runner; default: KFP's default runner account)",
+    )
     subm.add_argument(
         "--config",
         help="YAML file of pipeline parameters, or a directory of "

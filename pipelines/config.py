@@ -85,6 +85,8 @@ class PipelineConfig:
     quantum_method: str = "auto"
     nystroem_landmarks: int = 256
     exact_max_rows: int = 5000
+    # the classical baseline's estimated fit time above which the data step refuses the plan
+    classical_max_seconds: float = 3600.0
     # kernel fan-out (nystroem/projected on exact backends): one task per row tile when the
     # method's estimated kernel time reaches kernel_fanout_min_seconds
     kernel_fanout_min_seconds: float = 120.0
@@ -201,6 +203,8 @@ class PipelineConfig:
             seed=self.seed,
             quantum_method=self.quantum_method,
             nystroem_landmarks=self.nystroem_landmarks,
+            exact_max_rows=self.exact_max_rows,
+            classical_max_seconds=self.classical_max_seconds,
         )
 
     def quantum_options(self) -> QuantumOptions:
@@ -583,6 +587,11 @@ def parameter_docs() -> dict[str, ParameterDoc]:
         "exact_max_rows": ParameterDoc(
             "Largest train set that gets exact N x N kernels; above it both sides use Nystroem",
             unit="rows",
+        ),
+        "classical_max_seconds": ParameterDoc(
+            "Limit on the classical baseline's estimated fit time: the data step refuses a "
+            "plan above it, before training (0 = no limit)",
+            unit="seconds",
         ),
         "kernel_fanout_min_seconds": ParameterDoc(
             "Estimated kernel time from which the kernel is computed in parallel row tiles "

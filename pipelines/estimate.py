@@ -9,10 +9,10 @@ with the reason, or the refusal the step would give.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from components.data.split import train_test_sizes
 from components.feature_maps import FeatureMap
 from pipelines.config import PipelineConfig
 
@@ -31,6 +31,10 @@ class CostEstimate:
     seconds_per_shot: float | None = None
     notes: list[str] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)
+    #: The classical baseline's plan and estimated time; the data step's refusal when it is
+    #: over ``classical_max_seconds`` (the run would fail before training).
+    baseline: dict[str, Any] = field(default_factory=dict)
+    baseline_refusal: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,17 +48,14 @@ class CostEstimate:
             "within_budget": not self.refusals,
             "refusals": self.refusals,
             "notes": self.notes,
+            "baseline": self.baseline,
+            "baseline_refusal": self.baseline_refusal,
         }
-
-
-def split_sizes(n_rows: int, test_size: float) -> tuple[int, int]:
-    """(train, test) rows as scikit-learn's ``train_test_split`` sizes them."""
-    n_test = math.ceil(test_size * n_rows)
-    return n_rows - n_test, n_test
 
 
 def estimate_run(config: PipelineConfig) -> CostEstimate:
     from components.data.sources import load_table
+    from components.errors import ConfigError
     from components.quantum.backends import get_backend
     from components.quantum.failures import QuantumStepFailure
     from components.quantum.methods import (
@@ -63,11 +64,20 @@ def estimate_run(config: PipelineConfig) -> CostEstimate:
         method_cost,
     )
     from components.steps.train_quantum.step import plan_for
+    from components.training.baseline_cost import check_baseline_cost
 
     config.validate()
     options = config.quantum_options()
     frame, _ = load_table(config.dataset)
-    n_train, n_test = split_sizes(len(frame), config.test_size)
+    baseline = config.prepare_options().baseline_estimate(len(frame))
+    try:
+        baseline_line, baseline_refusal = (
+            check_baseline_cost(baseline, config.classical_max_seconds),
+            "",
+        )
+    except ConfigError as exc:
+        baseline_line, baseline_refusal = "", str(exc)
+    n_train, n_test = train_test_sizes(len(frame), config.test_size)
     shape = DataShape(n_train, n_test, frame.shape[1] - 1)
     del frame
     fmap = FeatureMap(
@@ -114,7 +124,16 @@ def estimate_run(config: PipelineConfig) -> CostEstimate:
     elif not backend.exact and per_shot is None and getattr(backend, "kind", "") != "hardware":
         notes.append("simulator: no device time; wall time unknown (the probe did not run)")
     estimate = CostEstimate(
-        config.quantum_backend, n_train, n_test, methods, None, "", per_shot, notes
+        config.quantum_backend,
+        n_train,
+        n_test,
+        methods,
+        None,
+        "",
+        per_shot,
+        notes,
+        baseline={**baseline.to_dict(), "summary": baseline_line},
+        baseline_refusal=baseline_refusal,
     )
     try:
         plan = plan_for(options, backend, fmap, shape, rates)
@@ -152,6 +171,12 @@ def format_estimate(e: CostEstimate, config: PipelineConfig) -> str:
         f"quantum_max_seconds={config.quantum_max_seconds:g}, "
         f"quantum_max_memory_mb={config.quantum_max_memory_mb:g}"
     )
+    lines += [
+        "",
+        f"  CLASSICAL BASELINE OVER ITS LIMIT: {e.baseline_refusal}"
+        if e.baseline_refusal
+        else f"  {e.baseline['summary']}",
+    ]
     if e.refusals:
         lines += [
             "",

@@ -157,6 +157,7 @@ def build_pipeline(*, retries: bool = True) -> base_component.BaseComponent:
         quantum_method: str = DEFAULTS.quantum_method,
         nystroem_landmarks: int = DEFAULTS.nystroem_landmarks,
         exact_max_rows: int = DEFAULTS.exact_max_rows,
+        classical_max_seconds: float = DEFAULTS.classical_max_seconds,
         kernel_fanout_min_seconds: float = DEFAULTS.kernel_fanout_min_seconds,
         kernel_tile_rows: int = DEFAULTS.kernel_tile_rows,
         promotion_policy: str = DEFAULTS.promotion_policy,
@@ -219,6 +220,8 @@ def build_pipeline(*, retries: bool = True) -> base_component.BaseComponent:
             seed=seed,
             quantum_method=quantum_method,
             nystroem_landmarks=nystroem_landmarks,
+            exact_max_rows=exact_max_rows,
+            classical_max_seconds=classical_max_seconds,
         )
         prep.set_display_name("prepare data")
         prep.after(policy)  # a bad policy or tracking server fails the run before data is read

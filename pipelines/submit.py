@@ -6,6 +6,9 @@ experiment. Auth uses the usual KFP client options, from the environment only:
 ``KFP_TOKEN`` (a bearer token), ``KFP_COOKIES`` (e.g. an auth-session cookie), or, inside a
 cluster, the projected service-account token KFP reads from ``KF_PIPELINES_SA_TOKEN_PATH``.
 Nothing secret is ever a parameter: the pods get credentials from Kubernetes Secrets.
+``--service-account`` names the Kubernetes service account the run's pods use (the manifests
+deploy ``qubeflow-pipeline-runner`` with only what KFP's driver and Argo's executor need; the
+scheduled retraining passes it); without it KFP uses the namespace's default runner account.
 
 The pipeline's pods must reach the MLflow tracking server, so an empty or loopback
 ``mlflow_tracking_uri`` (or a local file or SQLite store) is refused unless
@@ -20,6 +23,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +47,24 @@ EXPERIMENTS_PATH = "/apis/v2beta1/experiments"
 _LOCAL_HOSTS = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
 #: MLflow's tracking URIs for a hosted workspace (``databricks`` or ``databricks://profile``).
 _HOSTED_URIS = {"databricks", "databricks-uc"}
+#: The pipeline pods' own service account in the manifests (manifests/base/pipeline-runner-rbac.yaml).
+PIPELINE_SERVICE_ACCOUNT = "qubeflow-pipeline-runner"
+#: A Kubernetes object name (RFC 1123 subdomain), which a service account's name must be.
+_K8S_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def check_service_account(name: str | None) -> str | None:
+    """The run's service account (None: the namespace's default runner account); a name
+    Kubernetes would refuse is a ConfigError naming ``--service-account``."""
+    if not name:
+        return None
+    if len(name) > 253 or not _K8S_NAME.fullmatch(name):
+        raise ConfigError(
+            f"{name!r} is not a Kubernetes service account name (lower-case letters, digits, "
+            "'-' and '.', at most 253 characters)",
+            field="--service-account",
+        )
+    return name
 
 
 def local_tracking_reason(uri: str) -> str | None:
@@ -104,6 +126,8 @@ class Submission:
     images: dict[str, str]
     recurring: str | None = None
     namespace: str | None = None
+    #: The Kubernetes service account the run's pods use (None: KFP's default runner account).
+    service_account: str | None = None
     auth: list[str] = field(default_factory=list)  # which options are in use, never values
     #: The temporary directory of the compiled package (None: ``--package`` or ``out_dir``).
     workdir: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
@@ -142,6 +166,7 @@ class Submission:
                     cron_schedule=kfp_server_api.V2beta1CronSchedule(cron=self.recurring)
                 ),
                 max_concurrency=1,
+                service_account=self.service_account,
             )
         else:
             path = RUNS_PATH
@@ -150,6 +175,7 @@ class Submission:
                 display_name=self.run_name,
                 pipeline_spec=spec,
                 runtime_config=runtime,
+                service_account=self.service_account,
             )
         return {
             "method": "POST",
@@ -163,6 +189,7 @@ class Submission:
         return {
             "host": self.host,
             "namespace": self.namespace,
+            "service_account": self.service_account,
             "auth": self.auth,
             "images": self.images,
             "experiment": {
@@ -185,6 +212,7 @@ def prepare(
     package: str | None = None,
     out_dir: str | Path | None = None,
     allow_local_tracking: bool = False,
+    service_account: str | None = None,
 ) -> Submission:
     """Validate ``config`` and compile (unless ``package`` is given): what would be sent.
     Without ``out_dir`` the package goes to a temporary directory that the returned
@@ -200,6 +228,7 @@ def prepare(
 
     config = config.replace(git_commit=config.git_commit or git_commit(Path.cwd())).validate()
     check_tracking_uri(config.mlflow_tracking_uri, allow_local=allow_local_tracking)
+    service_account = check_service_account(service_account)
     workdir = None
     if package:
         if not Path(package).is_file():
@@ -224,6 +253,7 @@ def prepare(
         images={"base": BASE_IMAGE, "quantum": config.quantum_image},
         recurring=normalise_cron(recurring) if recurring else None,
         namespace=namespace or None,
+        service_account=service_account,
         auth=auth,
         workdir=workdir,
     )
@@ -280,6 +310,7 @@ def _submit(sub: Submission) -> dict[str, str]:
             pipeline_package_path=sub.package_path,
             params=sub.arguments,
             enabled=True,
+            service_account=sub.service_account,
         )
         return {"experiment_id": experiment.experiment_id, "recurring_run_id": job.recurring_run_id}
     result = client.create_run_from_pipeline_package(
@@ -288,6 +319,7 @@ def _submit(sub: Submission) -> dict[str, str]:
         run_name=sub.run_name,
         experiment_name=sub.experiment,
         namespace=sub.namespace,
+        service_account=sub.service_account,
     )
     return {"run_id": result.run_id}
 

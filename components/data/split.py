@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -24,3 +25,9 @@ class Split:
     def xy(self, part: str) -> tuple[pd.DataFrame, np.ndarray]:
         frame = self.train if part == "train" else self.test
         return frame[self.feature_columns], frame[self.label_column].to_numpy()
+
+
+def train_test_sizes(n_rows: int, test_size: float) -> tuple[int, int]:
+    """(train, test) rows as scikit-learn's ``train_test_split`` sizes a fractional split."""
+    n_test = math.ceil(test_size * n_rows)
+    return n_rows - n_test, n_test

@@ -34,6 +34,7 @@ from sklearn.svm import SVC
 
 from components.data.split import Split
 from components.data.validation import CV_FOLDS
+from components.training.baseline_cost import CV_MAX_ROWS  # the CV's row cap, priced there
 from components.training.metrics import Evaluation, evaluate_classifier
 
 if TYPE_CHECKING:
@@ -44,8 +45,6 @@ log = logging.getLogger(__name__)
 QUANTUM_C_GRID = (0.1, 1.0, 10.0, 100.0)
 CLASSICAL_GRID = {"C": [0.1, 1.0, 10.0, 100.0], "gamma": ["scale", 0.1, 1.0]}
 LINEAR_C_GRID = (0.1, 1.0, 10.0, 100.0)
-#: The CV that picks the linear model's C runs on at most this many (stratified) rows.
-CV_MAX_ROWS = 20_000
 
 CV_SCORING = "balanced_accuracy"
 #: What a registered quantum model predicts with when it was trained on a shot-based backend:

@@ -32,6 +32,8 @@ SECRET_NAMES = {
     "qubeflow-mlflow-auth",
     "qubeflow-mlflow-gate",
     "qubeflow-mlflow-trainer",
+    "qubeflow-postgres-admin",
+    "qubeflow-mlflow-s3",
 }
 #: KServe's custom resources (no schema in kubernetes-validate): checked by the tests below.
 KSERVE_API = "serving.kserve.io/"
@@ -311,7 +313,9 @@ def test_flipping_the_flag_in_git_changes_what_the_next_run_gets(tmp_path):
 
 
 def test_rbac_is_least_privilege(rendered):
-    [role] = [o for o in rendered if o["kind"] == "Role"]
+    [role] = [
+        o for o in rendered if o["kind"] == "Role" and o["metadata"]["name"] == "qubeflow-submitter"
+    ]
     for rule in role["rules"]:
         assert rule["apiGroups"] == ["pipelines.kubeflow.org"]
         assert set(rule["verbs"]) <= {"get", "list", "create"}
@@ -322,10 +326,11 @@ def test_rbac_is_least_privilege(rendered):
 def test_network_policies_isolate_the_stores(rendered):
     policies = {o["metadata"]["name"]: o for o in rendered if o["kind"] == "NetworkPolicy"}
     assert policies["qubeflow-default-deny-ingress"]["spec"]["podSelector"] == {}
-    for store in ("postgres", "minio"):
+    for store, job in (("postgres", "postgres-roles"), ("minio", "minio-accounts")):
         [rule] = policies[f"qubeflow-{store}-ingress"]["spec"]["ingress"]
-        assert rule["from"] == [
-            {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "qubeflow-mlflow"}}}
+        assert rule["from"] == [  # MLflow, and the Job that creates MLflow's account
+            {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "qubeflow-mlflow"}}},
+            {"podSelector": {"matchLabels": {"app.kubernetes.io/name": f"qubeflow-{job}"}}},
         ]
 
 
@@ -343,7 +348,7 @@ def _selects(policy: dict, labels: dict) -> bool:
 def test_the_stores_the_server_and_the_jobs_reach_only_dns_and_their_peers(rendered):
     """Egress is denied to every pod of this deployment but for DNS and its peers: PostgreSQL
     and MinIO initiate nothing, MLflow reaches only them, the accounts Job only MLflow, the
-    retraining CronJob only the KFP API."""
+    store accounts Jobs only their store, the retraining CronJob only the KFP API."""
     egress = [
         o
         for o in rendered
@@ -356,6 +361,8 @@ def test_the_stores_the_server_and_the_jobs_reach_only_dns_and_their_peers(rende
         "qubeflow-mlflow": dns | {("qubeflow-postgres", 5432), ("qubeflow-minio", 9000)},
         "qubeflow-mlflow-accounts": dns | {("qubeflow-mlflow", 5000)},
         "qubeflow-retrain": dns | {("ml-pipeline", 8888)},
+        "qubeflow-postgres-roles": dns | {("qubeflow-postgres", 5432)},
+        "qubeflow-minio-accounts": dns | {("qubeflow-minio", 9000)},
     }
     for app, allowed in expected.items():
         labels = {"app.kubernetes.io/name": app}
@@ -382,7 +389,7 @@ def test_the_stores_the_server_and_the_jobs_reach_only_dns_and_their_peers(rende
     assert apps == set(expected)  # every pod of ours is under an egress policy
 
 
-def test_only_the_predictor_reaches_minio_besides_mlflow(rendered):
+def test_only_mlflow_its_accounts_job_and_the_predictor_reach_minio(rendered):
     predictor = {"serving.kserve.io/inferenceservice": "qubeflow-champion"}
     policies = [o for o in rendered if o["kind"] == "NetworkPolicy"]
     minio = [
@@ -394,6 +401,7 @@ def test_only_the_predictor_reaches_minio_besides_mlflow(rendered):
     assert sorted(sources, key=str) == sorted(
         [
             {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "qubeflow-mlflow"}}},
+            {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "qubeflow-minio-accounts"}}},
             {"podSelector": {"matchLabels": predictor}},
         ],
         key=str,

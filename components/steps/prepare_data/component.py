@@ -21,6 +21,8 @@ def prepare_data(
     seed: int,
     quantum_method: str,
     nystroem_landmarks: int,
+    exact_max_rows: int,
+    classical_max_seconds: float,
     train_data: Output[Dataset],
     test_data: Output[Dataset],
     preprocessor: Output[Model],
@@ -29,7 +31,8 @@ def prepare_data(
     data_summary: Output[Metrics],
 ):
     """Load a CSV/Parquet file, an s3:// object or a built-in dataset; validate, split,
-    scale and reduce it to ``n_qubits`` angles (preprocessing fitted on train only)."""
+    scale and reduce it to ``n_qubits`` angles (preprocessing fitted on train only). Refuses
+    a plan whose classical baseline is estimated over ``classical_max_seconds``."""
     from pathlib import Path
 
     from components.runtime import task
@@ -50,6 +53,8 @@ def prepare_data(
             seed=seed,
             quantum_method=quantum_method,
             nystroem_landmarks=nystroem_landmarks,
+            exact_max_rows=exact_max_rows,
+            classical_max_seconds=classical_max_seconds,
         )
         data = prepare_dataset(
             options,
@@ -72,3 +77,4 @@ def prepare_data(
         data_summary.log_metric("features", data.profile.n_features)
         data_summary.log_metric("train_rows", len(data.split.train))
         data_summary.log_metric("test_rows", len(data.split.test))
+        data_summary.log_metric("baseline_estimate_seconds", data.baseline.seconds)

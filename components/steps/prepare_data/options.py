@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from components.data.sources import check_dataset_reference
+from components.data.split import train_test_sizes
 from components.data.validation import DataRequirements
 from components.errors import ConfigError
 from components.feature_maps import FeatureMap
+from components.training.baseline_cost import BaselineEstimate, estimate_baseline
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,10 @@ class PrepareOptions:
     #: any training (the data step is the first to know how many rows there are).
     quantum_method: str
     nystroem_landmarks: int
+    #: The classical baseline's plan (SVC grid up to ``exact_max_rows`` train rows) and the
+    #: limit on its estimated fit time (0 = no limit), checked once the rows are counted.
+    exact_max_rows: int
+    classical_max_seconds: float
 
     def __post_init__(self) -> None:
         check_dataset_reference(self.dataset)
@@ -41,6 +47,20 @@ class PrepareOptions:
         self.angle_range()
         if self.seed < 0:
             raise ConfigError(f"must be >= 0, got {self.seed}", field="seed")
+        if self.exact_max_rows < 0:
+            raise ConfigError(f"must be >= 0, got {self.exact_max_rows}", field="exact_max_rows")
+        if self.classical_max_seconds < 0:
+            raise ConfigError(
+                f"must be >= 0 (0 = no limit), got {self.classical_max_seconds:g}",
+                field="classical_max_seconds",
+            )
+
+    def baseline_estimate(self, n_rows: int) -> BaselineEstimate:
+        """The classical baseline's estimated cost on a table of ``n_rows`` rows."""
+        n_train, _ = train_test_sizes(n_rows, self.test_size)
+        return estimate_baseline(
+            n_train, exact_max_rows=self.exact_max_rows, landmarks=self.nystroem_landmarks
+        )
 
     def requirements(self) -> DataRequirements:
         return DataRequirements(

@@ -15,6 +15,7 @@ from components.data.sources import DatasetSource, load_table
 from components.data.split import Split
 from components.data.validation import DataProfile, validate_table
 from components.steps.prepare_data.options import PrepareOptions
+from components.training.baseline_cost import BaselineEstimate, check_baseline_cost
 
 __all__ = ["PrepareOptions", "PreparedData", "prepare", "prepare_dataset"]
 
@@ -27,6 +28,7 @@ class PreparedData:
     preprocessor: Any
     profile: DataProfile
     source: DatasetSource
+    baseline: BaselineEstimate
 
     def lineage(self, options: PrepareOptions) -> dict[str, Any]:
         return {
@@ -35,6 +37,7 @@ class PreparedData:
             "options": {k: getattr(options, k) for k in options.__dataclass_fields__},
             "n_train": len(self.split.train),
             "n_test": len(self.split.test),
+            "baseline_estimate": self.baseline.to_dict(),
         }
 
 
@@ -54,6 +57,9 @@ def prepare(options: PrepareOptions) -> PreparedData:
         source.sha256[:12],
     )
     profile = validate_table(frame, options.requirements())
+    # the baseline's plan priced before anything is fitted: a plan over the limit fails here
+    baseline = options.baseline_estimate(len(frame))
+    log.info("%s", check_baseline_cost(baseline, options.classical_max_seconds))
     split = stratified_split(frame, options.label_column, options.test_size, options.seed)
     pre = fit_preprocessor(split, options.n_qubits, angle_range, options.impute, options.seed)
     log.info(
@@ -64,7 +70,7 @@ def prepare(options: PrepareOptions) -> PreparedData:
         options.n_qubits,
         *angle_range,
     )
-    return PreparedData(split, pre, profile, source)
+    return PreparedData(split, pre, profile, source, baseline)
 
 
 def prepare_dataset(
