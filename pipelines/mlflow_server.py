@@ -53,10 +53,15 @@ class LocalMlflowServer:
         start_timeout_s: float = 120.0,
         app_name: str = "",
         env: dict[str, str] | None = None,
+        artifacts_destination: str = "",
     ) -> None:
         """``app_name`` e.g. ``basic-auth`` (MLflow's authentication app); ``env`` is added
-        to the server's environment (e.g. ``MLFLOW_AUTH_CONFIG_PATH``)."""
+        to the server's environment (e.g. ``MLFLOW_AUTH_CONFIG_PATH``);
+        ``artifacts_destination`` the store the server proxies artifacts to (default the state
+        folder's ``mlartifacts/``; e.g. ``s3://bucket/prefix`` with ``MLFLOW_S3_ENDPOINT_URL``
+        in ``env``)."""
         self.app_name = app_name
+        self.artifacts_destination = artifacts_destination
         self.extra_env = dict(env or {})
         self.state_dir = Path(state_dir).resolve()
         self.port = port or free_port()
@@ -76,14 +81,14 @@ class LocalMlflowServer:
         """Start the server; with ``wait=False`` return at once (the caller overlaps the
         start-up with other work and :meth:`wait_healthy` later, or lets its clients wait)."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        artifacts = self.state_dir / "mlartifacts"
+        artifacts = self.artifacts_destination or str(self.state_dir / "mlartifacts")
         cmd = [
             *_mlflow_executable(),
             "server",
             "--backend-store-uri",
             self.backend_store_uri,
             "--artifacts-destination",
-            str(artifacts),
+            artifacts,
             "--host",
             "127.0.0.1",
             "--port",

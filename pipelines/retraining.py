@@ -196,6 +196,7 @@ def build_pipeline(*, retries: bool = True) -> base_component.BaseComponent:
             promotion_policy=promotion_policy,
             promotion_mode=promotion_mode,
             mlflow_tracking_uri=mlflow_tracking_uri,
+            experiment_name=experiment_name,
             quantum_image=quantum_image,
         )
         policy.set_display_name("preflight: policy, quantum image, tracking server")

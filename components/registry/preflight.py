@@ -4,8 +4,11 @@ rejected credentials fail the run in seconds, not after hours of training.
 
 Plain HTTP (no MLflow import): ``GET /health`` (MLflow serves it without authentication), then,
 with the account the register step will use (``MLFLOW_TRACKING_USERNAME``/``PASSWORD`` or
-``MLFLOW_TRACKING_TOKEN`` from the environment), one read of the experiments API. Only
-``http(s)://`` servers are checked; a database or file store URI has nothing to reach.
+``MLFLOW_TRACKING_TOKEN`` from the environment), one read of the experiments API, then one
+listing of the run's experiment's artifacts through the server's artifact proxy: a missing
+bucket, an unreachable or refusing S3/MinIO behind the server fails here, not at the upload
+after training. Only ``http(s)://`` servers are checked; a database or file store URI has
+nothing to reach.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import base64
 import json
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from components.errors import RegistryError
@@ -49,9 +53,45 @@ def _get(url: str, headers: dict[str, str]) -> tuple[int, bytes]:
         ) from exc
 
 
-def check_tracking_server(uri: str) -> str:
+def _error_message(body: bytes) -> str:
+    try:
+        return str(json.loads(body).get("message", ""))[:300]
+    except (ValueError, AttributeError):
+        return body[:200].decode(errors="replace")
+
+
+def check_artifact_store(uri: str, headers: dict[str, str], experiment_name: str) -> str:
+    """List the experiment's artifact folder through the server's artifact proxy (the
+    server's artifact root when the experiment does not exist yet). RegistryError when the
+    store behind the server fails; a server that does not proxy artifacts, or an account
+    that may not list them, is reported as not checked."""
+    base = uri.rstrip("/")
+    query = urllib.parse.urlencode({"experiment_name": experiment_name})
+    status, body = _get(f"{base}/api/2.0/mlflow/experiments/get-by-name?{query}", headers)
+    path = ""
+    if status == 200:
+        path = str(json.loads(body or b"{}").get("experiment", {}).get("experiment_id", ""))
+    query = urllib.parse.urlencode({"path": path})
+    status, body = _get(f"{base}/api/2.0/mlflow-artifacts/artifacts?{query}", headers)
+    if status == 200:
+        return "artifact store answers"
+    if status == 503 or (status == 404 and b"RESOURCE_DOES_NOT_EXIST" not in body):
+        return "artifacts not proxied by this server (clients write to the store): not checked"
+    if status in (401, 403):
+        return f"artifact store: this account may not list it (HTTP {status}): not checked"
+    raise RegistryError(
+        f"{redact_uri(base)} answers, but its artifact store does not (HTTP {status}"
+        + (f": {msg}" if (msg := _error_message(body)) else "")
+        + "): check the server's --artifacts-destination bucket and its S3 endpoint and keys; "
+        "the model could not be stored",
+        field=FIELD,
+    )
+
+
+def check_tracking_server(uri: str, experiment_name: str = "") -> str:
     """Raise RegistryError (field ``mlflow_tracking_uri``) unless the MLflow server at ``uri``
-    answers and accepts the account; return what was checked, for the log."""
+    answers, accepts the account and reaches its artifact store; return what was checked,
+    for the log."""
     if not uri.startswith(("http://", "https://")):
         return f"{uri.split(':', 1)[0]} store: no server to check"
     if os.environ.get(STARTING_SERVER_WAIT_ENV):
@@ -90,4 +130,7 @@ def check_tracking_server(uri: str) -> str:
             "MLflow tracking server?",
             field=FIELD,
         ) from exc
-    return f"MLflow at {base} answers ({who})"
+    from components.registry.mlflow_names import DEFAULT_EXPERIMENT
+
+    store = check_artifact_store(uri, headers, experiment_name or DEFAULT_EXPERIMENT)
+    return f"MLflow at {base} answers ({who}); {store}"

@@ -33,6 +33,7 @@ def _policy(
         promotion_policy=str(path),
         promotion_mode=mode,
         mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}",  # a store: no server to check
+        experiment_name="",
         quantum_image="ghcr.io/qubeflow/qubeflow-base:test",
         policy=out,
     )

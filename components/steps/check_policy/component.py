@@ -1,7 +1,7 @@
 """KFP component: the run's preflight, before any data is read or anything trained: the
 promotion policy is valid (:func:`components.registry.policy.load_policy`), the quantum image
 is allowed (:func:`components.quantum.image_policy.check_quantum_image`) and the tracking
-server answers and accepts the run's account
+server answers, accepts the run's account and reaches its artifact store
 (:func:`components.registry.preflight.check_tracking_server`)."""
 
 from kfp import dsl
@@ -15,14 +15,16 @@ def check_promotion_policy(
     promotion_policy: str,
     promotion_mode: str,
     mlflow_tracking_uri: str,
+    experiment_name: str,
     quantum_image: str,
     policy: Output[Artifact],
 ) -> str:
     """Load and validate the promotion policy file (``promotion_mode`` overrides its mode);
     write it normalised, so the registry step applies exactly what was checked. Then check
     that ``quantum_image`` is on the cluster's allow-list (the quantum step, which gets the IBM
-    Quantum token, runs after this in that image) and that the tracking server answers and
-    accepts the account the register step will use. Returns the policy hash."""
+    Quantum token, runs after this in that image) and that the tracking server answers,
+    accepts the account the register step will use and reaches its artifact store (listing
+    ``experiment_name``'s artifacts). Returns the policy hash."""
     import json
     from pathlib import Path
 
@@ -34,7 +36,7 @@ def check_promotion_policy(
     with task("check-promotion-policy") as log:
         loaded = load_policy(promotion_policy, mode=promotion_mode)
         log.info("%s", check_quantum_image(quantum_image))
-        log.info("tracking server: %s", check_tracking_server(mlflow_tracking_uri))
+        log.info("tracking server: %s", check_tracking_server(mlflow_tracking_uri, experiment_name))
         Path(policy.path).write_text(json.dumps(loaded.to_dict(), indent=2, sort_keys=True))
         policy.metadata.update(
             {"policy_hash": loaded.hash, "mode": loaded.mode, "rules": loaded.summary()}
