@@ -67,6 +67,7 @@ images: $(STAMP) ## Build the base and quantum images (docker, podman or buildah
 	$(BIN)/python -m pipelines.image_build $(IMAGES_ARGS)
 
 deploy: ## Apply a Kustomize overlay to the current kube context: make deploy ENV=dev|prod
+	kubectl delete -k manifests/overlays/$(ENV) -l qubeflow.dev/rerun=on-deploy --ignore-not-found
 	kubectl apply -k manifests/overlays/$(ENV)
 
 lint: $(STAMP) ## Lint: ruff check + format --check, the import-layer contracts (import-linter), hadolint

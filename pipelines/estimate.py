@@ -45,7 +45,7 @@ class CostEstimate:
             "chosen": self.chosen,
             "reason": self.reason,
             "seconds_per_shot": self.seconds_per_shot,
-            "within_budget": not self.refusals,
+            "within_budget": not self.refusals and not self.baseline_refusal,
             "refusals": self.refusals,
             "notes": self.notes,
             "baseline": self.baseline,

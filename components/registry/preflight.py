@@ -53,35 +53,51 @@ def _get(url: str, headers: dict[str, str]) -> tuple[int, bytes]:
         ) from exc
 
 
-def _error_message(body: bytes) -> str:
+#: What the preflight lists: a folder no run writes, so the listing is one cheap request
+#: however many runs the experiment holds (an absent folder lists as empty).
+PROBE_FOLDER = ".qubeflow-preflight"
+PROXIED_SCHEME = "mlflow-artifacts:"
+
+
+def _json(body: bytes) -> dict:
     try:
-        return str(json.loads(body).get("message", ""))[:300]
-    except (ValueError, AttributeError):
-        return body[:200].decode(errors="replace")
+        value = json.loads(body or b"{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def check_artifact_store(uri: str, headers: dict[str, str], experiment_name: str) -> str:
-    """List the experiment's artifact folder through the server's artifact proxy (the
-    server's artifact root when the experiment does not exist yet). RegistryError when the
-    store behind the server fails; a server that does not proxy artifacts, or an account
-    that may not list them, is reported as not checked."""
+    """List a probe folder of the experiment's artifacts through the server's artifact proxy
+    (of the server's artifact root when the experiment does not exist yet). RegistryError when
+    the store behind the server fails; an experiment whose artifacts do not go through the
+    proxy, a server that does not proxy, or an account that may not list, is reported as not
+    checked."""
     base = uri.rstrip("/")
     query = urllib.parse.urlencode({"experiment_name": experiment_name})
     status, body = _get(f"{base}/api/2.0/mlflow/experiments/get-by-name?{query}", headers)
-    path = ""
+    path = PROBE_FOLDER
     if status == 200:
-        path = str(json.loads(body or b"{}").get("experiment", {}).get("experiment_id", ""))
+        experiment = _json(body).get("experiment", {})
+        location = str(experiment.get("artifact_location", ""))
+        if not location.startswith(PROXIED_SCHEME):
+            return (
+                f"artifacts of {experiment_name!r} go to {redact_uri(location) or '?'}, "
+                "not through the server: not checked"
+            )
+        path = f"{experiment.get('experiment_id', '')}/{PROBE_FOLDER}"
     query = urllib.parse.urlencode({"path": path})
     status, body = _get(f"{base}/api/2.0/mlflow-artifacts/artifacts?{query}", headers)
     if status == 200:
         return "artifact store answers"
     if status == 503 or (status == 404 and b"RESOURCE_DOES_NOT_EXIST" not in body):
         return "artifacts not proxied by this server (clients write to the store): not checked"
-    if status in (401, 403):
-        return f"artifact store: this account may not list it (HTTP {status}): not checked"
+    if status in (400, 401, 403):
+        return f"artifact store: the server refused the listing (HTTP {status}): not checked"
+    message = str(_json(body).get("message", ""))[:300] or body[:200].decode(errors="replace")
     raise RegistryError(
         f"{redact_uri(base)} answers, but its artifact store does not (HTTP {status}"
-        + (f": {msg}" if (msg := _error_message(body)) else "")
+        + (f": {message}" if message.strip() else "")
         + "): check the server's --artifacts-destination bucket and its S3 endpoint and keys; "
         "the model could not be stored",
         field=FIELD,

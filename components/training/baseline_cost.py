@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from components.data.validation import CV_FOLDS
 from components.errors import ConfigError
+from components.training.grids import CLASSICAL_GRID, CV_MAX_ROWS, grid_points
 
 #: The RBF SVC's CV grid: a fixed cost and seconds per (row**2 x fit), measured here
 #: (8 features; 0.6 / 1.0 / 2.8 / 8.8 s at 500 / 1 000 / 2 000 / 4 000 train rows).
@@ -33,11 +34,10 @@ SVC_SECONDS_PER_ROW2 = 3.2e-8
 #: rows, then one fit on every row. Seconds per CV row and per (row x landmark) of building
 #: the features and the final fit, measured here (21 / 48 / 59 s at 20 000 / 100 000 /
 #: 200 000 rows, 256 landmarks).
-CV_MAX_ROWS = 20_000
 LINEAR_CV_SECONDS_PER_ROW = 8.5e-4
 LINEAR_SECONDS_PER_ROW_LANDMARK = 8e-7
-#: The SVC grid's size (``CLASSICAL_GRID``): 4 values of C x 3 of gamma.
-SVC_GRID_POINTS = 12
+#: The SVC grid's size (``CLASSICAL_GRID``: 4 values of C x 3 of gamma).
+SVC_GRID_POINTS = grid_points(CLASSICAL_GRID)
 FIELD = "classical_max_seconds"
 
 
@@ -97,12 +97,18 @@ def estimate_baseline(
     return BaselineEstimate("nystroem", n_train, 1, seconds)
 
 
+def check_limit(max_seconds: float) -> float:
+    """``classical_max_seconds`` itself: a finite number >= 0 (0 = no limit)."""
+    if not (0 <= max_seconds < float("inf")):  # NaN fails this too
+        raise ConfigError(f"must be a number >= 0 (0 = no limit), got {max_seconds:g}", field=FIELD)
+    return max_seconds
+
+
 def check_baseline_cost(estimate: BaselineEstimate, max_seconds: float) -> str:
     """Raise ConfigError (field ``classical_max_seconds``) when the estimate is over the limit
     (0 = no limit); return the line to log."""
     line = estimate.describe()
-    if max_seconds < 0:
-        raise ConfigError(f"must be >= 0 (0 = no limit), got {max_seconds:g}", field=FIELD)
+    check_limit(max_seconds)
     if max_seconds and estimate.seconds > max_seconds:
         hint = (
             "lower exact_max_rows below the train rows (above it the baseline uses Nystroem "

@@ -34,7 +34,13 @@ from sklearn.svm import SVC
 
 from components.data.split import Split
 from components.data.validation import CV_FOLDS
-from components.training.baseline_cost import CV_MAX_ROWS  # the CV's row cap, priced there
+from components.training.grids import (
+    CLASSICAL_GRID,
+    CV_MAX_ROWS,
+    CV_SCORING,
+    LINEAR_C_GRID,
+    QUANTUM_C_GRID,
+)
 from components.training.metrics import Evaluation, evaluate_classifier
 
 if TYPE_CHECKING:
@@ -42,11 +48,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-QUANTUM_C_GRID = (0.1, 1.0, 10.0, 100.0)
-CLASSICAL_GRID = {"C": [0.1, 1.0, 10.0, 100.0], "gamma": ["scale", 0.1, 1.0]}
-LINEAR_C_GRID = (0.1, 1.0, 10.0, 100.0)
 
-CV_SCORING = "balanced_accuracy"
 #: What a registered quantum model predicts with when it was trained on a shot-based backend:
 #: the exact dense simulation up to ``MAX_QUBITS`` qubits, the exact MPS engine above.
 SERVING_BACKEND = "statevector"

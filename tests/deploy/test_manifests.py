@@ -535,6 +535,27 @@ def test_make_deploy_applies_the_overlay():
         ["make", "-n", "deploy", "ENV=prod"], capture_output=True, text=True, cwd=ROOT, check=True
     ).stdout
     assert "kubectl apply -k manifests/overlays/prod" in out
+    # the accounts Jobs first (immutable pod templates): re-created, so they re-run
+    delete = "kubectl delete -k manifests/overlays/prod -l qubeflow.dev/rerun=on-deploy"
+    assert out.index(delete) < out.index("kubectl apply -k")
+
+
+def test_every_job_is_recreated_on_sync_and_deploy(rendered):
+    jobs = [o for o in rendered if o["kind"] == "Job"]
+    assert {j["metadata"]["name"] for j in jobs} == {
+        "qubeflow-mlflow-accounts",
+        "qubeflow-postgres-roles",
+        "qubeflow-minio-accounts",
+    }
+    for job in jobs:
+        meta = job["metadata"]
+        assert meta["labels"]["qubeflow.dev/rerun"] == "on-deploy"  # make deploy deletes it
+        assert meta["annotations"]["argocd.argoproj.io/hook"] == "Sync"
+        assert meta["annotations"]["argocd.argoproj.io/hook-delete-policy"] == (
+            "BeforeHookCreation"
+        )
+    # nothing else carries the label `make deploy` deletes by
+    assert [o for o in rendered if "qubeflow.dev/rerun" in o["metadata"].get("labels", {})] == jobs
 
 
 def test_the_quantum_image_allow_list_is_deployed_under_the_name_the_pipeline_reads(rendered):

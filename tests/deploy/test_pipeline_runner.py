@@ -18,6 +18,7 @@ CLUSTER = PipelineConfig(mlflow_tracking_uri="http://qubeflow-mlflow:5000")
 #: Everything the account may do: (apiGroup, resource, verb, resourceNames).
 ALLOWED = {
     ("", "configmaps", "get", ("kfp-launcher",)),
+    ("", "secrets", "get", ("mlpipeline-minio-artifact",)),  # KFP's artifact store keys only
     ("", "pods", "get", ()),
     ("", "pods", "watch", ()),
     ("argoproj.io", "workflowtaskresults", "create", ()),
@@ -45,7 +46,7 @@ def test_the_runner_account_may_do_only_what_kfp_and_argo_need(overlay):
         for resource in rule["resources"]
         for verb in rule["verbs"]
     }
-    assert granted == ALLOWED  # no secrets, no pod creation, no wildcard
+    assert granted == ALLOWED  # no other Secret, no pod creation, no wildcard
     binding = named["RoleBinding", PIPELINE_SERVICE_ACCOUNT]
     assert binding["roleRef"]["name"] == PIPELINE_SERVICE_ACCOUNT
     [subject] = binding["subjects"]

@@ -83,4 +83,15 @@ def test_an_artifact_store_the_server_cannot_reach_fails_the_preflight(
         )
         s3.create_bucket(Bucket=bucket)
         assert "artifact store answers" in check_tracking_server(server.uri, "exp-preflight")
+        from mlflow import MlflowClient
+
+        client = MlflowClient(server.uri)
+        client.create_experiment("exp-proxied")  # mlflow-artifacts:/<id>: through the proxy
+        client.create_experiment("exp-direct", artifact_location="s3://elsewhere/x")
+        assert "artifact store answers" in check_tracking_server(server.uri, "exp-proxied")
+        direct = check_tracking_server(server.uri, "exp-direct")
+        assert "go to s3://elsewhere/x, not through the server: not checked" in direct
+        assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0  # the probe wrote nothing
         s3.delete_bucket(Bucket=bucket)
+        with pytest.raises(RegistryError, match="bucket does not exist"):
+            check_tracking_server(server.uri, "exp-proxied")

@@ -7,11 +7,8 @@ import pytest
 
 from components.errors import ConfigError
 from components.steps.prepare_data.step import prepare
-from components.training.baseline_cost import (
-    CV_MAX_ROWS,
-    check_baseline_cost,
-    estimate_baseline,
-)
+from components.training.baseline_cost import check_baseline_cost, estimate_baseline
+from components.training.grids import CV_MAX_ROWS
 from tests.step_options import prepare_options
 
 
@@ -58,11 +55,12 @@ def test_zero_means_no_limit_and_a_negative_limit_is_refused():
     assert "limit 60 min" in check_baseline_cost(
         estimate_baseline(426, exact_max_rows=5000, landmarks=256), 3600
     )
-    with pytest.raises(ConfigError, match="must be >= 0"):
-        check_baseline_cost(plan, -1)
-    with pytest.raises(ConfigError) as err:
-        prepare_options(classical_max_seconds=-1)
-    assert err.value.field == "classical_max_seconds"
+    for bad in (-1, float("nan"), float("inf")):
+        with pytest.raises(ConfigError, match="must be a number >= 0"):
+            check_baseline_cost(plan, bad)
+        with pytest.raises(ConfigError) as err:
+            prepare_options(classical_max_seconds=bad)
+        assert err.value.field == "classical_max_seconds"
 
 
 def test_the_data_step_refuses_before_fitting_anything(monkeypatch):
@@ -80,3 +78,18 @@ def test_the_data_step_records_the_estimate_it_accepted():
     data = prepare(prepare_options())
     assert data.baseline.method == "svc" and data.baseline.n_train == len(data.split.train)
     assert data.lineage(prepare_options())["baseline_estimate"]["fits"] == 37
+
+
+def test_qubeflow_estimate_reports_a_baseline_over_its_limit():
+    from pipelines.cli import main
+    from pipelines.config import PipelineConfig
+    from pipelines.estimate import estimate_run
+
+    config = PipelineConfig(n_qubits=2, exact_max_rows=10**6, classical_max_seconds=0.2)
+    report = estimate_run(config).to_dict()
+    assert report["within_budget"] is False and report["refusals"] == []
+    assert "classical_max_seconds" in report["baseline_refusal"]
+    assert report["baseline"]["method"] == "svc" and report["baseline"]["fits"] == 37
+    args = ["estimate", "--set", "n_qubits=2", "--set", "exact_max_rows=1000000"]
+    assert main([*args, "--set", "classical_max_seconds=0.2"]) == 3
+    assert main(args) == 0

@@ -13,7 +13,7 @@ from components.data.split import train_test_sizes
 from components.data.validation import DataRequirements
 from components.errors import ConfigError
 from components.feature_maps import FeatureMap
-from components.training.baseline_cost import BaselineEstimate, estimate_baseline
+from components.training.baseline_cost import BaselineEstimate, check_limit, estimate_baseline
 
 
 @dataclass(frozen=True)
@@ -49,11 +49,7 @@ class PrepareOptions:
             raise ConfigError(f"must be >= 0, got {self.seed}", field="seed")
         if self.exact_max_rows < 0:
             raise ConfigError(f"must be >= 0, got {self.exact_max_rows}", field="exact_max_rows")
-        if self.classical_max_seconds < 0:
-            raise ConfigError(
-                f"must be >= 0 (0 = no limit), got {self.classical_max_seconds:g}",
-                field="classical_max_seconds",
-            )
+        check_limit(self.classical_max_seconds)
 
     def baseline_estimate(self, n_rows: int) -> BaselineEstimate:
         """The classical baseline's estimated cost on a table of ``n_rows`` rows."""
