@@ -39,12 +39,21 @@ EVIL = "docker.io/attacker/exfiltrate:1"
 GUARD_LABEL = {"qubeflow.dev/quantum-guard": "enabled"}
 
 
+IMAGE_GUARD = "qubeflow-quantum-image-guard"
+ALLOWLIST_GUARD = "qubeflow-quantum-allowlist-guard"
+
+
 @functools.cache
-def cluster_objects() -> dict[str, dict]:
+def rendered_cluster() -> tuple[dict, ...]:
     out = subprocess.run(
         ["kubectl", "kustomize", str(CLUSTER)], capture_output=True, text=True, check=True
     ).stdout
-    return {d["kind"]: d for d in yaml.safe_load_all(out) if d}
+    return tuple(d for d in yaml.safe_load_all(out) if d)
+
+
+def cluster_objects(name: str = IMAGE_GUARD) -> dict[str, dict]:
+    """The policy ``name`` and its binding, by kind."""
+    return {d["kind"]: d for d in rendered_cluster() if d["metadata"]["name"] == name}
 
 
 # --- the CEL harness ---------------------------------------------------------------------
@@ -900,7 +909,9 @@ def test_the_cluster_directory_validates_strictly():
 
     objs = cluster_objects()
     assert set(objs) == {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
-    for obj in objs.values():
+    assert {d["metadata"]["name"] for d in rendered_cluster()} == {IMAGE_GUARD, ALLOWLIST_GUARD}
+    assert len(rendered_cluster()) == 4
+    for obj in rendered_cluster():
         assert "namespace" not in obj["metadata"]  # cluster-scoped
         assert obj["metadata"]["labels"]["app.kubernetes.io/part-of"] == "qubeflow"
         kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
@@ -961,3 +972,76 @@ def test_the_cluster_directory_is_not_synced_by_the_namespaced_apps():
         resources = yaml.safe_load(kustomization.read_text()).get("resources", [])
         for resource in resources:
             assert (kustomization.parent / resource).resolve() != CLUSTER, kustomization
+
+
+# --- the allow-list's own guard ----------------------------------------------------------
+
+EDITOR = ("system:serviceaccount:qubeflow:default-editor", ["system:serviceaccounts"])
+ARGOCD = ("system:serviceaccount:argocd:argocd-application-controller", ["system:serviceaccounts"])
+ADMIN = ("kubernetes-admin", ["system:masters", "system:authenticated"])
+
+
+@pytest.fixture(scope="module")
+def allowlist_guard(celpy) -> AdmissionPolicy:
+    objs = cluster_objects(ALLOWLIST_GUARD)
+    return AdmissionPolicy(
+        celpy, objs["ValidatingAdmissionPolicy"], objs["ValidatingAdmissionPolicyBinding"]
+    )
+
+
+def write_allowlist(guard: AdmissionPolicy, who: tuple[str, list[str]], operation: str):
+    """A write of the allow-list ConfigMap by ``who``: the guard's variables in order, then
+    its validations (on DELETE ``object`` is null, ``oldObject`` the ConfigMap)."""
+    cel, types = guard.celpy.json_to_cel, guard.celpy.celtypes
+    cm = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": image_policy.ALLOWLIST_CONFIGMAP, "namespace": "qubeflow"},
+        "data": {KEY: EVIL},
+    }
+    activation = {
+        "object": cel(None if operation == "DELETE" else cm),
+        "oldObject": cel(None if operation == "CREATE" else cm),
+        "request": cel(
+            {"operation": operation, "userInfo": {"username": who[0], "groups": who[1]}}
+        ),
+    }
+    values: dict = {}
+    for name, program in guard.variables:
+        activation["variables"] = types.MapType({types.StringType(k): v for k, v in values.items()})
+        values[name] = guard.evaluate(program, activation)
+    activation["variables"] = types.MapType({types.StringType(k): v for k, v in values.items()})
+    [(expression, message)] = guard.validations
+    result = guard.evaluate(expression, activation)
+    assert isinstance(result, types.BoolType), f"CEL error: {result!r}"
+    return bool(result), (None if result else str(guard.evaluate(message, activation)))
+
+
+@pytest.mark.parametrize("operation", ["CREATE", "UPDATE", "DELETE"])
+def test_only_the_gitops_controller_and_cluster_admins_change_the_allow_list(
+    allowlist_guard, operation
+):
+    allowed, message = write_allowlist(allowlist_guard, EDITOR, operation)
+    assert not allowed
+    assert EDITOR[0] in message and "argocd-application-controller" in message
+    assert "\n" not in message
+    assert write_allowlist(allowlist_guard, ARGOCD, operation) == (True, None)
+    assert write_allowlist(allowlist_guard, ADMIN, operation) == (True, None)
+
+
+def test_the_allow_list_guard_matches_that_configmap_only_and_fails_closed():
+    """The harness does not evaluate matchConstraints: the rule itself is checked here."""
+    import kubernetes_validate
+
+    objs = cluster_objects(ALLOWLIST_GUARD)
+    spec = objs["ValidatingAdmissionPolicy"]["spec"]
+    assert spec["failurePolicy"] == "Fail" and "paramKind" not in spec
+    [rule] = spec["matchConstraints"]["resourceRules"]
+    assert rule["resources"] == ["configmaps"] and rule["apiGroups"] == [""]
+    assert rule["resourceNames"] == [image_policy.ALLOWLIST_CONFIGMAP]
+    assert set(rule["operations"]) == {"CREATE", "UPDATE", "DELETE"}
+    binding = objs["ValidatingAdmissionPolicyBinding"]["spec"]
+    assert binding["policyName"] == ALLOWLIST_GUARD and binding["validationActions"] == ["Deny"]
+    assert binding["matchResources"]["namespaceSelector"] == {"matchLabels": GUARD_LABEL}
+    for obj in objs.values():
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
