@@ -8,7 +8,8 @@ envFrom, a mounted volume carrying it) runs an allow-listed image, decided as th
 preflight's ``check_quantum_image`` decides for every non-empty allow-list; a Pod that
 references it shares no process namespace; an ephemeral container added to such a Pod runs an
 allow-listed image. The other containers (on KFP: Argo's init/wait, the kfp-launcher) may run
-any image."""
+any image. The second policy, through the same harness: only the GitOps controller (Argo CD's)
+or a system:masters member creates, changes or deletes that allow-list ConfigMap."""
 
 from __future__ import annotations
 
@@ -99,12 +100,14 @@ class Decision:
     message: str = ""  # the first failed validation's, which the API server reports
     variables: dict = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)  # every failed validation's, in order
+    matched: bool = True  # False: no rule of matchConstraints matches, nothing is evaluated
 
 
 class AdmissionPolicy:
     """One ValidatingAdmissionPolicy and its binding, evaluated as the API server does for a
-    request the binding matches: no parameter object -> the binding's
-    parameterNotFoundAction; the variables in order (each sees the earlier ones as
+    request in a namespace the binding selects: a request no rule of matchConstraints matches
+    is not evaluated (``matches``, a model); no parameter object (a policy with paramKind) ->
+    the binding's parameterNotFoundAction; the variables in order (each sees the earlier ones as
     ``variables.<name>``; Kubernetes evaluates them lazily, which differs only when an
     unused one errs); every validation is evaluated, one passes if its expression is true and
     fails with its messageExpression if false; the request is denied with the first failure's
@@ -134,6 +137,27 @@ class AdmissionPolicy:
         except Exception as error:  # cel-python raises some errors instead of returning them
             return error
 
+    def matches(
+        self, operation: str, resource: str, sub_resource: str = "", name: str = ""
+    ) -> bool:
+        """The policy's matchConstraints.resourceRules, as the API server applies them
+        (k8s.io/apiserver admission/plugin/policy/matching, matchPolicy Exact): a rule matches
+        a request of one of its operations, of the core group, v1, of one of its resources
+        (``resource/subresource`` for a subresource), and, if it lists resourceNames, of one of
+        those names. The request's name is empty for each object a DELETECOLLECTION removes.
+        A model, not the API server's code (no other groups, no excludeResourceRules, no
+        equivalent-resource matching); the rules' own fields are asserted as well."""
+        constraints = self.spec["matchConstraints"]
+        assert set(constraints) == {"resourceRules"}, "the model knows resourceRules only"
+        full = f"{resource}/{sub_resource}" if sub_resource else resource
+        for rule in constraints["resourceRules"]:
+            assert rule["apiGroups"] == [""] and rule["apiVersions"] == ["v1"]
+            names = rule.get("resourceNames", [])  # empty: any name
+            in_rule = operation in rule["operations"] and full in rule["resources"]
+            if in_rule and (not names or name in names):
+                return True
+        return False
+
     def admit(
         self,
         pod: dict,
@@ -142,36 +166,69 @@ class AdmissionPolicy:
         old: dict | None = None,
         sub_resource: str = "",
     ) -> Decision:
-        if params is None:
+        """A write of ``pod``."""
+        return self.review(pod, old, operation, params=params, sub_resource=sub_resource)
+
+    def review(
+        self,
+        obj: dict | None,
+        old: dict | None = None,
+        operation: str = "CREATE",
+        *,
+        params: dict | None = None,
+        sub_resource: str = "",
+        user: tuple[str, list[str]] = ("someone", []),
+        name: str | None = None,
+        namespace_phase: str = "Active",
+    ) -> Decision:
+        """A request on ``obj`` (null on DELETE; ``old`` is null on CREATE) by ``user``
+        (username, groups). ``name`` is the request's (default: the object's; empty for an
+        object a DELETECOLLECTION removes). Kubernetes drops empty fields (``omitempty``) from
+        ``request``, so an empty name, subResource or group list is absent here too."""
+        target = obj if obj is not None else old
+        kind = target["kind"]
+        resource = kind.lower() + "s"
+        name = target["metadata"]["name"] if name is None else name
+        if not self.matches(operation, resource, sub_resource, name):
+            return Decision(True, matched=False)
+        if "paramKind" not in self.spec:
+            assert params is None and "paramRef" not in self.binding
+        elif params is None:
             assert self.binding["paramRef"]["parameterNotFoundAction"] == "Deny"
             assert self.spec["failurePolicy"] == "Fail"
             return Decision(False, "no params found for policy binding with `Deny` action")
         cel = self.celpy.json_to_cel
-        namespace = pod["metadata"]["namespace"]
+        namespace = target["metadata"]["namespace"]
+        user_info = {"username": user[0], "groups": list(user[1])}
+        user_info = {k: v for k, v in user_info.items() if v}
+        request = {
+            "operation": operation,
+            "namespace": namespace,
+            "name": name,
+            "kind": {"group": "", "version": "v1", "kind": kind},
+            "resource": {"group": "", "version": "v1", "resource": resource},
+            "subResource": sub_resource,
+            "userInfo": user_info,
+            "dryRun": False,
+        }
+        request = {k: v for k, v in request.items() if v != ""}
+        namespace_object = {
+            "metadata": {"name": namespace, "labels": GUARD_LABEL},
+            "status": {"phase": namespace_phase},
+        }
         activation = {
-            "object": cel(pod),
+            "object": cel(obj),
             "oldObject": cel(old),
             "params": cel(params),
-            "namespaceObject": cel({"metadata": {"name": namespace, "labels": GUARD_LABEL}}),
-            "request": cel(
-                {
-                    "operation": operation,
-                    "namespace": namespace,
-                    "name": pod["metadata"]["name"],
-                    "kind": {"group": "", "version": "v1", "kind": "Pod"},
-                    "resource": {"group": "", "version": "v1", "resource": "pods"},
-                    "subResource": sub_resource,
-                    "userInfo": {"username": "someone"},
-                    "dryRun": False,
-                }
-            ),
+            "namespaceObject": cel(namespace_object),
+            "request": cel(request),
         }
         values = {}
-        for name, program in self.variables:
+        for variable, program in self.variables:
             activation["variables"] = self.celpy.celtypes.MapType(
                 {self.celpy.celtypes.StringType(k): v for k, v in values.items()}
             )
-            values[name] = self.evaluate(program, activation)
+            values[variable] = self.evaluate(program, activation)
         activation["variables"] = self.celpy.celtypes.MapType(
             {self.celpy.celtypes.StringType(k): v for k, v in values.items()}
         )
@@ -745,13 +802,31 @@ def test_every_validation_is_evaluated_and_the_first_failure_reported(policy):
     assert decision.message == decision.messages[0]
 
 
-def test_every_validation_decides_some_case(celpy):
-    """The mutation check, kept: with a validation replaced by `true`, some case the table
-    expects that rule to deny is admitted, and none is denied by it any more."""
-    objs = cluster_objects()
+def _image_guard_denials(policy: AdmissionPolicy):
+    for _, request_, raw, expected in CASES:
+        if expected is not None:
+            yield expected[0], policy.admit(**request_, params=params(raw))
+
+
+def _allowlist_guard_denials(policy: AdmissionPolicy):
+    for _, request_, expected in ALLOWLIST_CASES:
+        if expected not in (None, NOT_MATCHED):
+            yield expected, policy.review(**request_)
+
+
+@pytest.mark.parametrize("name", [IMAGE_GUARD, ALLOWLIST_GUARD])
+def test_every_validation_decides_some_case(celpy, name):
+    """The mutation check, kept, for both policies: with a validation replaced by `true`,
+    some case the table (CASES, ALLOWLIST_CASES) expects that rule to deny is admitted, and
+    none is denied by it any more."""
+    rules, denials = {
+        IMAGE_GUARD: (RULES, _image_guard_denials),
+        ALLOWLIST_GUARD: (ALLOWLIST_RULES, _allowlist_guard_denials),
+    }[name]
+    objs = cluster_objects(name)
     vap = objs["ValidatingAdmissionPolicy"]
-    assert len(vap["spec"]["validations"]) == len(RULES)
-    for index, rule in enumerate(RULES):
+    assert len(vap["spec"]["validations"]) == len(rules)
+    for index, rule in enumerate(rules):
         validations = [dict(v) for v in vap["spec"]["validations"]]
         validations[index]["expression"] = "true"
         weakened = AdmissionPolicy(
@@ -759,10 +834,10 @@ def test_every_validation_decides_some_case(celpy):
             {**vap, "spec": {**vap["spec"], "validations": validations}},
             objs["ValidatingAdmissionPolicyBinding"],
         )
-        cases = [c for c in CASES if c[3] is not None and c[3][0] == rule]
-        decisions = [weakened.admit(**c[1], params=params(c[2])) for c in cases]
+        decisions = [d for r, d in denials(weakened) if r == rule]
+        assert decisions, rule
         assert any(d.allowed for d in decisions), rule
-        assert not any(m.startswith(RULES[rule]) for d in decisions for m in d.messages), rule
+        assert not any(m.startswith(rules[rule]) for d in decisions for m in d.messages), rule
 
 
 def test_a_missing_key_data_or_configmap_denies(policy):
@@ -909,8 +984,11 @@ def test_the_cluster_directory_validates_strictly():
 
     objs = cluster_objects()
     assert set(objs) == {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
-    assert {d["metadata"]["name"] for d in rendered_cluster()} == {IMAGE_GUARD, ALLOWLIST_GUARD}
-    assert len(rendered_cluster()) == 4
+    # every rendered object is validated below: both policies and both bindings
+    kinds = ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
+    assert sorted((d["metadata"]["name"], d["kind"]) for d in rendered_cluster()) == [
+        (name, kind) for name in (ALLOWLIST_GUARD, IMAGE_GUARD) for kind in kinds
+    ]
     for obj in rendered_cluster():
         assert "namespace" not in obj["metadata"]  # cluster-scoped
         assert obj["metadata"]["labels"]["app.kubernetes.io/part-of"] == "qubeflow"
@@ -976,9 +1054,15 @@ def test_the_cluster_directory_is_not_synced_by_the_namespaced_apps():
 
 # --- the allow-list's own guard ----------------------------------------------------------
 
-EDITOR = ("system:serviceaccount:qubeflow:default-editor", ["system:serviceaccounts"])
-ARGOCD = ("system:serviceaccount:argocd:argocd-application-controller", ["system:serviceaccounts"])
+ALLOWLIST = image_policy.ALLOWLIST_CONFIGMAP
+ARGOCD_CONTROLLER = "system:serviceaccount:argocd:argocd-application-controller"
+FLUX_CONTROLLER = "system:serviceaccount:flux-system:kustomize-controller"
+SA_GROUPS = ["system:serviceaccounts", "system:serviceaccounts:qubeflow", "system:authenticated"]
+EDITOR = ("system:serviceaccount:qubeflow:default-editor", SA_GROUPS)  # Kubeflow's, runs' too
+CONTRIBUTOR = ("alice@example.com", ["kubeflow-users", "system:authenticated"])  # a profile's
+ARGOCD = (ARGOCD_CONTROLLER, ["system:serviceaccounts", "system:serviceaccounts:argocd"])
 ADMIN = ("kubernetes-admin", ["system:masters", "system:authenticated"])
+NAMESPACE_CONTROLLER = ("system:serviceaccount:kube-system:namespace-controller", SA_GROUPS)
 
 
 @pytest.fixture(scope="module")
@@ -989,59 +1073,208 @@ def allowlist_guard(celpy) -> AdmissionPolicy:
     )
 
 
-def write_allowlist(guard: AdmissionPolicy, who: tuple[str, list[str]], operation: str):
-    """A write of the allow-list ConfigMap by ``who``: the guard's variables in order, then
-    its validations (on DELETE ``object`` is null, ``oldObject`` the ConfigMap)."""
-    cel, types = guard.celpy.json_to_cel, guard.celpy.celtypes
-    cm = {
+def configmap(name: str = ALLOWLIST, raw: str = DEFAULT) -> dict:
+    return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": image_policy.ALLOWLIST_CONFIGMAP, "namespace": "qubeflow"},
-        "data": {KEY: EVIL},
+        "metadata": {"name": name, "namespace": "qubeflow"},
+        "data": {KEY: raw},
     }
-    activation = {
-        "object": cel(None if operation == "DELETE" else cm),
-        "oldObject": cel(None if operation == "CREATE" else cm),
-        "request": cel(
-            {"operation": operation, "userInfo": {"username": who[0], "groups": who[1]}}
+
+
+def write(
+    who: tuple[str, list[str]],
+    operation: str,
+    name: str = ALLOWLIST,
+    collection: bool = False,
+    terminating: bool = False,
+) -> dict:
+    """The request of ``who`` that creates, updates (adding their own image) or deletes the
+    ConfigMap ``name``: on DELETE ``object`` is null and ``oldObject`` the ConfigMap; an
+    object a DELETECOLLECTION (``kubectl delete configmaps --all``) removes is admitted as a
+    DELETE with an empty request name."""
+    assert not collection or operation == "DELETE"
+    new, old = configmap(name, f"{DEFAULT},{EVIL}"), configmap(name)
+    return {
+        "obj": None if operation == "DELETE" else new,
+        "old": None if operation == "CREATE" else old,
+        "operation": operation,
+        "user": who,
+        "name": "" if collection else None,
+        "namespace_phase": "Terminating" if terminating else "Active",
+    }
+
+
+WRITES = ["CREATE", "UPDATE", "DELETE"]
+# The lead of the guard's message (its only validation); the rest names who may write.
+ALLOWLIST_RULES = {"writers": f"ConfigMap {ALLOWLIST} is the quantum image allow-list: "}
+NOT_MATCHED = "not matched"
+
+# (id, request, None if admitted, NOT_MATCHED if no rule matches it, else the rule that denies)
+ALLOWLIST_CASES = [
+    *((f"namespace editor {op}", write(EDITOR, op), "writers") for op in WRITES),
+    ("namespace editor DELETECOLLECTION", write(EDITOR, "DELETE", collection=True), "writers"),
+    *((f"profile contributor {op}", write(CONTRIBUTOR, op), "writers") for op in WRITES),
+    *((f"Argo CD's controller {op}", write(ARGOCD, op), None) for op in WRITES),
+    ("Argo CD's controller DELETECOLLECTION", write(ARGOCD, "DELETE", collection=True), None),
+    *((f"system:masters member {op}", write(ADMIN, op), None) for op in WRITES),
+    # a namespace editor can create a service account of that name in its own namespace
+    (
+        "a service account named like Argo CD's in the run's namespace",
+        write(
+            ("system:serviceaccount:qubeflow:argocd-application-controller", SA_GROUPS), "UPDATE"
         ),
-    }
-    values: dict = {}
-    for name, program in guard.variables:
-        activation["variables"] = types.MapType({types.StringType(k): v for k, v in values.items()})
-        values[name] = guard.evaluate(program, activation)
-    activation["variables"] = types.MapType({types.StringType(k): v for k, v in values.items()})
-    [(expression, message)] = guard.validations
-    result = guard.evaluate(expression, activation)
-    assert isinstance(result, types.BoolType), f"CEL error: {result!r}"
-    return bool(result), (None if result else str(guard.evaluate(message, activation)))
+        "writers",
+    ),
+    ("a user named system:masters", write(("system:masters", SA_GROUPS), "UPDATE"), "writers"),
+    (
+        "a group named like Argo CD's controller",
+        write((EDITOR[0], [*SA_GROUPS, ARGOCD_CONTROLLER]), "UPDATE"),
+        "writers",
+    ),
+    ("Flux's controller, not configured", write((FLUX_CONTROLLER, SA_GROUPS), "UPDATE"), "writers"),
+    ("no username", write(("", ["system:authenticated"]), "UPDATE"), "writers"),
+    # other ConfigMaps: CREATE/UPDATE are not matched; every DELETE is, and admitted
+    *(
+        (f"another ConfigMap, editor {op}", write(EDITOR, op, "cfg"), NOT_MATCHED)
+        for op in WRITES[:2]
+    ),
+    ("another ConfigMap, editor DELETE", write(EDITOR, "DELETE", "cfg"), None),
+    (
+        "another ConfigMap, editor DELETECOLLECTION",
+        write(EDITOR, "DELETE", "cfg", collection=True),
+        None,
+    ),
+    (
+        "an old name of the allow-list is not guarded",
+        write(EDITOR, "UPDATE", "qubeflow-quantum-images-old"),
+        NOT_MATCHED,
+    ),
+    # deleting the namespace: its controller deletes every ConfigMap (DELETECOLLECTION)
+    (
+        "the namespace controller in a terminating namespace",
+        write(NAMESPACE_CONTROLLER, "DELETE", collection=True, terminating=True),
+        None,
+    ),
+    ("the namespace controller otherwise", write(NAMESPACE_CONTROLLER, "DELETE"), "writers"),
+    (
+        "namespace editor UPDATE in a terminating namespace",
+        write(EDITOR, "UPDATE", terminating=True),
+        "writers",
+    ),
+]
 
 
-@pytest.mark.parametrize("operation", ["CREATE", "UPDATE", "DELETE"])
-def test_only_the_gitops_controller_and_cluster_admins_change_the_allow_list(
-    allowlist_guard, operation
+def writers_message(who: str, operation: str, writers: str = ARGOCD_CONTROLLER) -> str:
+    return (
+        f"{ALLOWLIST_RULES['writers']}{who} may not {operation} it; it changes through Git,"
+        f" applied by the GitOps controller ({writers}), or by a member of system:masters"
+    )
+
+
+@pytest.mark.parametrize(
+    ("request_", "expected"), [c[1:] for c in ALLOWLIST_CASES], ids=[c[0] for c in ALLOWLIST_CASES]
+)
+def test_only_the_gitops_controller_and_cluster_admins_write_the_allow_list(
+    allowlist_guard, request_, expected
 ):
-    allowed, message = write_allowlist(allowlist_guard, EDITOR, operation)
-    assert not allowed
-    assert EDITOR[0] in message and "argocd-application-controller" in message
-    assert "\n" not in message
-    assert write_allowlist(allowlist_guard, ARGOCD, operation) == (True, None)
-    assert write_allowlist(allowlist_guard, ADMIN, operation) == (True, None)
+    decision = allowlist_guard.review(**request_)
+    assert decision.matched is (expected != NOT_MATCHED)
+    if expected in (None, NOT_MATCHED):
+        assert decision.allowed, decision.message
+        return
+    assert not decision.allowed
+    who = request_["user"][0] or "(no username)"
+    assert decision.messages == [writers_message(who, request_["operation"])]
 
 
-def test_the_allow_list_guard_matches_that_configmap_only_and_fails_closed():
-    """The harness does not evaluate matchConstraints: the rule itself is checked here."""
-    import kubernetes_validate
+def test_the_allow_list_guard_names_the_requester_and_the_way_through_git(allowlist_guard):
+    for operation in WRITES:
+        decision = allowlist_guard.review(**write(EDITOR, operation))
+        assert not decision.allowed
+        assert decision.message == (
+            f"ConfigMap qubeflow-quantum-images is the quantum image allow-list:"
+            f" system:serviceaccount:qubeflow:default-editor may not {operation} it; it changes"
+            " through Git, applied by the GitOps controller"
+            " (system:serviceaccount:argocd:argocd-application-controller), or by a member of"
+            " system:masters"
+        )
+        # on DELETE `object` is null: the expressions read the name from the request
+        assert str(decision.variables["target"]) == ALLOWLIST
+    collection = allowlist_guard.review(**write(EDITOR, "DELETE", collection=True))
+    assert str(collection.variables["target"]) == ALLOWLIST  # from oldObject
 
+
+def test_the_writers_are_one_parameter_free_line_a_cluster_admin_edits(celpy):
+    """`writers` is a literal list (no params, no request): another GitOps controller is one
+    edited line, e.g. Flux's kustomize-controller."""
+    objs = cluster_objects(ALLOWLIST_GUARD)
+    vap = objs["ValidatingAdmissionPolicy"]
+    variables = {v["name"]: v["expression"] for v in vap["spec"]["variables"]}
+    env = celpy.Environment()
+
+    def literal(name: str) -> list[str]:  # evaluated with nothing bound: no params, no request
+        return [str(item) for item in env.program(env.compile(variables[name])).evaluate({})]
+
+    assert literal("writers") == [ARGOCD_CONTROLLER]
+    assert literal("adminGroups") == ["system:masters"]
+    # the writer is named once in the policy's CEL, on one line of the file
+    expressions = [v["expression"] for v in vap["spec"]["variables"]]
+    expressions += [e for v in vap["spec"]["validations"] for e in v.values()]
+    assert sum(ARGOCD_CONTROLLER in e for e in expressions) == 1
+    source = (CLUSTER / "quantum-allowlist-guard.yaml").read_text().splitlines()
+    [line] = [s for s in source if ARGOCD_CONTROLLER in s and not s.lstrip().startswith("#")]
+    assert line.strip() == f"expression: \"['{ARGOCD_CONTROLLER}']\""
+    # Flux instead of Argo CD: edit that line
+    flux_vars = [
+        {**v, "expression": f"['{FLUX_CONTROLLER}']"} if v["name"] == "writers" else v
+        for v in vap["spec"]["variables"]
+    ]
+    flux = AdmissionPolicy(
+        celpy,
+        {**vap, "spec": {**vap["spec"], "variables": flux_vars}},
+        objs["ValidatingAdmissionPolicyBinding"],
+    )
+    for operation in WRITES:
+        assert flux.review(**write((FLUX_CONTROLLER, SA_GROUPS), operation)).allowed
+        denied = flux.review(**write(ARGOCD, operation))
+        assert denied.message == writers_message(ARGOCD_CONTROLLER, operation, FLUX_CONTROLLER)
+        assert flux.review(**write(ADMIN, operation)).allowed
+
+
+def test_the_writer_is_the_controller_of_the_argocd_applications():
+    """The service account is Argo CD's application controller in the namespace the
+    Applications of manifests/argocd are applied to."""
+    for app in (MANIFESTS / "argocd").glob("*.yaml"):
+        namespace = yaml.safe_load(app.read_text())["metadata"]["namespace"]
+        controller = f"system:serviceaccount:{namespace}:argocd-application-controller"
+        assert controller == ARGOCD_CONTROLLER
+
+
+def test_the_allow_list_guard_matches_that_configmap_and_fails_closed():
+    """The rules as rendered (the harness's ``matches`` models them): the allow-list by name
+    for CREATE/UPDATE/DELETE, and every ConfigMap DELETE (a DELETECOLLECTION's objects come
+    with an empty name, which no resourceNames matches); nothing else."""
     objs = cluster_objects(ALLOWLIST_GUARD)
     spec = objs["ValidatingAdmissionPolicy"]["spec"]
     assert spec["failurePolicy"] == "Fail" and "paramKind" not in spec
-    [rule] = spec["matchConstraints"]["resourceRules"]
-    assert rule["resources"] == ["configmaps"] and rule["apiGroups"] == [""]
-    assert rule["resourceNames"] == [image_policy.ALLOWLIST_CONFIGMAP]
-    assert set(rule["operations"]) == {"CREATE", "UPDATE", "DELETE"}
+    named, deletes = spec["matchConstraints"]["resourceRules"]
+    for rule in (named, deletes):
+        assert rule["apiGroups"] == [""] and rule["apiVersions"] == ["v1"]
+        assert rule["resources"] == ["configmaps"]
+    assert named["resourceNames"] == [ALLOWLIST] and set(named["operations"]) == set(WRITES)
+    assert "resourceNames" not in deletes and deletes["operations"] == ["DELETE"]
+    assert [v["reason"] for v in spec["validations"]] == ["Forbidden"]
+    assert all("messageExpression" in v for v in spec["validations"])
     binding = objs["ValidatingAdmissionPolicyBinding"]["spec"]
-    assert binding["policyName"] == ALLOWLIST_GUARD and binding["validationActions"] == ["Deny"]
-    assert binding["matchResources"]["namespaceSelector"] == {"matchLabels": GUARD_LABEL}
-    for obj in objs.values():
-        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+    assert binding == {
+        "policyName": ALLOWLIST_GUARD,
+        "validationActions": ["Deny"],
+        "matchResources": {"namespaceSelector": {"matchLabels": GUARD_LABEL}},
+    }
+    # the same namespaces as the image guard, whose parameter the ConfigMap is
+    image_binding = cluster_objects()["ValidatingAdmissionPolicyBinding"]["spec"]
+    assert binding["matchResources"] == image_binding["matchResources"]
+    assert image_binding["paramRef"]["name"] == ALLOWLIST
+    names = {v["name"]: v["expression"] for v in spec["variables"]}
+    assert names["configMapName"] == f"'{ALLOWLIST}'"
