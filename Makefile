@@ -9,6 +9,11 @@ REGISTRY ?= ghcr.io/qubeflow
 TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 ARGS ?=
 PYTEST_ARGS ?=
+# pytest-xdist workers for make test/test-fast: one per CPU this process may use (nproc), at
+# most 4; 0 runs the tests in one process. Not -n auto: that counts the host's physical cores,
+# not a container's. Modules whose module-scoped fixtures are costly carry an xdist_group mark.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n < 4 ? n : 4 )))
+XDIST := -n $(TEST_WORKERS) --dist loadgroup
 # Cluster settings compiled into every task (kfp-kubernetes).
 PULL_POLICY ?= IfNotPresent
 PULL_SECRETS ?=
@@ -55,10 +60,10 @@ run: $(STAMP) ## Run the whole retraining pipeline locally (KFP local runner + l
 	$(BIN)/qubeflow run $(ARGS)
 
 test: $(STAMP) $(SERVING_STAMP) ## Run the full test suite (unit, component, end-to-end against real servers)
-	QUBEFLOW_SERVING_VENV=$(abspath $(SERVING_VENV)) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	QUBEFLOW_SERVING_VENV=$(abspath $(SERVING_VENV)) $(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## Run the unit and component tests only (no servers, no pipeline runs; under a minute)
-	$(BIN)/python -m pytest tests/unit tests/components $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/unit tests/components $(XDIST) $(PYTEST_ARGS)
 
 compile: $(STAMP) ## Compile the pipeline to build/retraining.yaml (images from REGISTRY/TAG)
 	$(BIN)/qubeflow compile --out build

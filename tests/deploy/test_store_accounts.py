@@ -36,6 +36,8 @@ import yaml
 from pipelines.mlflow_server import free_port
 from tests.deploy.test_manifests import OVERLAYS, containers, pod_specs, render
 
+# One worker starts the PostgreSQL server (module-scoped) once for all of its tests.
+pytestmark = pytest.mark.xdist_group("store-accounts")
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "manifests" / "base"
 STORES = BASE / "stores"

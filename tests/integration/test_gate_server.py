@@ -24,7 +24,8 @@ from components.registry.promotion import history_report, promote_version
 from pipelines.mlflow_server import LocalMlflowServer
 from tests.support import MovableClock, log_tiny_model
 
-pytestmark = pytest.mark.slow
+# One worker builds the module-scoped fixtures (a champion per method, a server) once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("gate-server")]
 LINEAGE = {
     names.TAG_DATASET_SHA256: "ab" * 32,
     names.TAG_GIT_COMMIT: "deadbeef",

@@ -29,7 +29,8 @@ from components.registry.publish import publish
 from pipelines.mlflow_server import free_port
 from tests.support import publish_request
 
-pytestmark = pytest.mark.slow
+# One worker builds the module-scoped fixtures (a champion per method, a server) once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("kserve")]
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"
 NAME = "kserve-model"

@@ -17,7 +17,8 @@ from mlflow.exceptions import MlflowException
 from pipelines.mlflow_accounts import main as accounts_main
 from pipelines.mlflow_server import LocalMlflowServer
 
-pytestmark = pytest.mark.slow
+# One worker builds the module-scoped fixtures (a champion per method, a server) once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mlflow-auth")]
 ADMIN = ("admin", "admin-Pa55word-0001")
 PASSWORDS = {"gate": "gate-Pa55word-0002", "trainer": "trainer-Pa55word-0003"}
 READER = ("reader", "reader-Pa55word-0004")

@@ -20,7 +20,8 @@ from components.registry.publish import publish
 from pipelines.mlflow_server import _mlflow_executable, free_port
 from tests.support import publish_request
 
-pytestmark = pytest.mark.slow
+# One worker builds the module-scoped fixtures (a champion per method, a server) once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serving")]
 NAME = "serving-model"
 
 
