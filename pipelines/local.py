@@ -157,9 +157,12 @@ def run_locally(
             stack.enter_context(_env("MLFLOW_DISABLE_TELEMETRY", "true"))
         # What this run starts carries its marker, and its temp files go to its own folder:
         # whatever way the run ends, both are cleaned up (see pipelines.run_records).
-        record = new_record(state, tracking_uri=uri, started_server=started)
-        if started and server.process is not None:
-            record.update(server_pid=server.process.pid)
+        record = new_record(
+            state,
+            tracking_uri=uri,
+            started_server=started,
+            server_pid=server.process.pid if started and server.process is not None else None,
+        )
         stack.callback(record.remove)
         stack.enter_context(_env(RUN_MARKER_ENV, record.run_id))
         stack.enter_context(_env(RUN_RECORD_ENV, str(record.path)))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import shutil
 import time
 import uuid
@@ -54,7 +55,10 @@ class RunRecord:
 
     def update(self, **fields: Any) -> None:
         self.data.update(fields)
-        self.path.write_text(json.dumps(self.data, indent=2))
+        # atomically: a reader (`qubeflow doctor`, the next run) never sees half a record
+        partial = self.path.with_name(f".{self.path.name}.partial")
+        partial.write_text(json.dumps(self.data, indent=2))
+        os.replace(partial, self.path)
 
     def mlflow_runs(self) -> list[str]:
         if not self.mlflow_runs_file.exists():
@@ -71,7 +75,11 @@ def runs_dir(state: Path) -> Path:
     return state / "runs"
 
 
-def new_record(state: Path, *, tracking_uri: str, started_server: bool) -> RunRecord:
+def new_record(
+    state: Path, *, tracking_uri: str, started_server: bool, server_pid: int | None = None
+) -> RunRecord:
+    """Write a run's record in one go, the server's PID included: a record is never seen (or
+    left behind by a kill) without the server it must stop."""
     run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
     root = runs_dir(state)
     root.mkdir(parents=True, exist_ok=True)
@@ -85,7 +93,7 @@ def new_record(state: Path, *, tracking_uri: str, started_server: bool) -> RunRe
         tmp=str(tmp),
         tracking_uri=tracking_uri,
         started_server=started_server,
-        server_pid=None,
+        server_pid=server_pid,
     )
     return record
 
