@@ -185,11 +185,13 @@ def run_tests(tree: Path, ids: list[str], xdist: list[str]) -> dict:
 
 
 def make_test_xdist(tree: Path) -> list[str]:
-    """The pytest-xdist options ``tree``'s ``make test`` passes (its worker count: TEST_WORKERS,
-    one per usable CPU, at most 4); none for a revision whose Makefile ran tests serially."""
-    makefile = (tree / "Makefile").read_text()
-    workers = str(min(len(os.sched_getaffinity(0)), 4))
-    return ["-n", workers, "--dist", "loadgroup"] if "--dist loadgroup" in makefile else []
+    """The pytest-xdist options ``tree``'s ``make test-fast`` passes on this machine, read from
+    its dry run (none for a revision whose Makefile ran the tests in one process)."""
+    out = subprocess.run(
+        ["make", "-s", "-n", "test-fast"], cwd=tree, capture_output=True, text=True
+    ).stdout
+    found = re.search(r" (-n \d+ --dist \w+)", out)
+    return found.group(1).split() if found else []
 
 
 def run_plain(state: Path) -> float:
